@@ -1,0 +1,2 @@
+"""polymm: a reconciliation market maker for Polymarket liquidity rewards."""
+__version__ = "0.1.0"

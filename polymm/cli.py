@@ -1,0 +1,114 @@
+"""The `polymm` command line: the simulated venue today; the controller commands land beside it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="polymm — a reconciliation market maker for Polymarket liquidity rewards.")
+sim_app = typer.Typer(no_args_is_help=True, help="The simulated Polymarket venue (paper trading, demos, tests).")
+app.add_typer(sim_app, name="sim")
+console = Console(stderr=True)
+
+ConfigOption = typer.Option(None, "--config", help="Path of config.yaml (default: the repository's config.yaml).")
+
+
+def _load_config(path: Optional[Path]):
+    """Validate the configuration once; a bad value exits 2 with one line per problem."""
+    from polymm.config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for line in exc.problems:
+            console.print(f"[red]config error:[/red] {line}", highlight=False, markup=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("check-config")
+def check_config(config: Optional[Path] = ConfigOption) -> None:
+    """Validate the configuration and print it (secrets are never printed)."""
+    cfg = _load_config(config)
+    typer.echo(json.dumps(cfg.model_dump(mode="json"), indent=2))
+
+
+@sim_app.command("serve")
+def sim_serve(
+    port: int = typer.Option(8080, help="Loopback port to listen on."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default)."),
+    seed: Optional[int] = typer.Option(None, help="Seed for markets, traders, ids and faults (default: venue.sim.seed)."),
+    scenario: Optional[str] = typer.Option(None, help="calm | trending | jumpy (default: venue.sim.scenario)."),
+    speed: Optional[float] = typer.Option(None, help="Simulated seconds per wall second; 0 = manual clock (POST /_sim/advance)."),
+    markets: Optional[int] = typer.Option(None, help="How many markets to generate besides the captured ones."),
+    faults: Optional[Path] = typer.Option(None, help="Fault plan file (JSON or YAML) applied from the start."),
+    fail_rate: float = typer.Option(0.0, help="Fraction of trades that end FAILED and are reversed."),
+    no_rate_limits: bool = typer.Option(False, "--no-rate-limits", help="Disable the per-signer token buckets."),
+    start_time: Optional[float] = typer.Option(None, help="Simulated unix time at start (pins timestamps for reproducible runs)."),
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """Serve the simulated venue (CLOB REST, Gamma, Data API, WebSockets, /_sim admin) until SIGTERM."""
+    from polymm.sim.faults import FaultPlanSpec
+    from polymm.sim.runner import SimOptions, serve_forever
+
+    sim_cfg = _load_config(config).venue.sim
+    plan = FaultPlanSpec()
+    if faults is not None:
+        plan = _read_fault_plan(faults)
+    try:
+        options = SimOptions(
+            seed=sim_cfg.seed if seed is None else seed,
+            scenario=sim_cfg.scenario if scenario is None else scenario,
+            speed=sim_cfg.speed if speed is None else speed,
+            markets=sim_cfg.markets if markets is None else markets,
+            initial_collateral_usdc=sim_cfg.initial_collateral_usdc,
+            fail_rate=fail_rate,
+            rate_limits=not no_rate_limits,
+            start_time=start_time,
+            faults=plan,
+        )
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+    def announce(urls: dict[str, str]) -> None:
+        typer.echo(f"polymm sim listening on {urls['clob_url']}", err=False)
+        for name, url in urls.items():
+            typer.echo(f"  {name}: {url}")
+        typer.echo(f"  seed={options.seed} scenario={options.scenario} speed={options.speed} markets={options.markets}")
+
+    async def main() -> None:
+        task = asyncio.ensure_future(serve_forever(options, host, port, announce))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(main())
+
+
+def _read_fault_plan(path: Path):
+    import yaml
+
+    from polymm.sim.faults import FaultPlanSpec
+
+    try:
+        data = yaml.safe_load(path.read_text())
+        return FaultPlanSpec.model_validate(data or {})
+    except FileNotFoundError:
+        console.print(f"[red]error:[/red] fault plan {path} does not exist")
+    except (yaml.YAMLError, ValueError) as exc:
+        console.print(f"[red]error:[/red] fault plan {path} is invalid: {exc}")
+    raise typer.Exit(2)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,528 @@
+"""The simulated venue's engine: accounts, order validation, price-time matching, settlement lifecycle, heartbeats.
+
+Single-threaded and deterministic: all randomness comes from one seeded RNG and all time from
+the simulated clock, which moves only through `advance`. The HTTP facade calls these methods
+from one event loop; the engine itself does no I/O.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable
+
+from polymm.sim import auth, wire
+from polymm.sim.model import (
+    MICRO,
+    PIPS,
+    Account,
+    MakerFill,
+    SimMarket,
+    SimOrder,
+    SimTrade,
+    format_micro,
+    format_pips,
+    notional_micro,
+)
+
+ORDER_TYPES = ("GTC", "GTD", "FOK", "FAK")
+
+
+class VenueError(Exception):
+    """A refusal the venue returns as an error envelope with an HTTP status."""
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+@dataclass
+class EngineSettings:
+    seed: int = 42
+    chain_id: int = 137
+    start_time: float = 1_790_000_000.0
+    initial_collateral_usdc: float = 1000.0
+    mined_delay_s: float = 2.0
+    confirmed_delay_s: float = 6.0
+    fail_rate: float = 0.0  # fraction of trades that end FAILED and are reversed
+    heartbeat_timeout_s: float = 10.0
+    step_s: float = 1.0  # the clock's quantum: background activity happens on these steps
+
+
+@dataclass
+class HeartbeatSession:
+    heartbeat_id: str
+    last_seen: float
+
+
+@dataclass
+class Event:
+    """Something a WebSocket subscriber may want: channel 'market' (keyed by token) or 'user' (by API key)."""
+
+    channel: str
+    key: str
+    payload: dict
+
+
+@dataclass
+class RewardsLedger:
+    earnings: dict[tuple[str, str, str], float] = field(default_factory=lambda: defaultdict(float))
+    last_share: dict[str, dict[str, float]] = field(default_factory=dict)  # market -> address -> share
+
+
+class Engine:
+    def __init__(self, markets: list[SimMarket], settings: EngineSettings | None = None) -> None:
+        self.settings = settings or EngineSettings()
+        self.rng = random.Random(self.settings.seed)
+        self.now = self.settings.start_time
+        self.venue_secret = self.rng.getrandbits(256).to_bytes(32, "big")
+        self.markets: dict[str, SimMarket] = {m.condition_id: m for m in markets}
+        self.market_by_token: dict[str, SimMarket] = {t: m for m in markets for t in m.token_ids}
+        self.accounts: dict[str, Account] = {}  # checksum address -> account
+        self.credentials: dict[str, auth.ApiCredentials] = {}  # api key -> creds
+        self.owner_address: dict[str, str] = {}  # api key (or internal owner) -> address
+        self.orders: dict[str, SimOrder] = {}
+        self.trades: list[SimTrade] = []
+        self.trade_by_id: dict[str, SimTrade] = {}
+        self.heartbeats: dict[str, HeartbeatSession] = {}
+        self.mode = "normal"  # normal | trading-disabled | cancel-only
+        self.listeners: list[Callable[[Event], None]] = []
+        self.rewards = RewardsLedger()
+        self._pending: list[SimTrade] = []  # trades not yet final
+        self._changed_levels: dict[str, set[tuple[bool, int]]] = defaultdict(set)
+        self._step_hooks: list[Callable[[float], None]] = []
+        self._clock_remainder = 0.0
+
+    # ----------------------------------------------------------------- ids and time
+    def new_uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def new_hash(self) -> str:
+        return "0x" + self.rng.getrandbits(256).to_bytes(32, "big").hex()
+
+    def on_step(self, hook: Callable[[float], None]) -> None:
+        """Register background activity (simulated traders, reward sampling) run on every clock step."""
+        self._step_hooks.append(hook)
+
+    def advance(self, seconds: float) -> int:
+        """Move the simulated clock forward in whole steps; returns the number of steps run."""
+        if seconds < 0:
+            raise ValueError("cannot move the clock backwards")
+        self._clock_remainder += seconds
+        steps = 0
+        step = self.settings.step_s
+        while self._clock_remainder + 1e-9 >= step:
+            self._clock_remainder -= step
+            self.now += step
+            steps += 1
+            self._settle_due_trades()
+            self._expire_heartbeats()
+            self._expire_gtd()
+            for hook in self._step_hooks:
+                hook(self.now)
+            self.flush_book_events()
+        return steps
+
+    # ----------------------------------------------------------------- accounts and keys
+    def account(self, address: str, unlimited: bool = False) -> Account:
+        address = auth.checksum_address(address)
+        acct = self.accounts.get(address)
+        if acct is None:
+            acct = self.accounts[address] = Account(address=address, unlimited=unlimited)
+        return acct
+
+    def create_api_key(self, address: str, nonce: int) -> auth.ApiCredentials:
+        creds = auth.derive_credentials(self.venue_secret, address, nonce)
+        if creds.api_key in self.credentials:
+            raise VenueError(400, "Could not create api key")
+        self._register(creds)
+        return creds
+
+    def derive_api_key(self, address: str, nonce: int) -> auth.ApiCredentials:
+        creds = auth.derive_credentials(self.venue_secret, address, nonce)
+        if creds.api_key not in self.credentials:
+            raise VenueError(400, "Could not derive api key!")
+        return creds
+
+    def _register(self, creds: auth.ApiCredentials) -> None:
+        self.credentials[creds.api_key] = creds
+        self.owner_address[creds.api_key] = creds.address
+        fresh = creds.address not in self.accounts
+        acct = self.account(creds.address)
+        if fresh:
+            acct.collateral = int(self.settings.initial_collateral_usdc * MICRO)
+
+    def fund(self, address: str, collateral_usdc: float) -> Account:
+        acct = self.account(address)
+        acct.collateral += int(collateral_usdc * MICRO)
+        return acct
+
+    # ----------------------------------------------------------------- orders
+    def post_order(self, api_key: str, body: dict) -> dict:
+        """Validate, then execute one signed order; returns the venue's per-order reply or raises VenueError."""
+        if self.mode != "normal":
+            raise VenueError(503, f"Trading is currently {'disabled' if self.mode == 'trading-disabled' else 'cancel-only'}")
+        creds = self.credentials[api_key]
+        try:
+            order_fields = body["order"]
+            order_type = body.get("orderType", "GTC")
+            owner = body["owner"]
+            post_only = bool(body.get("postOnly", False))
+            token_id = str(order_fields["tokenId"])
+            side = order_fields["side"]
+            maker_amount = int(order_fields["makerAmount"])
+            taker_amount = int(order_fields["takerAmount"])
+            signature_type = int(order_fields["signatureType"])
+            expiration = int(order_fields.get("expiration", "0") or 0)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VenueError(400, f"Invalid order payload: {exc}") from exc
+        if owner != api_key:
+            raise VenueError(400, "the order owner has to be the owner of the API KEY")
+        if side not in ("BUY", "SELL"):
+            raise VenueError(400, f"invalid side {side!r}")
+        if order_type not in ORDER_TYPES:
+            raise VenueError(400, f"invalid order type {order_type!r}")
+        if post_only and order_type in ("FOK", "FAK"):
+            raise VenueError(400, "invalid post-only order: only GTC and GTD orders can be post-only")
+        market = self.market_by_token.get(token_id)
+        if market is None:
+            raise VenueError(400, f"market not found for token id {token_id}")
+        digest = auth.order_digest(order_fields, self.settings.chain_id, market.neg_risk)
+        order_id = "0x" + digest.hex()
+        try:
+            recovered = auth.recover_address(digest, order_fields.get("signature", ""))
+        except auth.SignatureError as exc:
+            raise VenueError(400, f"invalid signature: {exc}") from exc
+        if recovered.lower() != str(order_fields["signer"]).lower():
+            raise VenueError(400, "invalid signature")
+        if str(order_fields["signer"]).lower() != creds.address.lower():
+            raise VenueError(400, "the order signer address has to be the address of the API KEY")
+        if signature_type not in (0, 1, 2):
+            raise VenueError(400, f"unsupported signature type {signature_type}")
+        if signature_type == 0 and str(order_fields["maker"]).lower() != creds.address.lower():
+            raise VenueError(400, "the order maker has to be the signer for EOA orders")
+        if order_id in self.orders:
+            return self._reply_error(order_id, "INVALID_ORDER_DUPLICATED", "order with the same hash already placed")
+        if not market.accepting_orders:
+            return self._reply_error(order_id, "MARKET_NOT_READY", "the market is not accepting orders")
+
+        size_micro, price_pips = self._size_and_price(side, maker_amount, taker_amount, order_type)
+        if price_pips is None or price_pips % market.tick_pips:
+            return self._reply_error(
+                order_id, "INVALID_ORDER_MIN_TICK_SIZE",
+                f"order {order_id} is invalid. Price breaks minimum tick size rule: {market.tick_str}",
+            )
+        if not market.tick_pips <= price_pips <= PIPS - market.tick_pips:
+            return self._reply_error(order_id, "INVALID_ORDER_ERROR", f"invalid price, min: {market.tick_str} - max: {1 - market.tick_pips / PIPS:g}")
+        if order_type in ("GTC", "GTD") and size_micro < market.min_order_size * MICRO:
+            return self._reply_error(
+                order_id, "INVALID_ORDER_MIN_SIZE",
+                f"Size ({size_micro / MICRO:g}) lower than the minimum: {market.min_order_size}",
+            )
+        if order_type == "GTD" and expiration and expiration <= self.now + 60:
+            return self._reply_error(order_id, "INVALID_ORDER_EXPIRATION", "invalid expiration: must be at least 1 minute in the future")
+
+        acct = self.account(str(order_fields["maker"]))
+        if not acct.unlimited:
+            if side == "BUY":
+                need = notional_micro(size_micro, price_pips)
+                if acct.collateral - acct.reserved_collateral() < need:
+                    return self._reply_error(order_id, "INVALID_ORDER_NOT_ENOUGH_BALANCE", "not enough balance / allowance")
+            elif acct.tokens.get(token_id, 0) - acct.reserved_tokens(token_id) < size_micro:
+                return self._reply_error(order_id, "INVALID_ORDER_NOT_ENOUGH_BALANCE", "not enough balance / allowance")
+
+        order = SimOrder(
+            id=order_id, owner=api_key, maker_address=acct.address, market=market, token_id=token_id,
+            side=side, price_pips=price_pips, original_size=size_micro, order_type=order_type,
+            expiration=expiration if order_type == "GTD" else 0, created_at=self.now,
+        )
+        if post_only and self._crossable(order) > 0:
+            return self._reply_error(order_id, "INVALID_POST_ONLY_ORDER", f"invalid post-only order: order {order_id} crosses book")
+        return self.execute(order)
+
+    @staticmethod
+    def _size_and_price(side: str, maker_amount: int, taker_amount: int, order_type: str) -> tuple[int, int | None]:
+        shares, collateral = (taker_amount, maker_amount) if side == "BUY" else (maker_amount, taker_amount)
+        if shares <= 0 or collateral <= 0:
+            return max(shares, 0), None
+        pips, rest = divmod(collateral * PIPS, shares)
+        return shares, (pips if rest == 0 else None)
+
+    def _reply_error(self, order_id: str, code: str, message: str) -> dict:
+        return {
+            "success": False, "orderID": order_id, "status": "", "makingAmount": "", "takingAmount": "",
+            "transactionsHashes": [], "tradeIDs": [], "errorMsg": message, "errorCode": code,
+        }
+
+    def _crossable(self, order: SimOrder, limit: int | None = None) -> int:
+        """Micro-shares available to `order` as a taker at its limit price (complement orders included)."""
+        book = order.market.book
+        yes_px = order.yes_pips
+        total = 0
+        if order.is_yes_bid:
+            for px, level in book.asks.items():
+                if px > yes_px:
+                    break
+                total += sum(o.remaining for o in level)
+                if limit is not None and total >= limit:
+                    break
+        else:
+            for px, level in reversed(book.bids.items()):
+                if px < yes_px:
+                    break
+                total += sum(o.remaining for o in level)
+                if limit is not None and total >= limit:
+                    break
+        return total
+
+    def execute(self, order: SimOrder) -> dict:
+        """Match a validated order against the book; rest the remainder of GTC/GTD orders."""
+        if order.order_type == "FOK" and self._crossable(order, order.original_size) < order.original_size:
+            return self._reply_error(order.id, "FOK_ORDER_NOT_FILLED_ERROR", f"order {order.id} couldn't be fully filled. FOK orders are fully filled or killed.")
+        self.orders[order.id] = order
+        trade = self._match(order)
+        acct = self.accounts[order.maker_address]
+        if order.remaining > 0 and order.order_type in ("GTC", "GTD"):
+            order.market.book.add(order)
+            acct.open_orders[order.id] = order
+            self._changed_levels[order.market.condition_id].add((order.is_yes_bid, order.yes_pips))
+            status = "live"
+        else:
+            if order.remaining > 0:
+                order.status = "CANCELED"
+                order.closed_at = self.now
+            else:
+                order.status = "MATCHED"
+                order.closed_at = self.now
+            status = "matched" if trade else "unmatched"
+        self._emit_order(order, "PLACEMENT")
+        making = taking = "0"
+        if trade:
+            shares = trade.size
+            paid = sum(notional_micro(f.matched, self._taker_price(order, f)) for f in trade.maker_fills)
+            making, taking = (paid, shares) if order.side == "BUY" else (shares, paid)
+            making, taking = format_micro(making), format_micro(taking)
+        self.flush_book_events()
+        return {
+            "success": True, "orderID": order.id, "status": status,
+            "makingAmount": making, "takingAmount": taking,
+            "transactionsHashes": [trade.transaction_hash] if trade else [],
+            "tradeIDs": [trade.id] if trade else [], "errorMsg": "",
+        }
+
+    @staticmethod
+    def _taker_price(taker: SimOrder, fill: MakerFill) -> int:
+        """The price the taker pays or receives per share of its own token for this maker fill."""
+        same_token = fill.order.token_id == taker.token_id
+        return fill.price_pips if same_token else PIPS - fill.price_pips
+
+    def _match(self, order: SimOrder) -> SimTrade | None:
+        book = order.market.book
+        fills: list[MakerFill] = []
+        if order.is_yes_bid:
+            opposite, crosses = book.asks, (lambda px: px <= order.yes_pips)
+            prices = list(book.asks.keys())
+        else:
+            opposite, crosses = book.bids, (lambda px: px >= order.yes_pips)
+            prices = list(reversed(book.bids.keys()))
+        last_px = None
+        for px in prices:
+            if order.remaining <= 0 or not crosses(px):
+                break
+            level = opposite[px]
+            for maker in list(level):
+                if order.remaining <= 0:
+                    break
+                qty = min(order.remaining, maker.remaining)
+                maker.size_matched += qty
+                order.size_matched += qty
+                fills.append(MakerFill(order=maker, matched=qty, price_pips=maker.price_pips))
+                if maker.remaining == 0:
+                    maker.status = "MATCHED"
+                    maker.closed_at = self.now
+                    level.remove(maker)
+                    self.accounts[maker.maker_address].open_orders.pop(maker.id, None)
+                last_px = px
+            if not level:
+                del opposite[px]
+            self._changed_levels[order.market.condition_id].add((not order.is_yes_bid, px))
+        if not fills:
+            return None
+        taker_px = last_px if order.outcome_index == 0 else PIPS - last_px
+        trade = SimTrade(
+            id=self.new_uuid(), taker_order=order, maker_fills=fills, size=sum(f.matched for f in fills),
+            price_pips=taker_px, match_time=int(self.now), transaction_hash=self.new_hash(),
+            last_update=int(self.now), fails=self.rng.random() < self.settings.fail_rate,
+        )
+        self._settle(trade)
+        self.trades.append(trade)
+        self.trade_by_id[trade.id] = trade
+        self._pending.append(trade)
+        order.associate_trades.append(trade.id)
+        for f in fills:
+            f.order.associate_trades.append(trade.id)
+            self._emit_order(f.order, "UPDATE")
+        order.market.last_trade_pips = taker_px if order.outcome_index == 0 else PIPS - taker_px
+        order.market.volume_24hr += trade.size / MICRO * taker_px / PIPS
+        self._emit_trade(trade)
+        self._emit_market(order.market, {
+            "event_type": "last_trade_price", "asset_id": order.token_id, "market": order.market.condition_id,
+            "price": format_pips(taker_px), "side": order.side, "size": format_micro(trade.size),
+            "fee_rate_bps": "0", "timestamp": str(int(self.now * 1000)),
+        }, order.token_id)
+        return trade
+
+    def _settle(self, trade: SimTrade) -> None:
+        """Move collateral and tokens for every participant at its own price (covers transfer, mint and merge)."""
+        moves: list[tuple[str, str, int, int]] = []
+        taker = trade.taker_order
+        for fill in trade.maker_fills:
+            taker_px = self._taker_price(taker, fill)
+            for order, px in ((fill.order, fill.price_pips), (taker, taker_px)):
+                cash = notional_micro(fill.matched, px)
+                if order.side == "BUY":
+                    moves.append((order.maker_address, order.token_id, fill.matched, -cash))
+                else:
+                    moves.append((order.maker_address, order.token_id, -fill.matched, cash))
+        for address, token_id, d_tokens, d_cash in moves:
+            self._apply_move(address, token_id, d_tokens, d_cash)
+        trade.settlement = moves
+
+    def _apply_move(self, address: str, token_id: str, d_tokens: int, d_cash: int) -> None:
+        acct = self.accounts[address]
+        acct.tokens[token_id] = acct.tokens.get(token_id, 0) + d_tokens
+        acct.collateral += d_cash
+        if d_tokens > 0:
+            acct.cost_basis[token_id] = acct.cost_basis.get(token_id, 0) - d_cash
+        elif d_tokens < 0:
+            held_before = acct.tokens[token_id] - d_tokens
+            if held_before > 0:
+                basis = acct.cost_basis.get(token_id, 0)
+                acct.cost_basis[token_id] = basis - basis * (-d_tokens) // held_before
+        if acct.tokens[token_id] == 0:
+            acct.tokens.pop(token_id)
+            acct.cost_basis.pop(token_id, None)
+
+    def _settle_due_trades(self) -> None:
+        still: list[SimTrade] = []
+        for trade in self._pending:
+            age = self.now - trade.match_time
+            if trade.status == "MATCHED" and age >= self.settings.mined_delay_s:
+                self._set_trade_status(trade, "RETRYING" if trade.fails else "MINED")
+            if trade.status in ("MINED", "RETRYING") and age >= self.settings.confirmed_delay_s:
+                if trade.fails:
+                    for address, token_id, d_tokens, d_cash in trade.settlement:
+                        self._apply_move(address, token_id, -d_tokens, -d_cash)
+                    self._set_trade_status(trade, "FAILED")
+                else:
+                    self._set_trade_status(trade, "CONFIRMED")
+            if trade.status not in ("CONFIRMED", "FAILED"):
+                still.append(trade)
+        self._pending = still
+
+    def _set_trade_status(self, trade: SimTrade, status: str) -> None:
+        trade.status = status
+        trade.last_update = int(self.now)
+        self._emit_trade(trade)
+
+    # ----------------------------------------------------------------- cancels
+    def cancel(self, api_key: str, order_ids: list[str]) -> dict:
+        canceled: list[str] = []
+        not_canceled: dict[str, str] = {}
+        for oid in order_ids:
+            order = self.orders.get(oid)
+            if order is None or order.owner != api_key:
+                not_canceled[oid] = "order not found" if order is None else "order can't be found"
+            elif order.status != "LIVE":
+                not_canceled[oid] = "order already canceled" if order.status == "CANCELED" else "order can't be found - already canceled or matched"
+            else:
+                self._cancel(order)
+                canceled.append(oid)
+        self.flush_book_events()
+        return {"canceled": canceled, "not_canceled": not_canceled}
+
+    def cancel_where(self, api_key: str, market: str | None = None, asset_id: str | None = None) -> dict:
+        address = self.owner_address[api_key]
+        ids = [
+            o.id for o in self.accounts[address].open_orders.values()
+            if o.owner == api_key
+            and (not market or o.market.condition_id == market)
+            and (not asset_id or o.token_id == asset_id)
+        ]
+        return self.cancel(api_key, ids)
+
+    def _cancel(self, order: SimOrder) -> None:
+        order.market.book.remove(order)
+        order.status = "CANCELED"
+        order.closed_at = self.now
+        self.accounts[order.maker_address].open_orders.pop(order.id, None)
+        self._changed_levels[order.market.condition_id].add((order.is_yes_bid, order.yes_pips))
+        self._emit_order(order, "CANCELLATION")
+
+    def _expire_gtd(self) -> None:
+        for acct in self.accounts.values():
+            for order in [o for o in acct.open_orders.values() if o.expiration and o.expiration <= self.now]:
+                self._cancel(order)
+
+    # ----------------------------------------------------------------- heartbeats
+    def heartbeat(self, api_key: str, heartbeat_id: str) -> dict:
+        session = self.heartbeats.get(api_key)
+        if not heartbeat_id:
+            session = self.heartbeats[api_key] = HeartbeatSession(self.new_uuid(), self.now)
+            return {"heartbeat_id": session.heartbeat_id}
+        if session is None or session.heartbeat_id != heartbeat_id:
+            raise VenueError(400, "Invalid Heartbeat ID")
+        session.last_seen = self.now
+        return {"heartbeat_id": session.heartbeat_id}
+
+    def _expire_heartbeats(self) -> None:
+        for api_key, session in list(self.heartbeats.items()):
+            if self.now - session.last_seen > self.settings.heartbeat_timeout_s:
+                del self.heartbeats[api_key]
+                self.cancel_where(api_key)
+
+    # ----------------------------------------------------------------- reads
+    def active_orders(self, api_key: str) -> list[SimOrder]:
+        address = self.owner_address[api_key]
+        return [o for o in self.accounts[address].open_orders.values() if o.owner == api_key]
+
+    def trades_for(self, api_key: str) -> list[SimTrade]:
+        return [t for t in self.trades if api_key in t.participant_owners()]
+
+    # ----------------------------------------------------------------- events
+    def _emit(self, event: Event) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+    def _emit_order(self, order: SimOrder, kind: str) -> None:
+        if order.internal or not self.listeners:
+            return
+        self._emit(Event("user", order.owner, wire.ws_order_event(order, kind, self.now)))
+
+    def _emit_trade(self, trade: SimTrade) -> None:
+        if not self.listeners:
+            return
+        for owner in trade.participant_owners():
+            if owner in self.credentials:
+                self._emit(Event("user", owner, wire.ws_trade_event(trade, owner, self.now)))
+
+    def _emit_market(self, market: SimMarket, payload: dict, token_id: str) -> None:
+        if self.listeners:
+            self._emit(Event("market", token_id, payload))
+
+    def flush_book_events(self) -> None:
+        """Turn the levels touched since the last flush into one price_change event per market."""
+        if not self._changed_levels:
+            return
+        changed, self._changed_levels = self._changed_levels, defaultdict(set)
+        if not self.listeners:
+            return
+        for condition_id, levels in changed.items():
+            market = self.markets[condition_id]
+            for payload in wire.ws_price_changes(market, sorted(levels), self.now):
+                self._emit(Event("market", payload["price_changes"][0]["asset_id"], payload))
+

@@ -1,0 +1,192 @@
+"""Assembles and runs the simulated venue: in-process on a background thread (embedded mode, tests) or in the
+foreground for `polymm sim serve`. A clock task moves simulated time with the wall clock times `speed`."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+from aiohttp import web
+
+from polymm.sim.engine import Engine, EngineSettings
+from polymm.sim.faults import FaultPlan, FaultPlanSpec
+from polymm.sim.payouts import RewardSampler
+from polymm.sim.server import SimServer
+from polymm.sim.traders import SCENARIOS, SimulatedTraders
+from polymm.sim.universe import generate_markets
+
+T = TypeVar("T")
+CLOCK_TICK_S = 0.05
+
+
+@dataclass
+class SimOptions:
+    seed: int = 42
+    scenario: str = "calm"
+    speed: float = 1.0  # simulated seconds per wall second; 0 = the clock moves only through /_sim/advance
+    markets: int = 300
+    initial_collateral_usdc: float = 1000.0
+    fail_rate: float = 0.0
+    rate_limits: bool = True
+    start_time: float | None = None  # simulated unix time at start; default: now (wall clock)
+    faults: FaultPlanSpec = field(default_factory=FaultPlanSpec)
+    mined_delay_s: float = 2.0
+    confirmed_delay_s: float = 6.0
+    heartbeat_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"scenario {self.scenario!r} — allowed: {', '.join(SCENARIOS)}")
+        if self.speed < 0:
+            raise ValueError(f"speed {self.speed} — must be ≥ 0")
+
+
+def build_server(options: SimOptions) -> SimServer:
+    settings = EngineSettings(
+        seed=options.seed,
+        start_time=float(int(options.start_time if options.start_time is not None else time.time())),
+        initial_collateral_usdc=options.initial_collateral_usdc,
+        fail_rate=options.fail_rate,
+        mined_delay_s=options.mined_delay_s,
+        confirmed_delay_s=options.confirmed_delay_s,
+        heartbeat_timeout_s=options.heartbeat_timeout_s,
+    )
+    engine = Engine(generate_markets(options.markets, options.seed), settings)
+    SimulatedTraders(engine, SCENARIOS[options.scenario], options.seed)
+    sampler = RewardSampler(engine)
+    server = SimServer(engine, sampler, rate_limits=options.rate_limits)
+    server.faults = FaultPlan(options.faults)
+    return server
+
+
+async def _clock(server: SimServer, speed: float) -> None:
+    """Advance simulated time by wall time × speed; background activity runs inside `advance`."""
+    if speed <= 0:
+        return
+    last = time.monotonic()
+    while True:
+        await asyncio.sleep(CLOCK_TICK_S)
+        now = time.monotonic()
+        server.engine.advance((now - last) * speed)
+        last = now
+        await server._flush_ws()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class SimVenue:
+    """A running simulated venue on a background thread; all engine access goes through `call`."""
+
+    def __init__(self, options: SimOptions | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.options = options or SimOptions()
+        self.host = host
+        self.port = port or free_port(host)
+        self.server = build_server(self.options)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="polymm-sim", daemon=True)
+        self._ready = threading.Event()
+        self._runner: web.AppRunner | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return venue_urls(self.host, self.port)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._start())
+        except BaseException as exc:  # surfaced to the starting thread
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(self.server.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port, backlog=512).start()
+        self._clock_task = asyncio.ensure_future(_clock(self.server, self.options.speed))
+
+    def start(self) -> "SimVenue":
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error:
+            raise RuntimeError(f"simulated venue failed to start: {self._error}") from self._error
+        return self
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on the venue's loop thread (the engine is single-threaded) and return its result."""
+        fut: Future = Future()
+
+        def run() -> None:
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:
+                fut.set_exception(exc)
+
+        self._loop.call_soon_threadsafe(run)
+        return fut.result(30)
+
+    def run_async(self, coro_fn: Callable[[], Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro_fn(), self._loop).result(30)
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+
+        async def shutdown() -> None:
+            self._clock_task.cancel()
+            await self.server.drop_websockets()
+            if self._runner:
+                await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def __enter__(self) -> "SimVenue":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def venue_urls(host: str, port: int) -> dict[str, str]:
+    base = f"http://{host}:{port}"
+    return {
+        "clob_url": base,
+        "gamma_url": f"{base}/gamma",
+        "data_url": f"{base}/dataapi",
+        "ws_url": f"ws://{host}:{port}/ws",
+    }
+
+
+async def serve_forever(options: SimOptions, host: str, port: int, announce: Callable[[dict[str, str]], None]) -> None:
+    """Serve until cancelled (SIGTERM/SIGINT are turned into cancellation by the caller)."""
+    server = build_server(options)
+    runner = web.AppRunner(server.app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, backlog=512).start()
+    announce(venue_urls(host, port))
+    clock = asyncio.ensure_future(_clock(server, options.speed))
+    try:
+        await asyncio.Event().wait()
+    finally:
+        clock.cancel()
+        await server.drop_websockets()
+        await runner.cleanup()

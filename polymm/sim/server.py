@@ -1,0 +1,780 @@
+"""The simulated venue's HTTP + WebSocket facade: Polymarket's CLOB, Gamma and Data-API paths on one loopback port.
+
+Handlers authenticate exactly as the venue does, call the engine, and render with `wire`. Faults
+from the plan are applied around the handler by a middleware; the admin surface under `/_sim/`
+is never faulted and never rate-limited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import json
+import time
+from collections import Counter
+from typing import Any, Awaitable, Callable
+
+from aiohttp import WSMsgType, web
+
+from polymm.sim import auth, wire
+from polymm.sim.engine import Engine, Event, VenueError
+from polymm.sim.faults import PHASE_AFTER, FaultPlan, FaultPlanSpec
+from polymm.sim.payouts import RewardSampler, utc_date
+from polymm.sim.model import MICRO, PIPS, SimMarket
+
+END_CURSOR = "LTE="
+MAX_BATCH = 15
+L1_SKEW_S = 600  # how far an L1/L2 timestamp may be from the venue's wall clock
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+def _cursor_offset(cursor: str | None) -> int:
+    if not cursor or cursor == "MA==":
+        return 0
+    if cursor == END_CURSOR:
+        return -1
+    try:
+        return int(base64.b64decode(cursor).decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise VenueError(400, f"invalid next_cursor {cursor!r}") from exc
+
+
+def _page(rows: list, cursor: str | None, limit: int) -> dict:
+    offset = _cursor_offset(cursor)
+    if offset < 0:
+        return {"data": [], "next_cursor": END_CURSOR, "limit": limit, "count": 0}
+    chunk = rows[offset:offset + limit]
+    end = offset + limit
+    nxt = base64.b64encode(str(end).encode()).decode() if end < len(rows) else END_CURSOR
+    return {"data": chunk, "next_cursor": nxt, "limit": limit, "count": len(chunk)}
+
+
+class TokenBucket:
+    """Per-signer limiter as the venue runs it: a batch costs its size; an empty bucket means 429."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.level: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str, cost: float) -> float:
+        """0 when allowed, else the seconds to wait."""
+        now = time.monotonic()
+        tokens, at = self.level.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        if cost > tokens:
+            self.level[key] = (tokens, now)
+            return (cost - tokens) / self.rate
+        self.level[key] = (tokens - cost, now)
+        return 0.0
+
+
+class SimServer:
+    """Builds the aiohttp application around an engine (and its reward sampler)."""
+
+    def __init__(self, engine: Engine, sampler: RewardSampler | None = None, rate_limits: bool = True) -> None:
+        self.engine = engine
+        self.sampler = sampler
+        self.faults = FaultPlan()
+        self.requests: Counter[str] = Counter()
+        self.request_log: list[tuple[str, str]] = []
+        self.rate_limits = rate_limits
+        self.order_bucket = TokenBucket(40, 60)
+        self.cancel_bucket = TokenBucket(80, 120)
+        self.market_subs: dict[web.WebSocketResponse, set[str]] = {}
+        self.user_subs: dict[web.WebSocketResponse, str] = {}
+        self._outbox: list[tuple[web.WebSocketResponse, dict]] = []
+        self._lock = asyncio.Lock()
+        engine.listeners.append(self._on_event)
+        self.app = self._build_app()
+
+    # ------------------------------------------------------------------ app
+    def _build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware], client_max_size=4 * 1024 * 1024)
+        r = app.router
+        get, post, delete = r.add_get, r.add_post, r.add_delete
+        get("/", self.ok); get("/ok", self.ok); get("/time", self.time_); get("/version", self.version)
+        get("/tick-size", self.tick_size); get("/neg-risk", self.neg_risk); get("/fee-rate", self.fee_rate)
+        get("/book", self.book); post("/books", self.books)
+        get("/midpoint", self.midpoint); post("/midpoints", self.midpoints)
+        get("/price", self.price); get("/spread", self.spread); get("/last-trade-price", self.last_trade_price)
+        get("/markets", self.markets); get("/sampling-markets", self.sampling_markets)
+        get("/simplified-markets", self.simplified_markets); get("/sampling-simplified-markets", self.sampling_simplified)
+        get("/markets/{condition_id}", self.market); get("/clob-markets/{condition_id}", self.clob_market)
+        get("/markets-by-token/{token_id}", self.market_by_token)
+        get("/rewards/markets/current", self.rewards_current); get("/rewards/markets/{condition_id}", self.rewards_market)
+        post("/auth/api-key", self.create_api_key); get("/auth/derive-api-key", self.derive_api_key)
+        get("/auth/api-keys", self.api_keys)
+        post("/order", self.post_order); post("/orders", self.post_orders)
+        delete("/order", self.cancel_order); delete("/orders", self.cancel_orders)
+        delete("/cancel-all", self.cancel_all); delete("/cancel-market-orders", self.cancel_market)
+        get("/data/orders", self.open_orders); get("/data/order/{order_id}", self.open_order)
+        get("/data/trades", self.trades)
+        get("/order-scoring", self.order_scoring); post("/orders-scoring", self.orders_scoring)
+        post("/v1/heartbeats", self.heartbeat)
+        get("/balance-allowance", self.balance_allowance); get("/balance-allowance/update", self.balance_allowance)
+        get("/rewards/user", self.rewards_user); get("/rewards/user/total", self.rewards_user_total)
+        get("/rewards/user/percentages", self.rewards_percentages)
+        get("/gamma/markets", self.gamma_markets)
+        get("/dataapi/positions", self.positions); get("/dataapi/v2/positions", self.positions_v2)
+        get("/ws/market", self.ws_market); get("/ws/user", self.ws_user)
+        get("/_sim/state", self.sim_state); get("/_sim/requests", self.sim_requests)
+        get("/_sim/faults", self.sim_faults_get); post("/_sim/faults", self.sim_faults)
+        post("/_sim/mode", self.sim_mode); post("/_sim/take", self.sim_take)
+        post("/_sim/advance", self.sim_advance); post("/_sim/fund", self.sim_fund)
+        return app
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = request.match_info.route.resource
+        template = route.canonical if route is not None else request.path
+        self.requests[f"{request.method} {template}"] += 1
+        self.request_log.append((request.method, request.path))
+        if request.path.startswith("/_sim/") or request.path.startswith("/ws/"):
+            return await self._run(request, handler)
+        fired = {rule.kind: rule for rule in self.faults.draw(request.method, request.path)}
+        if "latency" in fired:
+            await asyncio.sleep(fired["latency"].latency_ms / 1000)
+        if "rate_limit" in fired:
+            wait = fired["rate_limit"].retry_after
+            return web.json_response(
+                {"error": "Too Many Requests", "retry_after_seconds": wait}, status=429, headers={"Retry-After": str(wait)}
+            )
+        if "error_before" in fired:
+            return _error(fired["error_before"].status, "Internal Server Error (injected before execution)")
+        request["stale_s"] = fired["stale_orders"].stale_s if "stale_orders" in fired else 0.0
+        response = await self._run(request, handler)
+        after = [k for k in PHASE_AFTER if k in fired]
+        if not after:
+            return response
+        kind = after[0]
+        if kind == "error_after":
+            return _error(fired[kind].status, "Internal Server Error (injected after execution)")
+        if kind == "malformed":
+            return web.Response(status=200, text="<html><body>502 Bad Gateway</body></html>", content_type="text/html")
+        if kind == "timeout_after":
+            await asyncio.sleep(fired[kind].delay_s)
+            return response
+        # lost_reply: the venue acted; the client never hears back
+        if request.transport is not None:
+            request.transport.abort()
+        return response
+
+    async def _run(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except _RateLimited as exc:
+            response = web.json_response(
+                {"error": exc.message, "retry_after_seconds": exc.retry_after},
+                status=429, headers={"Retry-After": str(exc.retry_after)},
+            )
+        except VenueError as exc:
+            extra = {"code": exc.code} if exc.code else {}
+            response = _error(exc.status, exc.message, **extra)
+        await self._flush_ws()
+        return response
+
+    # ------------------------------------------------------------------ auth
+    async def _body(self, request: web.Request) -> str:
+        return (await request.read()).decode() if request.can_read_body else ""
+
+    def _l2(self, request: web.Request, body: str) -> str:
+        """The API key of a correctly signed L2 request; 401 otherwise."""
+        h = request.headers
+        api_key = h.get("POLY_API_KEY", "")
+        creds = self.engine.credentials.get(api_key)
+        if creds is None or h.get("POLY_PASSPHRASE") != creds.passphrase:
+            raise VenueError(401, "Unauthorized/Invalid api key")
+        if h.get("POLY_ADDRESS", "").lower() != creds.address.lower():
+            raise VenueError(401, "Unauthorized/Invalid api key")
+        ts = h.get("POLY_TIMESTAMP", "")
+        if not ts.isdigit() or abs(int(ts) - time.time()) > L1_SKEW_S:
+            raise VenueError(401, "Unauthorized/Invalid api key")
+        expected = auth.hmac_signature(creds.secret, ts, request.method, request.path, body)
+        if not _consteq(expected, h.get("POLY_SIGNATURE", "")):
+            raise VenueError(401, "Unauthorized/Invalid api key")
+        return api_key
+
+    def _l1(self, request: web.Request) -> tuple[str, int]:
+        h = request.headers
+        address, ts, nonce_text, signature = (h.get(k, "") for k in ("POLY_ADDRESS", "POLY_TIMESTAMP", "POLY_NONCE", "POLY_SIGNATURE"))
+        try:
+            nonce = int(nonce_text or "0")
+            digest = auth.clob_auth_digest(address, ts, nonce, self.engine.settings.chain_id)
+            signer = auth.recover_address(digest, signature)
+        except (ValueError, auth.SignatureError) as exc:
+            raise VenueError(401, "Invalid L1 Request headers") from exc
+        if signer.lower() != address.lower() or not ts.isdigit() or abs(int(ts) - time.time()) > L1_SKEW_S:
+            raise VenueError(401, "Invalid L1 Request headers")
+        return address, nonce
+
+    def _limit(self, bucket: TokenBucket, key: str, cost: int) -> None:
+        if not self.rate_limits:
+            return
+        wait = bucket.take(key, cost)
+        if wait:
+            retry = max(1, int(wait + 0.999))
+            raise _RateLimited(retry)
+
+    # ------------------------------------------------------------------ public reads
+    def _market_of(self, token_id: str | None) -> SimMarket:
+        market = self.engine.market_by_token.get(token_id or "")
+        if market is None:
+            raise VenueError(404, "No orderbook exists for the requested token id")
+        return market
+
+    async def ok(self, request: web.Request) -> web.Response:
+        return web.json_response("OK")
+
+    async def time_(self, request: web.Request) -> web.Response:
+        return web.json_response(int(self.engine.now))
+
+    async def version(self, request: web.Request) -> web.Response:
+        return web.json_response({"version": 2})
+
+    async def tick_size(self, request: web.Request) -> web.Response:
+        market = self._market_of(request.query.get("token_id"))
+        return web.json_response({"minimum_tick_size": market.tick_pips / PIPS})
+
+    async def neg_risk(self, request: web.Request) -> web.Response:
+        return web.json_response({"neg_risk": self._market_of(request.query.get("token_id")).neg_risk})
+
+    async def fee_rate(self, request: web.Request) -> web.Response:
+        self._market_of(request.query.get("token_id"))
+        return web.json_response({"base_fee": 0})
+
+    async def book(self, request: web.Request) -> web.Response:
+        token_id = request.query.get("token_id", "")
+        return web.json_response(wire.book_json(self._market_of(token_id), token_id, self.engine.now))
+
+    async def _token_list(self, request: web.Request, limit: int = 500) -> list[dict]:
+        try:
+            items = json.loads(await self._body(request) or "[]")
+        except json.JSONDecodeError as exc:
+            raise VenueError(400, "Invalid payload") from exc
+        if not isinstance(items, list) or not all(isinstance(i, dict) and "token_id" in i for i in items):
+            raise VenueError(400, "Invalid payload: expected [{\"token_id\": ...}]")
+        if len(items) > limit:
+            raise VenueError(400, f"too many tokens: at most {limit} per request")
+        return items
+
+    async def books(self, request: web.Request) -> web.Response:
+        items = await self._token_list(request)
+        now = self.engine.now
+        return web.json_response([
+            wire.book_json(self.engine.market_by_token[i["token_id"]], i["token_id"], now)
+            for i in items if i["token_id"] in self.engine.market_by_token
+        ])
+
+    def _best(self, token_id: str) -> tuple[int | None, int | None]:
+        market = self._market_of(token_id)
+        bids, asks = market.book.token_levels(market.token_index(token_id))
+        return (bids[0][0] if bids else None), (asks[0][0] if asks else None)
+
+    def _mid(self, token_id: str) -> str:
+        bid, ask = self._best(token_id)
+        if bid is None or ask is None:
+            raise VenueError(404, "No orderbook exists for the requested token id")
+        return f"{(bid + ask) / 2 / PIPS:g}"
+
+    async def midpoint(self, request: web.Request) -> web.Response:
+        return web.json_response({"mid": self._mid(request.query.get("token_id", ""))})
+
+    async def midpoints(self, request: web.Request) -> web.Response:
+        return web.json_response({i["token_id"]: self._mid(i["token_id"]) for i in await self._token_list(request)})
+
+    async def price(self, request: web.Request) -> web.Response:
+        bid, ask = self._best(request.query.get("token_id", ""))
+        side = request.query.get("side", "BUY").upper()
+        px = ask if side == "BUY" else bid
+        return web.json_response({"price": f"{(px or 0) / PIPS:g}"})
+
+    async def spread(self, request: web.Request) -> web.Response:
+        bid, ask = self._best(request.query.get("token_id", ""))
+        return web.json_response({"spread": f"{((ask or PIPS) - (bid or 0)) / PIPS:g}"})
+
+    async def last_trade_price(self, request: web.Request) -> web.Response:
+        token_id = request.query.get("token_id", "")
+        market = self._market_of(token_id)
+        px = market.last_trade_pips if market.token_index(token_id) == 0 else PIPS - market.last_trade_pips
+        return web.json_response({"price": f"{px / PIPS:g}", "side": "BUY"})
+
+    def _markets(self, rewarded_only: bool) -> list[SimMarket]:
+        return [m for m in self.engine.markets.values() if m.rate_per_day > 0 or not rewarded_only]
+
+    async def markets(self, request: web.Request) -> web.Response:
+        rows = [wire.clob_market_json(m) for m in self._markets(False)]
+        return web.json_response(_page(rows, request.query.get("next_cursor"), 1000))
+
+    async def sampling_markets(self, request: web.Request) -> web.Response:
+        rows = [wire.clob_market_json(m) for m in self._markets(True)]
+        return web.json_response(_page(rows, request.query.get("next_cursor"), 1000))
+
+    def _simplified(self, m: SimMarket) -> dict:
+        full = wire.clob_market_json(m)
+        return {k: full[k] for k in ("condition_id", "rewards", "tokens", "active", "closed", "archived", "accepting_orders")}
+
+    async def simplified_markets(self, request: web.Request) -> web.Response:
+        rows = [self._simplified(m) for m in self._markets(False)]
+        return web.json_response(_page(rows, request.query.get("next_cursor"), 1000))
+
+    async def sampling_simplified(self, request: web.Request) -> web.Response:
+        rows = [self._simplified(m) for m in self._markets(True)]
+        return web.json_response(_page(rows, request.query.get("next_cursor"), 1000))
+
+    def _condition(self, request: web.Request) -> SimMarket:
+        market = self.engine.markets.get(request.match_info["condition_id"])
+        if market is None:
+            raise VenueError(404, "market not found")
+        return market
+
+    async def market(self, request: web.Request) -> web.Response:
+        return web.json_response(wire.clob_market_json(self._condition(request)))
+
+    async def clob_market(self, request: web.Request) -> web.Response:
+        m = self._condition(request)
+        return web.json_response({
+            "r": {"mi": m.rewards_min_size, "ma": m.rewards_max_spread, "e": m.rate_per_day > 0, "moas": 4},
+            "t": [{"t": t, "o": o} for t, o in zip(m.token_ids, m.outcomes)],
+            "c": m.condition_id, "mos": m.min_order_size, "mts": m.tick_pips / PIPS, "nr": m.neg_risk,
+            "mbf": 0, "tbf": 0, "ao": m.accepting_orders, "cbos": True, "aot": "2026-01-01T00:00:00Z", "ibce": True,
+            "fd": {"r": 0.0, "e": 1, "to": True},
+        })
+
+    async def market_by_token(self, request: web.Request) -> web.Response:
+        m = self._market_of(request.match_info["token_id"])
+        return web.json_response({"condition_id": m.condition_id, "primary_token_id": m.token_ids[0],
+                                  "secondary_token_id": m.token_ids[1]})
+
+    async def rewards_current(self, request: web.Request) -> web.Response:
+        rows = [wire.rewards_market_current_json(m) for m in self._markets(True)]
+        return web.json_response(_page(rows, request.query.get("next_cursor"), 100))
+
+    async def rewards_market(self, request: web.Request) -> web.Response:
+        market = self._condition(request)
+        rows = [wire.rewards_market_detail_json(market)] if market.rate_per_day > 0 else []
+        return web.json_response(_page(rows, request.query.get("next_cursor"), 100))
+
+    # ------------------------------------------------------------------ keys
+    def _creds_json(self, creds: auth.ApiCredentials) -> web.Response:
+        return web.json_response({"apiKey": creds.api_key, "secret": creds.secret, "passphrase": creds.passphrase})
+
+    async def create_api_key(self, request: web.Request) -> web.Response:
+        address, nonce = self._l1(request)
+        return self._creds_json(self.engine.create_api_key(address, nonce))
+
+    async def derive_api_key(self, request: web.Request) -> web.Response:
+        address, nonce = self._l1(request)
+        return self._creds_json(self.engine.derive_api_key(address, nonce))
+
+    async def api_keys(self, request: web.Request) -> web.Response:
+        api_key = self._l2(request, "")
+        address = self.engine.credentials[api_key].address
+        return web.json_response({"apiKeys": [k for k, c in self.engine.credentials.items() if c.address == address]})
+
+    # ------------------------------------------------------------------ orders
+    async def _json_body(self, request: web.Request) -> tuple[str, Any, str]:
+        body = await self._body(request)
+        api_key = self._l2(request, body)
+        try:
+            return api_key, json.loads(body) if body else None, body
+        except json.JSONDecodeError as exc:
+            raise VenueError(400, "Invalid payload: body is not JSON") from exc
+
+    async def post_order(self, request: web.Request) -> web.Response:
+        api_key, payload, _ = await self._json_body(request)
+        if not isinstance(payload, dict):
+            raise VenueError(400, "Invalid order payload")
+        self._limit(self.order_bucket, api_key, 1)
+        reply = self.engine.post_order(api_key, payload)
+        if not reply["success"]:
+            return _error(400, reply["errorMsg"], code=reply.get("errorCode"))
+        return web.json_response(reply)
+
+    async def post_orders(self, request: web.Request) -> web.Response:
+        api_key, payload, _ = await self._json_body(request)
+        if not isinstance(payload, list) or not payload:
+            raise VenueError(400, "Invalid payload: expected a non-empty array of orders")
+        if len(payload) > MAX_BATCH:
+            raise VenueError(400, f"Too many orders in payload: {len(payload)}, max allowed: {MAX_BATCH}")
+        self._limit(self.order_bucket, api_key, len(payload))
+        replies = []
+        for item in payload:
+            try:
+                replies.append(self.engine.post_order(api_key, item) if isinstance(item, dict)
+                               else self.engine._reply_error("", "INVALID_ORDER_ERROR", "invalid order"))
+            except VenueError as exc:
+                if exc.status == 503:
+                    raise
+                order_id = ""
+                if isinstance(item, dict) and isinstance(item.get("order"), dict):
+                    order_id = _order_id_or_blank(self.engine, item["order"])
+                replies.append(self.engine._reply_error(order_id, "INVALID_ORDER_ERROR", exc.message))
+        return web.json_response(replies)
+
+    async def cancel_order(self, request: web.Request) -> web.Response:
+        api_key, payload, _ = await self._json_body(request)
+        if not isinstance(payload, dict) or "orderID" not in payload:
+            raise VenueError(400, "Invalid payload: expected {\"orderID\": ...}")
+        self._limit(self.cancel_bucket, api_key, 1)
+        return web.json_response(self.engine.cancel(api_key, [str(payload["orderID"])]))
+
+    async def cancel_orders(self, request: web.Request) -> web.Response:
+        api_key, payload, _ = await self._json_body(request)
+        if not isinstance(payload, list):
+            raise VenueError(400, "Invalid payload: expected an array of order ids")
+        self._limit(self.cancel_bucket, api_key, max(1, len(payload)))
+        return web.json_response(self.engine.cancel(api_key, [str(i) for i in payload]))
+
+    async def cancel_all(self, request: web.Request) -> web.Response:
+        api_key = self._l2(request, await self._body(request))
+        self._limit(self.cancel_bucket, api_key, 1)
+        return web.json_response(self.engine.cancel_where(api_key))
+
+    async def cancel_market(self, request: web.Request) -> web.Response:
+        api_key, payload, _ = await self._json_body(request)
+        payload = payload or {}
+        self._limit(self.cancel_bucket, api_key, 1)
+        return web.json_response(self.engine.cancel_where(api_key, payload.get("market"), payload.get("asset_id")))
+
+    def _visible_orders(self, request: web.Request, api_key: str) -> list:
+        """Active orders, or under a stale-read fault the active orders of `stale_s` ago."""
+        stale = request.get("stale_s", 0.0)
+        if not stale:
+            return self.engine.active_orders(api_key)
+        as_of = self.engine.now - stale
+        return [
+            o for o in self.engine.orders.values()
+            if o.owner == api_key and o.created_at <= as_of and (o.closed_at is None or o.closed_at > as_of)
+        ]
+
+    async def open_orders(self, request: web.Request) -> web.Response:
+        api_key = self._l2(request, "")
+        q = request.query
+        rows = [
+            wire.open_order_json(o) for o in self._visible_orders(request, api_key)
+            if (not q.get("market") or o.market.condition_id == q["market"])
+            and (not q.get("asset_id") or o.token_id == q["asset_id"])
+            and (not q.get("id") or o.id == q["id"])
+        ]
+        rows.sort(key=lambda r: (r["created_at"], r["id"]))
+        return web.json_response(_page(rows, q.get("next_cursor"), 100))
+
+    async def open_order(self, request: web.Request) -> web.Response:
+        api_key = self._l2(request, "")
+        oid = request.match_info["order_id"]
+        for order in self._visible_orders(request, api_key):
+            if order.id == oid:
+                return web.json_response(wire.open_order_json(order))
+        # Only active orders are returned: "not found" may mean filled, cancelled or never placed.
+        return web.json_response(None)
+
+    async def trades(self, request: web.Request) -> web.Response:
+        api_key = self._l2(request, "")
+        q = request.query
+        after = int(q["after"]) if q.get("after", "").isdigit() else None
+        before = int(q["before"]) if q.get("before", "").isdigit() else None
+        rows = []
+        for trade in self.engine.trades_for(api_key):
+            taker = trade.taker_order
+            tokens = {taker.token_id} | {f.order.token_id for f in trade.maker_fills}
+            if q.get("id") and trade.id != q["id"]:
+                continue
+            if q.get("market") and taker.market.condition_id != q["market"]:
+                continue
+            if q.get("asset_id") and q["asset_id"] not in tokens:
+                continue
+            if after is not None and trade.match_time < after:
+                continue
+            if before is not None and trade.match_time >= before:
+                continue
+            if q.get("maker_address") and q["maker_address"].lower() not in (
+                {taker.maker_address.lower()} | {f.order.maker_address.lower() for f in trade.maker_fills}
+            ):
+                continue
+            rows.append(wire.trade_json(trade, api_key))
+        return web.json_response(_page(rows, q.get("next_cursor"), 100))
+
+    async def order_scoring(self, request: web.Request) -> web.Response:
+        self._l2(request, "")
+        oid = request.query.get("order_id", "")
+        return web.json_response({"scoring": bool(self.sampler and self.sampler.order_scoring(oid))})
+
+    async def orders_scoring(self, request: web.Request) -> web.Response:
+        _, payload, _ = await self._json_body(request)
+        ids = payload if isinstance(payload, list) else []
+        return web.json_response({i: bool(self.sampler and self.sampler.order_scoring(i)) for i in ids})
+
+    async def heartbeat(self, request: web.Request) -> web.Response:
+        api_key, payload, _ = await self._json_body(request)
+        hb_id = (payload or {}).get("heartbeat_id", "") if isinstance(payload, dict) else ""
+        return web.json_response(self.engine.heartbeat(api_key, hb_id or ""))
+
+    async def balance_allowance(self, request: web.Request) -> web.Response:
+        api_key = self._l2(request, "")
+        acct = self.engine.accounts[self.engine.owner_address[api_key]]
+        if request.query.get("asset_type", "COLLATERAL").upper() == "CONDITIONAL":
+            balance = acct.tokens.get(request.query.get("token_id", ""), 0)
+        else:
+            balance = acct.collateral
+        return web.json_response({"balance": str(balance), "allowances": {auth.EXCHANGE_V2: str(2**256 - 1)}})
+
+    # ------------------------------------------------------------------ rewards (per user)
+    async def rewards_user(self, request: web.Request) -> web.Response:
+        api_key = self._l2(request, "")
+        address = self.engine.owner_address[api_key]
+        date = request.query.get("date") or utc_date(self.engine.now)
+        rows = [
+            {"date": d, "condition_id": cid, "asset_address": wire.COLLATERAL_ASSET, "maker_address": address,
+             "earnings": round(amount, 6), "asset_rate": 1.0}
+            for (d, maker, cid), amount in sorted(self.engine.rewards.earnings.items())
+            if d == date and maker == address
+        ]
+        return web.json_response(_page(rows, request.query.get("next_cursor"), 100))
+
+    async def rewards_user_total(self, request: web.Request) -> web.Response:
+        api_key = self._l2(request, "")
+        address = self.engine.owner_address[api_key]
+        date = request.query.get("date") or utc_date(self.engine.now)
+        total = sum(a for (d, maker, _), a in self.engine.rewards.earnings.items() if d == date and maker == address)
+        return web.json_response([{"date": date, "asset_address": wire.COLLATERAL_ASSET, "maker_address": address,
+                                   "earnings": round(total, 6), "asset_rate": 1.0}])
+
+    async def rewards_percentages(self, request: web.Request) -> web.Response:
+        api_key = self._l2(request, "")
+        address = self.engine.owner_address[api_key]
+        return web.json_response({
+            cid: round(shares[address] * 100, 6)
+            for cid, shares in self.engine.rewards.last_share.items() if shares.get(address)
+        })
+
+    # ------------------------------------------------------------------ Gamma and Data API
+    async def gamma_markets(self, request: web.Request) -> web.Response:
+        q = request.query
+        try:
+            limit = min(int(q.get("limit", "100")), 500)
+            offset = int(q.get("offset", "0"))
+        except ValueError as exc:
+            raise VenueError(422, "limit and offset must be integers") from exc
+        markets = list(self.engine.markets.values())
+        if q.get("condition_ids"):
+            wanted = set(q.getall("condition_ids"))
+            markets = [m for m in markets if m.condition_id in wanted]
+        if q.get("closed", "").lower() == "true":
+            markets = []
+        rows = [wire.gamma_market_json(m, i) for i, m in enumerate(markets)]
+        return web.json_response(rows[offset:offset + limit])
+
+    def _user_account(self, request: web.Request):
+        user = request.query.get("user", "")
+        try:
+            address = auth.checksum_address(user)
+        except (ValueError, IndexError) as exc:
+            raise VenueError(400, "invalid user address") from exc
+        return self.engine.accounts.get(address)
+
+    async def positions(self, request: web.Request) -> web.Response:
+        acct = self._user_account(request)
+        return web.json_response(wire.positions_v1_json(acct, self.engine.market_by_token) if acct else [])
+
+    async def positions_v2(self, request: web.Request) -> web.Response:
+        acct = self._user_account(request)
+        empty = {"data": [], "pagination": {"limit": 100, "has_more": False, "next_cursor": None}}
+        return web.json_response(wire.positions_v2_json(acct, self.engine.market_by_token) if acct else empty)
+
+    # ------------------------------------------------------------------ WebSockets
+    def _on_event(self, event: Event) -> None:
+        if event.channel == "market":
+            for ws, assets in self.market_subs.items():
+                if event.key in assets:
+                    self._outbox.append((ws, event.payload))
+        else:
+            for ws, api_key in self.user_subs.items():
+                if api_key == event.key:
+                    self._outbox.append((ws, event.payload))
+
+    async def _flush_ws(self) -> None:
+        if not self._outbox:
+            return
+        outbox, self._outbox = self._outbox, []
+        grouped: dict[web.WebSocketResponse, list[dict]] = {}
+        for ws, payload in outbox:
+            grouped.setdefault(ws, []).append(payload)
+        for ws, payloads in grouped.items():
+            if ws.closed:
+                continue
+            try:
+                await ws.send_str(json.dumps(payloads if len(payloads) > 1 else payloads[0]))
+            except (ConnectionResetError, RuntimeError):
+                pass
+
+    async def _ws_loop(self, request: web.Request, on_message: Callable[[web.WebSocketResponse, Any], Awaitable[None]]) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=None)
+        await ws.prepare(request)
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                if msg.data.strip().upper() == "PING":
+                    await ws.send_str("PONG")
+                    continue
+                try:
+                    data = json.loads(msg.data)
+                except json.JSONDecodeError:
+                    await ws.send_str(json.dumps({"error": "invalid message"}))
+                    continue
+                await on_message(ws, data)
+                await self._flush_ws()
+        finally:
+            self.market_subs.pop(ws, None)
+            self.user_subs.pop(ws, None)
+        return ws
+
+    async def ws_market(self, request: web.Request) -> web.WebSocketResponse:
+        async def on_message(ws: web.WebSocketResponse, data: Any) -> None:
+            assets = [str(a) for a in (data.get("assets_ids") or [])] if isinstance(data, dict) else []
+            if data.get("operation") == "unsubscribe":
+                self.market_subs.get(ws, set()).difference_update(assets)
+                return
+            self.market_subs.setdefault(ws, set()).update(assets)
+            books = [wire.ws_book_event(self.engine.market_by_token[a], a, self.engine.now)
+                     for a in assets if a in self.engine.market_by_token]
+            if books:
+                await ws.send_str(json.dumps(books))
+
+        return await self._ws_loop(request, on_message)
+
+    async def ws_user(self, request: web.Request) -> web.WebSocketResponse:
+        async def on_message(ws: web.WebSocketResponse, data: Any) -> None:
+            creds_in = data.get("auth") or {} if isinstance(data, dict) else {}
+            creds = self.engine.credentials.get(creds_in.get("apiKey", ""))
+            if creds is None or creds.secret != creds_in.get("secret") or creds.passphrase != creds_in.get("passphrase"):
+                await ws.send_str(json.dumps({"error": "Unauthorized/Invalid api key"}))
+                await ws.close()
+                return
+            self.user_subs[ws] = creds.api_key
+
+        return await self._ws_loop(request, on_message)
+
+    async def drop_websockets(self) -> int:
+        """Close every WebSocket connection (for tests of reconnect and resync)."""
+        sockets = list(self.market_subs) + list(self.user_subs)
+        for ws in sockets:
+            await ws.close()
+        return len(sockets)
+
+    # ------------------------------------------------------------------ admin
+    async def sim_state(self, request: web.Request) -> web.Response:
+        engine = self.engine
+        accounts = {}
+        for address, acct in engine.accounts.items():
+            if acct.unlimited:
+                continue
+            accounts[address] = {
+                "collateral": acct.collateral / MICRO,
+                "positions": {t: s / MICRO for t, s in acct.tokens.items()},
+                "open_orders": [wire.open_order_json(o) for o in acct.open_orders.values()],
+                "api_keys": [k for k, c in engine.credentials.items() if c.address == address],
+                "rewards_earned": round(sum(a for (_, m, _), a in engine.rewards.earnings.items() if m == address), 6),
+            }
+        api_keys = set(engine.credentials)
+        trades = [wire.trade_json(t, t.taker_order.owner) for t in engine.trades if t.participant_owners() & api_keys]
+        return web.json_response({
+            "now": engine.now, "mode": engine.mode, "accounts": accounts, "trades": trades,
+            "markets": len(engine.markets), "faults": self.faults.summary(),
+        })
+
+    async def sim_requests(self, request: web.Request) -> web.Response:
+        return web.json_response({"counts": dict(self.requests), "total": sum(self.requests.values())})
+
+    async def sim_faults_get(self, request: web.Request) -> web.Response:
+        return web.json_response({"plan": self.faults.spec.model_dump(), "fired": [f.__dict__ for f in self.faults.fired]})
+
+    async def sim_faults(self, request: web.Request) -> web.Response:
+        try:
+            spec = FaultPlanSpec.model_validate_json(await self._body(request) or "{}")
+        except ValueError as exc:
+            raise VenueError(400, f"invalid fault plan: {exc}") from exc
+        self.faults = FaultPlan(spec)
+        return web.json_response({"ok": True, "rules": len(spec.rules)})
+
+    async def sim_mode(self, request: web.Request) -> web.Response:
+        data = json.loads(await self._body(request) or "{}")
+        mode = data.get("mode")
+        if mode not in ("normal", "trading-disabled", "cancel-only"):
+            raise VenueError(400, f"mode {mode!r} — allowed: normal, trading-disabled, cancel-only")
+        self.engine.mode = mode
+        return web.json_response({"mode": mode})
+
+    async def sim_take(self, request: web.Request) -> web.Response:
+        data = json.loads(await self._body(request) or "{}")
+        try:
+            result = take(self.engine, str(data["token_id"]), str(data["side"]).upper(), float(data["price"]), float(data["size"]))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise VenueError(400, f"take needs token_id, side (BUY|SELL), price, size: {exc}") from exc
+        return web.json_response(result)
+
+    async def sim_advance(self, request: web.Request) -> web.Response:
+        data = json.loads(await self._body(request) or "{}")
+        seconds = float(data.get("seconds", 0))
+        if seconds < 0:
+            raise VenueError(400, "seconds must be ≥ 0")
+        steps = self.engine.advance(seconds)
+        return web.json_response({"now": self.engine.now, "steps": steps})
+
+    async def sim_fund(self, request: web.Request) -> web.Response:
+        data = json.loads(await self._body(request) or "{}")
+        acct = self.engine.fund(str(data["address"]), float(data.get("collateral", 0)))
+        for token_id, size in (data.get("tokens") or {}).items():
+            acct.tokens[token_id] = acct.tokens.get(token_id, 0) + int(float(size) * MICRO)
+        return web.json_response({"address": acct.address, "collateral": acct.collateral / MICRO})
+
+
+class _RateLimited(VenueError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(429, "Too Many Requests")
+        self.retry_after = retry_after
+
+
+def _consteq(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def _order_id_or_blank(engine: Engine, order: dict) -> str:
+    market = engine.market_by_token.get(str(order.get("tokenId", "")))
+    if market is None:
+        return ""
+    try:
+        return "0x" + auth.order_digest(order, engine.settings.chain_id, market.neg_risk).hex()
+    except auth.SignatureError:
+        return ""
+
+
+def take(engine: Engine, token_id: str, side: str, price: float, size: float) -> dict:
+    """A simulated taker's FAK order executed now (the admin `/_sim/take`)."""
+    from polymm.sim.model import SimOrder
+    from polymm.sim.traders import TAKER_ADDRESS, _owner
+
+    market = engine.market_by_token.get(token_id)
+    if market is None:
+        raise ValueError(f"unknown token_id {token_id}")
+    if side not in ("BUY", "SELL"):
+        raise ValueError("side must be BUY or SELL")
+    pips = round(price * PIPS)
+    if not 0 < pips < PIPS or size <= 0:
+        raise ValueError("price must be in (0, 1) and size > 0")
+    acct = engine.account(TAKER_ADDRESS, unlimited=True)
+    engine.owner_address.setdefault(_owner(acct.address), acct.address)
+    order = SimOrder(
+        id=engine.new_hash(), owner=_owner(acct.address), maker_address=acct.address, market=market,
+        token_id=token_id, side=side, price_pips=pips, original_size=int(size * MICRO), order_type="FAK",
+        expiration=0, created_at=engine.now, internal=True,
+    )
+    reply = engine.execute(order)
+    return {"order_id": order.id, "status": reply["status"], "filled": order.size_matched / MICRO,
+            "trade_ids": reply["tradeIDs"]}

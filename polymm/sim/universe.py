@@ -1,0 +1,99 @@
+"""The simulated market universe: seeded generated reward markets plus the real markets of the shared captures."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import datetime, timedelta, timezone
+
+from polymm.sim.model import PIPS, SimMarket
+
+# Markets whose ids and reward settings come from the captures in ../shared/fixtures/polymarket
+# (clob_market.json, clob_rewards_market_detail.json, gamma_market_with_rewards.json), so tests can
+# address them by their real ids.
+CAPTURED_MARKETS = (
+    dict(
+        condition_id="0xa467b14d51f01b957109d9cbb1d6c124fab2a089d52ed8f471d23c2812e743b7",
+        question_id="0x1d925c6933062c2e38031293612d8680ffa097c5d3ba2f87a8ecc565bd47183e",
+        question="Xi Jinping out before 2027?",
+        slug="xi-jinping-out-before-2027",
+        token_ids=(
+            "32338220190071351435772801779725302244575775216413325951443816017994629993401",
+            "25659310674993675562345759665114759892400026242514633218387667107987341231962",
+        ),
+        tick_pips=10, min_order_size=5, neg_risk=False, end="2026-12-31",
+        rewards_max_spread=3.5, rewards_min_size=200, rate_per_day=10, fair_value=0.045, volume_24hr=41250.0,
+    ),
+    dict(
+        condition_id="0x0001cb8c0b39aeb614ab9a43867595317f06ede9c011661513065c638fbbefda",
+        question_id="0x0001cb8c0b39aeb614ab9a43867595317f06ede9c011661513065c638fbbefd0",
+        question="Will the Republican Party win the NY-11 House seat?",
+        slug="will-the-republican-party-win-the-ny-11-house-seat",
+        token_ids=(
+            "50868012450412588231700991321379235183301872220529434142919756787462014093776",
+            "37843096702983984154813593339817451110105539743235209768242171001456417281055",
+        ),
+        tick_pips=10, min_order_size=5, neg_risk=False, end="2027-11-03",
+        rewards_max_spread=4.5, rewards_min_size=20, rate_per_day=2, fair_value=0.935, volume_24hr=5200.0,
+    ),
+)
+
+_SUBJECTS = (
+    "the Fed", "the ECB", "Bitcoin", "Ethereum", "Solana", "the S&P 500", "Gold", "Oil", "Apple", "Nvidia",
+    "OpenAI", "SpaceX", "Tesla", "the Lakers", "Real Madrid", "Arsenal", "the Yankees", "Taylor Swift",
+    "the UK", "Germany", "France", "Japan", "India", "Brazil", "Canada", "Mexico", "Argentina", "Trump",
+    "the Senate", "the House", "NASA", "Netflix", "Amazon", "Google", "Microsoft", "Meta",
+)
+_EVENTS = (
+    "cut rates", "hit a new all-time high", "announce a merger", "win the championship", "close above its target",
+    "reach the final", "launch the product", "pass the bill", "hold an election", "beat expectations",
+    "top the chart", "sign the deal", "announce a ceasefire", "raise rates", "complete the mission",
+)
+
+
+def _token_id(rng: random.Random) -> str:
+    return str(rng.getrandbits(252))
+
+
+def _hex32(rng: random.Random) -> str:
+    return "0x" + rng.getrandbits(256).to_bytes(32, "big").hex()
+
+
+def generate_markets(count: int, seed: int, now: datetime | None = None) -> list[SimMarket]:
+    """`count` generated markets (about 90 % with rewards) plus the captured ones, the same for the same seed."""
+    rng = random.Random(f"universe:{seed}")
+    now = now or datetime(2026, 11, 24, tzinfo=timezone.utc)
+    markets: list[SimMarket] = []
+    for spec in CAPTURED_MARKETS:
+        spec = dict(spec)
+        end = datetime.fromisoformat(spec.pop("end")).replace(tzinfo=timezone.utc)
+        markets.append(SimMarket(outcomes=("Yes", "No"), end_date=end, **spec))
+    for i in range(count):
+        subject, event = rng.choice(_SUBJECTS), rng.choice(_EVENTS)
+        end = now + timedelta(days=rng.choice((1, 2, 3, 5, 8, 12, 20, 30, 45, 60, 90, 120, 180, 365)) + rng.random())
+        question = f"Will {subject} {event} by {end:%B %-d, %Y}?"
+        tick_pips = rng.choices((100, 10), weights=(8, 2))[0]
+        rewarded = rng.random() < 0.9
+        fair_value = min(0.97, max(0.03, rng.betavariate(1.4, 1.4)))
+        markets.append(SimMarket(
+            condition_id=_hex32(rng),
+            question_id=_hex32(rng),
+            question=question,
+            slug=f"sim-{i}-" + "-".join(question.lower().strip("?").split()[:6]).replace("&", "and"),
+            token_ids=(_token_id(rng), _token_id(rng)),
+            outcomes=("Yes", "No"),
+            tick_pips=tick_pips,
+            min_order_size=5,
+            neg_risk=rng.random() < 0.2,
+            end_date=end,
+            volume_24hr=round(math.exp(rng.gauss(8.5, 1.8)), 2),
+            rewards_max_spread=rng.choice((1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0)) if rewarded else 0.0,
+            rewards_min_size=rng.choice((5, 10, 20, 20, 50, 100, 200)) if rewarded else 0.0,
+            rate_per_day=round(min(1000.0, math.exp(rng.gauss(2.5, 1.2))), 2) if rewarded else 0.0,
+            fair_value=round(fair_value, 4),
+            description=f"Simulated market {i}. Resolves Yes if {subject} {event} by the end date.",
+            tags=("simulated",),
+        ))
+    for market in markets:
+        market.last_trade_pips = max(market.tick_pips, min(PIPS - market.tick_pips, round(market.fair_value * PIPS)))
+    return markets
