@@ -27,7 +27,7 @@ def _load_config(path: Optional[Path]):
         return load_config(path)
     except ConfigError as exc:
         for line in exc.problems:
-            console.print(f"[red]config error:[/red] {line}", highlight=False, markup=True)
+            typer.echo(f"config error: {line}", err=True)
         raise typer.Exit(2) from None
 
 

@@ -12,7 +12,7 @@ import base64
 import hmac
 import json
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Any, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
@@ -82,7 +82,7 @@ class SimServer:
         self.sampler = sampler
         self.faults = FaultPlan()
         self.requests: Counter[str] = Counter()
-        self.request_log: list[tuple[str, str]] = []
+        self.request_log: deque[tuple[str, str]] = deque(maxlen=100_000)  # recent requests, bounded
         self.rate_limits = rate_limits
         self.order_bucket = TokenBucket(40, 60)
         self.cancel_bucket = TokenBucket(80, 120)
