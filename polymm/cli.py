@@ -38,6 +38,48 @@ def check_config(config: Optional[Path] = ConfigOption) -> None:
     typer.echo(json.dumps(cfg.model_dump(mode="json"), indent=2))
 
 
+@app.command("markets")
+def markets_cmd(
+    config: Optional[Path] = ConfigOption,
+    show_all: bool = typer.Option(False, "--all", help="Also list the rejected markets with the rule that rejected each."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Scan the reward markets, run the selection funnel and show what polymm would quote (sends nothing)."""
+    from datetime import datetime, timezone
+
+    from rich.progress import Progress
+
+    from polymm.controller.endpoints import venue_endpoints
+    from polymm.desired.funnel import SelectionParams, prefilter, select_markets
+    from polymm.venue.gateway import VenueGateway, VenueUnavailable
+    from polymm.views import print_selection, selection_json
+
+    cfg = _load_config(config)
+    params = SelectionParams.from_config(cfg)
+    with venue_endpoints(cfg) as endpoints:
+        gateway = VenueGateway(endpoints, cfg.venue.request_timeout_seconds)
+        try:
+            with Progress(console=console, transient=True) as progress:
+                task = progress.add_task("reward markets", total=None)
+                rows = gateway.reward_rows()
+                progress.update(task, total=len(rows), description="market details")
+                markets, problems = gateway.reward_markets(progress=lambda n: progress.advance(task, n))
+                survivors, _, _ = prefilter(markets, params)
+                tokens = [t for m in survivors for t in m.token_ids]
+                books_task = progress.add_task("order books", total=len(tokens))
+                books = gateway.books(tokens, progress=lambda n: progress.advance(books_task, n))
+        except VenueUnavailable as exc:
+            console.print(f"[red]venue unavailable:[/red] {exc}")
+            raise typer.Exit(1) from None
+        finally:
+            gateway.close()
+    selection = select_markets(markets, books, params, datetime.now(timezone.utc))
+    if as_json:
+        typer.echo(json.dumps(selection_json(selection, show_all, problems), indent=2))
+    else:
+        print_selection(Console(), selection, show_all, problems)
+
+
 @sim_app.command("serve")
 def sim_serve(
     port: int = typer.Option(8080, help="Loopback port to listen on."),

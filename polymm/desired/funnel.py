@@ -1,0 +1,323 @@
+"""Market selection: the filter funnel, the ranking and the top-N pick (pure: data and `now` in, decisions out).
+
+Invariants:
+- the rules run in a fixed order; each step records how many markets survive it;
+- every market that does not reach the selection has exactly one recorded reason: the FIRST rule
+  that rejected it (so the funnel never loses a market without saying why);
+- nothing here reads a clock, the network or a file.
+
+The funnel, in order: 1 reward markets; 2 question blacklist (case-insensitive keywords); 3 24h
+volume in range; 4 rewards_min_size in range; 5 order books present; 6 live spread (best ask −
+best bid of the first token's book) in range; 7 days to end ≥ min_days_until_end (a market with
+no end date passes); 8 rate per day in range; 9 reward ratio ≥ min_reward_ratio, with the expected
+reward computed; 10 quoting safety; 11 ranking; 12 the top `max_markets`.
+
+Expected reward (the default ranking): our intended buys and the competing book are scored with
+the published formula (polymm.domain.rewards) around the size-cutoff-adjusted midpoint of the
+first token; the competing book is scored as ONE two-sided maker (the levels do not say who is
+behind them, and lumping them together is the conservative choice: it never understates the
+competition). share = Q_ours / (Q_ours + Q_others); expected $/day = share × rate_per_day;
+ranked by expected $/day per $ of capital at risk (price × size of our buys).
+The seed's ratio, (our_size × 2) / competitor_size × rate_per_day, with our_size =
+rewards_min_size × order_size_multiplier × 2 and competitor_size the sizes at the best two bids
+and best two asks (at least 1 share, so an empty book ranks high rather than dividing by zero),
+is computed for every market and is the ranking when `strategy.ranking = original_ratio`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Mapping, Sequence
+
+from polymm.config import PolymmConfig, ValueRange
+from polymm.desired.quotes import RewardBand, quote_price, quote_size
+from polymm.desired.safety import SafetyLimits, refusals
+from polymm.domain import rewards
+from polymm.domain.types import Book, RewardMarket
+
+ONE_SHARE = Decimal(1)
+LOW_PRICE_TWO_SIDED = Decimal("0.10")
+
+STEP_NAMES = (
+    "reward markets", "question blacklist", "24h volume", "rewards min size", "order books",
+    "spread", "days to end", "rate per day", "reward ratio", "safety", "ranked", "top N",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SelectionParams:
+    """What selection needs from the configuration, validated once."""
+
+    blacklist: tuple[str, ...]
+    volume_24hr_range: ValueRange
+    rewards_min_size_range: ValueRange
+    spread_range: ValueRange
+    min_days_until_end: int
+    rate_per_day_range: ValueRange
+    min_reward_ratio: Decimal
+    order_size_multiplier: Decimal
+    ranking: str
+    placement: str
+    max_markets: int
+    limits: SafetyLimits
+
+    @classmethod
+    def from_config(cls, cfg: PolymmConfig) -> "SelectionParams":
+        vol = cfg.orderbook_service.volatility_check
+        return cls(
+            blacklist=tuple(k.lower() for k in cfg.filters.question_blacklist),
+            volume_24hr_range=cfg.filters.volume_24hr_range,
+            rewards_min_size_range=cfg.filters.rewards_min_size_range,
+            spread_range=cfg.filters.spread_range,
+            min_days_until_end=cfg.filters.min_days_until_end,
+            rate_per_day_range=cfg.filters.rate_per_day_range,
+            min_reward_ratio=cfg.strategy.min_reward_ratio,
+            order_size_multiplier=cfg.strategy.order_size_multiplier,
+            ranking=cfg.strategy.ranking,
+            placement=cfg.strategy.quote_placement,
+            max_markets=cfg.strategy.max_markets,
+            limits=SafetyLimits(
+                price_cliff_threshold=cfg.risk.price_cliff_threshold,
+                min_protection_size_multiplier=cfg.risk.min_protection_size_multiplier,
+                min_protection_size_multiplier_hedge=cfg.risk.min_protection_size_multiplier_hedge,
+                max_bid_gap=cfg.hedge_sell.max_bid_gap,
+                volatility_enabled=vol.enabled,
+                volatility_threshold=vol.volatility_threshold,
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TokenQuote:
+    token_id: str
+    outcome: str
+    outcome_index: int
+    price: Decimal
+    size: Decimal
+    at_band_edge: bool
+    band: RewardBand
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """One market that passed the filters: its quotes, refusals and reward estimates."""
+
+    market: RewardMarket
+    spread: Decimal
+    quotes: tuple[TokenQuote, ...]
+    refused: tuple[tuple[str, str], ...]  # (token_id, reason) for tokens not quoted
+    original_ratio: Decimal
+    q_ours: float
+    q_others: float
+    share: float
+    expected_per_day: float
+    capital_usdc: Decimal
+    expected_per_dollar: float
+
+    @property
+    def rank_key(self) -> tuple:
+        return (-self.expected_per_dollar, -self.expected_per_day, self.market.condition_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    condition_id: str
+    question: str
+    rule: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Selection:
+    steps: tuple[tuple[str, int], ...]
+    selected: tuple[Evaluation, ...]
+    ranked: tuple[Evaluation, ...]  # every market that passed rule 10, in rank order
+    rejected: Mapping[str, Rejection] = field(default_factory=dict)
+
+
+def prefilter(markets: Sequence[RewardMarket], params: SelectionParams) -> tuple[list[RewardMarket], dict[str, Rejection], list[tuple[str, int]]]:
+    """Rules 1–4 (no books needed): what survives, why the others did not, and the step counts."""
+    rejected: dict[str, Rejection] = {}
+    steps = [(STEP_NAMES[0], len(markets))]
+
+    def keep(survivors: list[RewardMarket], rule: str, test) -> list[RewardMarket]:
+        out = []
+        for m in survivors:
+            detail = test(m)
+            if detail is None:
+                out.append(m)
+            else:
+                rejected[m.condition_id] = Rejection(m.condition_id, m.question, rule, detail)
+        steps.append((rule, len(out)))
+        return out
+
+    def blacklist(m: RewardMarket) -> str | None:
+        q = m.question.lower()
+        hit = next((k for k in params.blacklist if k and k in q), None)
+        return f"question contains blacklisted {hit!r}" if hit else None
+
+    def volume(m: RewardMarket) -> str | None:
+        return _range_miss(m.volume_24hr, params.volume_24hr_range, "24h volume")
+
+    def min_size(m: RewardMarket) -> str | None:
+        return _range_miss(m.rewards_min_size, params.rewards_min_size_range, "rewards_min_size")
+
+    survivors = keep(list(markets), STEP_NAMES[1], blacklist)
+    survivors = keep(survivors, STEP_NAMES[2], volume)
+    survivors = keep(survivors, STEP_NAMES[3], min_size)
+    return survivors, rejected, steps
+
+
+def _range_miss(value: Decimal | None, bounds: ValueRange, name: str) -> str | None:
+    if bounds.min is None and bounds.max is None:
+        return None
+    if value is None:
+        return f"{name} unknown (range {_fmt_range(bounds)})"
+    if not bounds.contains(value):
+        return f"{name} {value} outside {_fmt_range(bounds)}"
+    return None
+
+
+def _fmt_range(bounds: ValueRange) -> str:
+    lo = "-∞" if bounds.min is None else str(bounds.min)
+    hi = "∞" if bounds.max is None else str(bounds.max)
+    return f"[{lo}, {hi}]"
+
+
+def select_markets(
+    markets: Sequence[RewardMarket],
+    books: Mapping[str, Book],
+    params: SelectionParams,
+    now: datetime,
+    volatility: Mapping[str, float] | None = None,
+    own_orders: Mapping[str, dict[tuple[str, Decimal], Decimal]] | None = None,
+) -> Selection:
+    """The whole funnel. `books` by token id; `own_orders[token_id]` our resting sizes by (side, price),
+    removed from the books first so that we never count ourselves as competition."""
+    volatility = volatility or {}
+    own_orders = own_orders or {}
+    survivors, rejected, steps = prefilter(markets, params)
+
+    def reject(m: RewardMarket, rule: str, detail: str) -> None:
+        rejected[m.condition_id] = Rejection(m.condition_id, m.question, rule, detail)
+
+    stage: list[tuple[RewardMarket, tuple[Book, Book]]] = []
+    for m in survivors:
+        pair = tuple(books.get(t) for t in m.token_ids)
+        if pair[0] is None or pair[1] is None:
+            reject(m, STEP_NAMES[4], "order book unavailable")
+        else:
+            stage.append((m, tuple(b.without(own_orders.get(b.token_id, {})) for b in pair)))
+    steps.append((STEP_NAMES[4], len(stage)))
+
+    def step(rule: str, test) -> None:
+        nonlocal stage
+        out = []
+        for m, pair in stage:
+            detail = test(m, pair)
+            if detail is None:
+                out.append((m, pair))
+            else:
+                reject(m, rule, detail)
+        stage = out
+        steps.append((rule, len(stage)))
+
+    def spread_rule(m: RewardMarket, pair: tuple[Book, Book]) -> str | None:
+        spread = pair[0].spread
+        if spread is None:
+            return "one side of the book is empty"
+        return _range_miss(spread, params.spread_range, "spread")
+
+    def days_rule(m: RewardMarket, pair) -> str | None:
+        if m.end_date is None:
+            return None
+        days = (m.end_date - now).total_seconds() / 86400
+        if days < params.min_days_until_end:
+            return f"{days:.1f} days to end < {params.min_days_until_end}"
+        return None
+
+    step(STEP_NAMES[5], spread_rule)
+    step(STEP_NAMES[6], days_rule)
+    step(STEP_NAMES[7], lambda m, pair: _range_miss(m.rate_per_day, params.rate_per_day_range, "rate per day"))
+
+    evaluations: list[Evaluation] = []
+    for m, pair in stage:
+        ev = evaluate(m, pair, params, volatility)
+        if ev.original_ratio < params.min_reward_ratio:
+            reject(m, STEP_NAMES[8], f"reward ratio {ev.original_ratio:.4f} < {params.min_reward_ratio}")
+        else:
+            evaluations.append(ev)
+    steps.append((STEP_NAMES[8], len(evaluations)))
+
+    safe = []
+    for ev in evaluations:
+        if ev.quotes:
+            safe.append(ev)
+        else:
+            reject(ev.market, STEP_NAMES[9], "; ".join(f"{t[:10]}…: {r}" for t, r in ev.refused) or "no quotable token")
+    steps.append((STEP_NAMES[9], len(safe)))
+
+    if params.ranking == "original_ratio":
+        ranked = sorted(safe, key=lambda e: (-e.original_ratio, e.market.condition_id))
+    else:
+        ranked = sorted(safe, key=lambda e: e.rank_key)
+    steps.append((STEP_NAMES[10], len(ranked)))
+    selected = ranked[: params.max_markets]
+    for ev in ranked[params.max_markets:]:
+        reject(ev.market, STEP_NAMES[11], f"ranked below the top {params.max_markets}")
+    steps.append((STEP_NAMES[11], len(selected)))
+    return Selection(tuple(steps), tuple(selected), tuple(ranked), rejected)
+
+
+def evaluate(market: RewardMarket, pair: tuple[Book, Book], params: SelectionParams,
+             volatility: Mapping[str, float]) -> Evaluation:
+    """Quotes, safety refusals and reward estimates for one market whose books are known."""
+    size = quote_size(market.rewards_min_size, params.order_size_multiplier, market.min_order_size)
+    candidates: list[TokenQuote] = []
+    refused: list[tuple[str, str]] = []
+    for index, (token, book) in enumerate(zip(market.tokens, pair)):
+        qp = quote_price(book, market.rewards_max_spread, params.placement)
+        if qp is None:
+            refused.append((token.token_id, "no quote price: the book lacks a second bid, an ask, or a scoring price"))
+            continue
+        reasons = refusals(book, qp.price, size, qp.at_band_edge, volatility.get(token.token_id), params.limits)
+        if reasons:
+            refused.append((token.token_id, "; ".join(reasons)))
+            continue
+        candidates.append(TokenQuote(token.token_id, token.outcome, index, qp.price, size, qp.at_band_edge, qp.band))
+
+    mids = [b.midpoint for b in pair]
+    needs_both = any(mid is not None and mid <= LOW_PRICE_TWO_SIDED for mid in mids)
+    if needs_both and len(candidates) < 2:
+        if candidates:
+            refused.append(("*", "two-sided rule: a token's midpoint ≤ 0.10, so both tokens must pass"))
+        candidates = []
+
+    quotes = tuple(candidates)
+    book0 = pair[0]
+    ours = [rewards.RestingOrder("BUY", q.outcome_index, float(q.price), float(q.size)) for q in quotes]
+    others = [rewards.RestingOrder("BUY", 0, float(lv.price), float(lv.size)) for lv in book0.bids] + [
+        rewards.RestingOrder("SELL", 0, float(lv.price), float(lv.size)) for lv in book0.asks
+    ]
+    mid = rewards.adjusted_midpoint(
+        [(lv.price, lv.size) for lv in book0.bids], [(lv.price, lv.size) for lv in book0.asks], market.rewards_min_size
+    )
+    v, min_size = float(market.rewards_max_spread), float(market.rewards_min_size)
+    q_ours = rewards.maker_q_min(ours, mid, v, min_size) if mid is not None and ours else 0.0
+    q_others = rewards.maker_q_min(others, mid, v, min_size) if mid is not None else 0.0
+    share = rewards.expected_share(q_ours, q_others)
+    expected = share * float(market.rate_per_day)
+    capital = sum((q.price * q.size for q in quotes), Decimal(0))
+
+    our_size = market.rewards_min_size * params.order_size_multiplier * 2
+    competitor = sum((lv.size for lv in book0.bids[:2]), Decimal(0)) + sum((lv.size for lv in book0.asks[:2]), Decimal(0))
+    ratio = (our_size * 2) / max(competitor, ONE_SHARE) * market.rate_per_day
+
+    return Evaluation(
+        market=market, spread=book0.spread if book0.spread is not None else Decimal(0), quotes=quotes,
+        refused=tuple(refused), original_ratio=ratio, q_ours=q_ours, q_others=q_others, share=share,
+        expected_per_day=expected, capital_usdc=capital,
+        expected_per_dollar=expected / float(capital) if capital > 0 else 0.0,
+    )

@@ -1,0 +1,78 @@
+"""Hedge sell price for a position: where to sell what we bought, and why.
+
+Given a position (size, average cost) and the token's book, in this order:
+1. stop-loss — the best bid ≤ cost × (1 − stop_loss_pct): exit now at the lowest bid level whose
+   cumulative size covers the position (or the worst bid level if none covers), whatever the gap;
+2. take-profit — the best bid ≥ cost × (1 + take_profit_pct): sell now at the best bid;
+3. covering bid — the lowest bid level whose cumulative size (best first) covers the whole
+   position, if its price is ≥ cost − max_bid_gap: sell there (fills at once across the levels);
+4. best bid — if the best bid is ≥ cost − max_bid_gap: sell at the best bid (fills what it can, the
+   rest rests there);
+5. otherwise rest an ask at max(cost, midpoint) × (1 + min_profit_margin_bps / 10 000), rounded
+   up to the tick (no bid within reach: wait for a buyer above cost).
+Every price is clamped into [tick, 1 − tick]. The result says whether it crosses (sells at once).
+
+Dynamic follow: the hedge is recomputed every tick. With `dynamic_follow_enabled`, the reconciler
+replaces a live hedge whose price differs from the new target (so a resting ask follows the market);
+without it, a live hedge keeps its price and only a stop-loss replaces it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from polymm.domain.ticks import clamp_to_valid, round_up_to_tick
+from polymm.domain.types import Book, Position
+
+BPS = Decimal(10_000)
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeParams:
+    max_bid_gap: Decimal
+    stop_loss_pct: Decimal
+    take_profit_pct: Decimal
+    min_profit_margin_bps: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class HedgePrice:
+    price: Decimal
+    reason: str  # stop_loss | take_profit | covering_bid | best_bid | margin_over_cost
+    crosses: bool  # True when the sell is marketable (meets a bid at once)
+
+
+def covering_level(book: Book, size: Decimal) -> Decimal | None:
+    """The lowest bid price whose cumulative size from the best bid down covers `size`."""
+    total = Decimal(0)
+    for level in book.bids:
+        total += level.size
+        if total >= size:
+            return level.price
+    return None
+
+
+def hedge_price(position: Position, book: Book, params: HedgeParams) -> HedgePrice:
+    tick = book.tick_size
+    cost = position.avg_cost
+    best_bid = book.best_bid
+    floor = cost - params.max_bid_gap
+
+    def done(price: Decimal, reason: str, crosses: bool) -> HedgePrice:
+        return HedgePrice(clamp_to_valid(price, tick), reason, crosses)
+
+    if best_bid is not None:
+        if best_bid <= cost * (1 - params.stop_loss_pct):
+            level = covering_level(book, position.size)
+            return done(level if level is not None else book.bids[-1].price, "stop_loss", True)
+        if params.take_profit_pct > 0 and best_bid >= cost * (1 + params.take_profit_pct):
+            return done(best_bid, "take_profit", True)
+        level = covering_level(book, position.size)
+        if level is not None and level >= floor:
+            return done(level, "covering_bid", True)
+        if best_bid >= floor:
+            return done(best_bid, "best_bid", True)
+    reference = max(cost, book.midpoint) if book.midpoint is not None else cost
+    target = round_up_to_tick(reference * (1 + params.min_profit_margin_bps / BPS), tick)
+    return done(target, "margin_over_cost", False)

@@ -1,0 +1,110 @@
+"""The venue gateway: the only code that calls the Polymarket SDK (and the Gamma API beside it).
+
+Read side for now: reward markets (every page), market details from Gamma in batches of 20, and
+order books in batches through POST /books. Failures raise VenueUnavailable with the reason; the
+controller turns those into Unknown sections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import httpx
+from py_clob_client_v2.client import ClobClient
+from py_clob_client_v2.clob_types import BookParams
+from py_clob_client_v2.exceptions import PolyException
+
+from polymm.domain.types import Book, RewardMarket
+from polymm.venue.parse import MalformedReply, book_from_wire, reward_market_from_wire
+
+GAMMA_BATCH = 20
+BOOKS_BATCH = 500
+
+
+class VenueUnavailable(Exception):
+    """A read failed (timeout, 5xx, refused or unparseable): the caller must treat the data as Unknown."""
+
+
+@dataclass(frozen=True)
+class VenueEndpoints:
+    clob_url: str
+    gamma_url: str
+    data_url: str
+    ws_url: str
+    chain_id: int = 137
+
+
+class VenueGateway:
+    def __init__(self, endpoints: VenueEndpoints, timeout_s: float = 30.0) -> None:
+        self.endpoints = endpoints
+        self.clob = ClobClient(endpoints.clob_url, chain_id=endpoints.chain_id)
+        self.http = httpx.Client(timeout=timeout_s)
+
+    def reward_rows(self) -> list[dict]:
+        """Every row of /rewards/markets/current (the SDK follows next_cursor to the end)."""
+        try:
+            return self.clob.get_current_rewards()
+        except (PolyException, KeyError, TypeError) as exc:
+            raise VenueUnavailable(f"reward markets: {exc}") from exc
+
+    def gamma_rows(self, condition_ids: list[str], progress: Callable[[int], None] | None = None) -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        for i in range(0, len(condition_ids), GAMMA_BATCH):
+            chunk = condition_ids[i:i + GAMMA_BATCH]
+            try:
+                resp = self.http.get(f"{self.endpoints.gamma_url}/markets",
+                                     params=[("condition_ids", c) for c in chunk] + [("limit", str(len(chunk)))])
+                resp.raise_for_status()
+                rows = resp.json()
+            except (httpx.HTTPError, ValueError) as exc:
+                raise VenueUnavailable(f"market details: {exc}") from exc
+            if not isinstance(rows, list):
+                raise VenueUnavailable("market details: expected a JSON array")
+            for row in rows:
+                if isinstance(row, dict) and row.get("conditionId"):
+                    out[row["conditionId"]] = row
+            if progress:
+                progress(len(chunk))
+        return out
+
+    def reward_markets(self, progress: Callable[[int], None] | None = None) -> tuple[list[RewardMarket], list[str]]:
+        """Reward markets joined with their details; the second list names the rows that could not be used."""
+        rows = self.reward_rows()
+        details = self.gamma_rows([r["condition_id"] for r in rows if "condition_id" in r], progress)
+        markets, problems = [], []
+        for row in rows:
+            cid = row.get("condition_id", "?")
+            gamma = details.get(cid)
+            if gamma is None:
+                problems.append(f"{cid}: no market details")
+                continue
+            try:
+                markets.append(reward_market_from_wire(row, gamma))
+            except MalformedReply as exc:
+                problems.append(str(exc))
+        return markets, problems
+
+    def books(self, token_ids: Iterable[str], progress: Callable[[int], None] | None = None) -> dict[str, Book]:
+        ids = list(dict.fromkeys(token_ids))
+        out: dict[str, Book] = {}
+        for i in range(0, len(ids), BOOKS_BATCH):
+            chunk = ids[i:i + BOOKS_BATCH]
+            try:
+                raw = self.clob.get_order_books([BookParams(token_id=t) for t in chunk])
+            except PolyException as exc:
+                raise VenueUnavailable(f"books: {exc}") from exc
+            if not isinstance(raw, list):
+                raise VenueUnavailable("books: expected a JSON array")
+            for item in raw:
+                try:
+                    book = book_from_wire(item)
+                except MalformedReply:
+                    continue  # that token stays unknown; selection rejects its market with a reason
+                out[book.token_id] = book
+            if progress:
+                progress(len(chunk))
+        return out
+
+    def close(self) -> None:
+        self.http.close()

@@ -1,0 +1,92 @@
+"""Parsing venue JSON into domain values. A reply that does not parse raises MalformedReply naming the field."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from polymm.domain.ticks import parse_tick
+from polymm.domain.types import Book, RewardMarket, Token
+
+
+class MalformedReply(ValueError):
+    """The venue answered, but not in the shape polymm relies on."""
+
+
+def _dec(value: Any, what: str) -> Decimal:
+    try:
+        out = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise MalformedReply(f"{what}: {value!r} is not a number") from exc
+    if not out.is_finite():
+        raise MalformedReply(f"{what}: {value!r} is not finite")
+    return out
+
+
+def book_from_wire(raw: Any) -> Book:
+    """GET /book or a POST /books element; levels are sorted here (the venue lists them worst first)."""
+    if not isinstance(raw, dict):
+        raise MalformedReply(f"book: expected an object, got {type(raw).__name__}")
+    try:
+        token_id = str(raw["asset_id"])
+        bids = [(_dec(lv["price"], "bid price"), _dec(lv["size"], "bid size")) for lv in raw["bids"] or []]
+        asks = [(_dec(lv["price"], "ask price"), _dec(lv["size"], "ask size")) for lv in raw["asks"] or []]
+        tick = parse_tick(str(raw["tick_size"]))
+        min_size = _dec(raw.get("min_order_size", "5"), "min_order_size")
+        ts = int(raw.get("timestamp") or 0)
+    except (KeyError, TypeError) as exc:
+        raise MalformedReply(f"book: missing or wrong field {exc}") from exc
+    except ValueError as exc:
+        raise MalformedReply(f"book: {exc}") from exc
+    return Book.from_levels(token_id, bids, asks, tick, min_size, ts)
+
+
+def _parse_end(value: Any) -> datetime | None:
+    if not value:
+        return None
+    text = str(value).replace("Z", "+00:00")
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def reward_market_from_wire(reward_row: dict, gamma_row: dict) -> RewardMarket:
+    """Join a /rewards/markets/current row with its Gamma market row."""
+    try:
+        cid = str(reward_row["condition_id"])
+        configs = reward_row.get("rewards_config") or []
+        rate = sum((_dec(c.get("rate_per_day", 0), "rate_per_day") for c in configs), Decimal(0))
+        if not configs:
+            rate = _dec(reward_row.get("total_daily_rate", 0), "total_daily_rate")
+        token_ids = gamma_row["clobTokenIds"]
+        if isinstance(token_ids, str):
+            token_ids = json.loads(token_ids)
+        outcomes = gamma_row.get("outcomes") or '["Yes", "No"]'
+        if isinstance(outcomes, str):
+            outcomes = json.loads(outcomes)
+        if len(token_ids) != 2:
+            raise MalformedReply(f"market {cid}: expected 2 tokens, got {len(token_ids)}")
+        volume = gamma_row.get("volume24hr")
+        return RewardMarket(
+            condition_id=cid,
+            question=str(gamma_row.get("question") or ""),
+            tokens=(Token(str(token_ids[0]), str(outcomes[0])), Token(str(token_ids[1]), str(outcomes[1]))),
+            rewards_max_spread=_dec(reward_row["rewards_max_spread"], "rewards_max_spread"),
+            rewards_min_size=_dec(reward_row["rewards_min_size"], "rewards_min_size"),
+            rate_per_day=rate,
+            tick_size=parse_tick(str(gamma_row.get("orderPriceMinTickSize", "0.01"))),
+            min_order_size=_dec(gamma_row.get("orderMinSize", 5), "orderMinSize"),
+            neg_risk=bool(gamma_row.get("negRisk", False)),
+            end_date=_parse_end(gamma_row.get("endDate") or gamma_row.get("endDateIso")),
+            volume_24hr=_dec(volume, "volume24hr") if volume is not None else None,
+        )
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise MalformedReply(f"reward market {reward_row.get('condition_id')!r}: missing or wrong field {exc}") from exc
+    except ValueError as exc:
+        if isinstance(exc, MalformedReply):
+            raise
+        raise MalformedReply(f"reward market {reward_row.get('condition_id')!r}: {exc}") from exc
