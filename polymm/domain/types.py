@@ -123,3 +123,38 @@ class Position:
     token_id: str
     size: Decimal
     avg_cost: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One of OUR fills in a venue trade: keyed by (trade_id, order_id); side/size/price are ours."""
+
+    trade_id: str
+    order_id: str
+    condition_id: str
+    token_id: str
+    side: str  # BUY | SELL, our side
+    size: Decimal
+    price: Decimal  # our price per share in our token
+    status: str  # MATCHED | MINED | CONFIRMED | RETRYING | FAILED
+    liquidity: str  # maker | taker
+    match_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class LiveOrder:
+    """An active order as the venue reports it (GET /data/orders)."""
+
+    order_id: str
+    condition_id: str
+    token_id: str
+    side: str
+    price: Decimal
+    original_size: Decimal
+    size_matched: Decimal
+    owner: str
+    created_at: int
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.original_size - self.size_matched

@@ -102,7 +102,6 @@ def trade_json(trade: SimTrade, viewer: str) -> dict:
                 "fee_rate_bps": "0",
                 "asset_id": f.order.token_id,
                 "outcome": market.outcomes[f.order.outcome_index],
-                "side": f.order.side,
             }
             for f in trade.maker_fills
         ],

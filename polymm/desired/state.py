@@ -1,0 +1,108 @@
+"""The desired state: one order per slot — buy quotes for the selected markets, a hedge sell per position.
+
+A slot key is `condition_id|token_id|side|role` (role `quote` or `hedge`). Pure: the selection,
+the books and the positions come in; the desired orders, and the markets to hold, go out.
+
+Hedges: every position of at least the market's minimum order size gets a sell for its whole size
+(rounded down to 0.01 share) at `hedge_price`; a smaller position cannot be sold with a resting
+order and is reported as dust. A position whose token's book is unknown keeps whatever hedge is
+live (its slot is held). With `dynamic_follow_enabled` off, a live hedge keeps its price unless
+the stop-loss fires (`keep_any_price`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+from typing import Mapping
+
+from polymm.desired.funnel import Selection
+from polymm.desired.hedge import HedgeParams, hedge_price
+from polymm.domain.types import Book, Position, RewardMarket
+
+SIZE_STEP = Decimal("0.01")
+
+
+def slot_key(condition_id: str, token_id: str, side: str, role: str) -> str:
+    return f"{condition_id}|{token_id}|{side}|{role}"
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredOrder:
+    slot_key: str
+    condition_id: str
+    token_id: str
+    side: str
+    role: str  # quote | hedge
+    price: Decimal
+    size: Decimal
+    min_keep_size: Decimal  # a live order with at least this much left is kept (a partly filled quote still scores)
+    tick_size: Decimal
+    neg_risk: bool
+    post_only: bool
+    reason: str
+    keep_any_price: bool = False
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    orders: tuple[DesiredOrder, ...]
+    held_slots: frozenset[str]  # slots whose inputs are unknown: keep what is live, place nothing
+    held_markets: frozenset[str]
+    notes: tuple[str, ...] = ()
+
+    def by_slot(self) -> dict[str, DesiredOrder]:
+        return {o.slot_key: o for o in self.orders}
+
+
+def desire(
+    selection: Selection,
+    positions: Mapping[str, Position],
+    markets_by_token: Mapping[str, RewardMarket],
+    books: Mapping[str, Book],
+    hedge_params: HedgeParams,
+    follow: bool,
+    quoting_enabled: bool = True,
+) -> DesiredState:
+    orders: list[DesiredOrder] = []
+    held_slots: set[str] = set()
+    held_markets: set[str] = set()
+    notes: list[str] = []
+
+    for token_id, pos in sorted(positions.items()):
+        if pos.size <= 0:
+            continue
+        market = markets_by_token.get(token_id)
+        if market is None:
+            notes.append(f"position in {token_id[:12]}… of an unknown market: not hedged this tick")
+            continue
+        key = slot_key(market.condition_id, token_id, "SELL", "hedge")
+        book = books.get(token_id)
+        if book is None:
+            held_slots.add(key)
+            notes.append(f"hedge {key}: book unknown, holding")
+            continue
+        size = (pos.size / SIZE_STEP).to_integral_value(rounding=ROUND_FLOOR) * SIZE_STEP
+        if size < market.min_order_size:
+            notes.append(f"dust {size} in {token_id[:12]}… below min order size {market.min_order_size}: not hedged")
+            continue
+        hp = hedge_price(pos, book, hedge_params)
+        orders.append(DesiredOrder(
+            slot_key=key, condition_id=market.condition_id, token_id=token_id, side="SELL", role="hedge",
+            price=hp.price, size=size, min_keep_size=size, tick_size=market.tick_size, neg_risk=market.neg_risk,
+            post_only=False, reason=f"hedge {hp.reason} for {pos.size} @ {pos.avg_cost:.4f}",
+            keep_any_price=(not follow) and hp.reason != "stop_loss",
+        ))
+
+    if quoting_enabled:
+        for ev in selection.selected:
+            m = ev.market
+            for q in ev.quotes:
+                orders.append(DesiredOrder(
+                    slot_key=slot_key(m.condition_id, q.token_id, "BUY", "quote"), condition_id=m.condition_id,
+                    token_id=q.token_id, side="BUY", role="quote", price=q.price, size=q.size,
+                    min_keep_size=max(m.rewards_min_size, m.min_order_size), tick_size=m.tick_size,
+                    neg_risk=m.neg_risk, post_only=True,
+                    reason=("band edge" if q.at_band_edge else "second-best bid") + f", exp ${ev.expected_per_day:.2f}/day",
+                ))
+    return DesiredState(tuple(orders), frozenset(held_slots), frozenset(held_markets), tuple(notes))

@@ -1,0 +1,76 @@
+"""Reading our side of venue orders and trades: open orders, and our fills as taker or as maker.
+
+A trade's top-level fields belong to the taker. When we were a maker, our fill is each
+`maker_orders[]` entry whose `owner` is our API key (or whose `maker_address` is ours); its side is
+derived, not read: on the taker's token a maker trades the opposite side, on the complement token
+(our BUY NO matched against a BUY YES) the same side.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from polymm.domain.types import Fill, LiveOrder
+from polymm.venue.parse import MalformedReply
+
+OPPOSITE = {"BUY": "SELL", "SELL": "BUY"}
+
+
+def _dec(value, what: str) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise MalformedReply(f"{what}: {value!r} is not a number") from exc
+
+
+def live_order_from_wire(row: dict) -> LiveOrder:
+    try:
+        return LiveOrder(
+            order_id=str(row["id"]),
+            condition_id=str(row["market"]),
+            token_id=str(row["asset_id"]),
+            side=str(row["side"]).upper(),
+            price=_dec(row["price"], "price"),
+            original_size=_dec(row["original_size"], "original_size"),
+            size_matched=_dec(row.get("size_matched", "0"), "size_matched"),
+            owner=str(row.get("owner", "")),
+            created_at=int(row.get("created_at") or 0),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, MalformedReply):
+            raise
+        raise MalformedReply(f"open order: missing or wrong field {exc}") from exc
+
+
+def our_fills(trade: dict, api_key: str, address: str) -> list[Fill]:
+    """Our fills in one trade (none if we took no part)."""
+    try:
+        trade_id = str(trade["id"])
+        status = str(trade["status"]).upper()
+        condition_id = str(trade["market"])
+        match_time = int(trade.get("match_time") or 0)
+        fills: list[Fill] = []
+        address = address.lower()
+        if trade.get("owner") == api_key or (not trade.get("owner") and str(trade.get("maker_address", "")).lower() == address):
+            fills.append(Fill(
+                trade_id, str(trade["taker_order_id"]), condition_id, str(trade["asset_id"]),
+                str(trade["side"]).upper(), _dec(trade["size"], "size"), _dec(trade["price"], "price"),
+                status, "taker", match_time,
+            ))
+        taker_side = str(trade["side"]).upper()
+        taker_asset = str(trade["asset_id"])
+        for maker in trade.get("maker_orders") or []:
+            if maker.get("owner") != api_key and str(maker.get("maker_address", "")).lower() != address:
+                continue
+            asset = str(maker["asset_id"])
+            side = OPPOSITE[taker_side] if asset == taker_asset else taker_side
+            fills.append(Fill(
+                trade_id, str(maker["order_id"]), condition_id, asset, side,
+                _dec(maker["matched_amount"], "matched_amount"), _dec(maker["price"], "maker price"),
+                status, "maker", match_time,
+            ))
+        return fills
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, MalformedReply):
+            raise
+        raise MalformedReply(f"trade {trade.get('id')!r}: missing or wrong field {exc}") from exc

@@ -1,0 +1,42 @@
+"""ObservedState: what the venue showed in one tick, each section a value or Unknown(reason).
+
+A failed read is never an empty list: a section that could not be read is `Unknown`, and the
+reconciler holds everything that depends on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Mapping, TypeVar, Union
+
+from polymm.domain.types import Book, Fill, LiveOrder, RewardMarket
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    reason: str
+
+
+Section = Union[T, Unknown]
+
+
+def known(section: object) -> bool:
+    return not isinstance(section, Unknown)
+
+
+@dataclass(frozen=True)
+class ObservedState:
+    at: float  # wall-clock unix seconds of the observation (the ledger's clock)
+    open_orders: Section[tuple[LiveOrder, ...]]
+    fills: Section[tuple[Fill, ...]]  # our fills in trades since the cursor (status changes included)
+    books: Mapping[str, Book] = field(default_factory=dict)  # token -> book; a missing token is unknown
+    reward_markets: Section[tuple[RewardMarket, ...]] = Unknown("not read this tick")
+    collateral: Section[Decimal] = Unknown("not read this tick")
+    volatility: Mapping[str, float] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()  # malformed rows skipped, with the reason
+
+    def book(self, token_id: str) -> Book | None:
+        return self.books.get(token_id)

@@ -1,0 +1,125 @@
+"""gate(plan, ...) -> GatedPlan: drop or shrink places that would break a risk limit (pure).
+
+Limits, in order, for each place (hedges first, as planned):
+- sells: never more than the shares we hold minus what our other live sells already offer;
+- buys: the market's exposure after the place ≤ `max_exposure_per_market_usdc`, and the total ≤
+  `max_total_exposure_usdc` — exposure counts every active buy of ours (including intent,
+  submitting and unknown ones), foreign buys on the account, and unhedged inventory at cost
+  (`polymm.domain.exposure`). A place that replaces an order (`after_cancel`) is credited with the
+  old order's exposure, because it is sent only once that cancel is confirmed. A buy that does not
+  fit is shrunk to what fits, or dropped when that would leave less than its `min_keep_size`;
+- buys need free collateral (balance − open buys); an Unknown balance drops buys (fail closed);
+- the rate budget: at most `max_places` places and `max_cancels` cancels per tick (the venue's
+  burst sizes); the rest wait for the next tick.
+Every dropped or shrunk action carries its reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import ROUND_FLOOR, Decimal
+from typing import Iterable, Mapping
+
+from polymm.domain.exposure import BuyExposure, InventoryExposure, exposure_by_market, total_exposure
+from polymm.reconciler.plan import Cancel, OrderView, Place, Plan
+
+ZERO = Decimal(0)
+SIZE_STEP = Decimal("0.01")
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    max_exposure_per_market: Decimal
+    max_total_exposure: Decimal
+    max_places: int = 60
+    max_cancels: int = 120
+
+
+@dataclass(frozen=True)
+class GatedPlan:
+    cancels: tuple[Cancel, ...]
+    places: tuple[Place, ...]
+    dropped: tuple[tuple[Place, str], ...]
+    shrunk: tuple[tuple[Place, Decimal, str], ...]  # (place as sent, original size, reason)
+    exposure_before: Mapping[str, Decimal]
+    exposure_after: Mapping[str, Decimal]
+
+
+def gate(
+    plan: Plan,
+    orders: Iterable[OrderView],
+    foreign_buys: Iterable[BuyExposure],
+    inventory: Iterable[InventoryExposure],
+    holdings: Mapping[str, Decimal],
+    collateral: Decimal | None,
+    limits: RiskLimits,
+) -> GatedPlan:
+    """`orders`: our active ledger orders; `holdings`: shares held per token; `collateral` None = Unknown."""
+    orders = list(orders)
+    buys = [BuyExposure(o.condition_id, o.price, max(o.size - o.size_matched, ZERO))
+            for o in orders if o.side == "BUY"] + list(foreign_buys)
+    exposure = exposure_by_market(buys, inventory)
+    before = dict(exposure)
+    total = total_exposure(exposure)
+    by_id = {o.order_id: o for o in orders}
+    offered: dict[str, Decimal] = {}
+    for o in orders:
+        if o.side == "SELL":
+            offered[o.token_id] = offered.get(o.token_id, ZERO) + max(o.size - o.size_matched, ZERO)
+    free = None if collateral is None else collateral - sum((b.price * b.size for b in buys), ZERO)
+
+    kept: list[Place] = []
+    dropped: list[tuple[Place, str]] = []
+    shrunk: list[tuple[Place, Decimal, str]] = []
+    for place in plan.places:
+        want = place.order
+        old = by_id.get(place.after_cancel) if place.after_cancel else None
+        if len(kept) >= limits.max_places:
+            dropped.append((place, f"rate budget: {limits.max_places} places per tick"))
+            continue
+        if want.side == "SELL":
+            credit = max(old.size - old.size_matched, ZERO) if old is not None and old.side == "SELL" else ZERO
+            available = holdings.get(want.token_id, ZERO) - offered.get(want.token_id, ZERO) + credit
+            if available < want.size:
+                if available >= want.min_keep_size and available > 0:
+                    new = replace(want, size=_floor(available))
+                    place = replace(place, order=new)
+                    shrunk.append((place, want.size, f"holding {available} shares"))
+                else:
+                    dropped.append((place, f"sell {want.size} > {available} shares held and not offered"))
+                    continue
+            offered[want.token_id] = offered.get(want.token_id, ZERO) + place.order.size - credit
+            kept.append(place)
+            continue
+
+        credit = old.price * max(old.size - old.size_matched, ZERO) if old is not None and old.side == "BUY" else ZERO
+        market_now = exposure.get(want.condition_id, ZERO) - credit
+        room = min(limits.max_exposure_per_market - market_now, limits.max_total_exposure - (total - credit))
+        if free is None:
+            dropped.append((place, "collateral balance unknown: no buys (fail closed)"))
+            continue
+        room = min(room, free + credit)
+        size = want.size
+        reason = ""
+        if want.price * size > room:
+            size = _floor(room / want.price) if room > 0 else ZERO
+            reason = (f"exposure cap: market {market_now:.2f}/{limits.max_exposure_per_market}, total "
+                      f"{total - credit:.2f}/{limits.max_total_exposure}, free collateral {free + credit:.2f}")
+        if size < want.min_keep_size or size <= 0:
+            dropped.append((place, reason or f"size {size} below {want.min_keep_size}"))
+            continue
+        if size != want.size:
+            place = replace(place, order=replace(want, size=size))
+            shrunk.append((place, want.size, reason))
+        added = want.price * size - credit
+        exposure[want.condition_id] = exposure.get(want.condition_id, ZERO) + added
+        total += added
+        free = free - want.price * size + credit
+        kept.append(place)
+
+    cancels = plan.cancels[: limits.max_cancels]
+    return GatedPlan(tuple(cancels), tuple(kept), tuple(dropped), tuple(shrunk), before, dict(exposure))
+
+
+def _floor(size: Decimal) -> Decimal:
+    return (size / SIZE_STEP).to_integral_value(rounding=ROUND_FLOOR) * SIZE_STEP

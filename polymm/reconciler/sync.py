@@ -1,0 +1,101 @@
+"""Resolving our orders' states from observation (pure): what each active ledger order became at the venue.
+
+Invariants:
+- nothing is guessed: an order moves only on what the venue showed (in the open-orders list, or
+  fills in trades), or on the explicit absence of it once the grace window has passed;
+- with the open-orders section Unknown, no order is resolved by absence;
+- an order placed less than `grace_s` ago that is missing from the list is NOT taken as gone
+  (the venue's read side lags its write side);
+- `intent` orders (written before a crash, maybe sent) are treated like `unknown` ones.
+
+`size_matched` comes from the venue's open-order row, or from the sum of our fills for that order,
+whichever is larger (the open-orders list drops an order once it is fully matched).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Iterable, Mapping, Protocol
+
+from polymm.domain.types import Fill, LiveOrder
+
+ZERO = Decimal(0)
+
+
+class OrderView(Protocol):
+    order_id: str
+    state: str
+    size: Decimal
+    size_matched: Decimal
+    created_at: float
+    submitted_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    order_id: str
+    triggers: tuple[str, ...]  # applied in order; may be empty when only size_matched changes
+    size_matched: Decimal
+    reason: str
+
+
+def matched_by_order(fills: Iterable[Fill]) -> dict[str, Decimal]:
+    """Our matched size per order id from fills that are not FAILED."""
+    out: dict[str, Decimal] = {}
+    for f in fills:
+        if f.status != "FAILED":
+            out[f.order_id] = out.get(f.order_id, ZERO) + f.size
+    return out
+
+
+def observation_updates(
+    records: Iterable[OrderView],
+    open_orders: Mapping[str, LiveOrder] | None,
+    matched: Mapping[str, Decimal],
+    now: float,
+    grace_s: float,
+) -> list[OrderUpdate]:
+    """State changes for active orders; `open_orders` None means the list is Unknown this tick."""
+    updates: list[OrderUpdate] = []
+    for rec in records:
+        live = open_orders.get(rec.order_id) if open_orders is not None else None
+        filled = max(rec.size_matched, matched.get(rec.order_id, ZERO), live.size_matched if live else ZERO)
+        state = rec.state
+        triggers: list[str] = []
+        reason = ""
+        if filled >= rec.size:
+            triggers = _path_to_filled(state)
+            reason = "fully matched"
+        elif live is not None:
+            if state in ("intent", "submitting", "unknown"):
+                triggers = (["submit"] if state == "intent" else []) + ["accept"]
+                reason = "seen open at the venue"
+                state = "open"
+            if filled > 0 and state in ("open", "partially_filled") and (state != "partially_filled" or filled > rec.size_matched):
+                triggers.append("partial_fill")
+                reason = reason or "partly matched"
+        elif open_orders is not None:
+            since = rec.submitted_at if rec.submitted_at is not None else rec.created_at
+            if now - since < grace_s:
+                if filled > rec.size_matched and state in ("open", "partially_filled"):
+                    triggers, reason = ["partial_fill"], "partly matched (within the grace window)"
+            elif state in ("intent", "submitting", "unknown"):
+                if filled > 0:
+                    triggers = (["submit"] if state == "intent" else []) + ["partial_fill", "confirm_cancel"]
+                    reason = "partly matched, then gone from the venue"
+                else:
+                    triggers = ["reject"] if state == "intent" else (["vanish"] if state == "unknown" else ["lose_reply", "vanish"])
+                    reason = "never seen at the venue after the grace window"
+            elif state in ("open", "partially_filled", "cancel_requested"):
+                triggers = (["partial_fill"] if filled > rec.size_matched and state != "cancel_requested" else []) + ["confirm_cancel"]
+                reason = "gone from the venue's open orders (cancelled)"
+        if triggers or filled > rec.size_matched:
+            updates.append(OrderUpdate(rec.order_id, tuple(triggers), filled, reason or "matched size grew"))
+    return updates
+
+
+def _path_to_filled(state: str) -> list[str]:
+    if state == "intent":
+        return ["submit", "fill"]
+    return ["fill"]

@@ -1,0 +1,221 @@
+"""The trading side of the venue gateway: signing, posting stored payloads, cancels, private reads, heartbeats.
+
+Every call returns a typed outcome (Ok, Refused, Unknown) and never raises for a venue problem.
+Orders are posted from their STORED signed payload through the SDK's public header and HTTP
+helpers (not `post_orders`, which can block for 30 s polling trades when a reply lacks
+transaction hashes): a retry resends the same bytes, so it can never create a second order.
+A 429 starts a back-off: until `Retry-After` passes, calls of that kind are refused locally.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+from typing import Any, Callable
+
+import httpx
+from py_clob_client_v2.client import ClobClient
+from py_clob_client_v2.clob_types import (
+    ApiCreds,
+    AssetType,
+    BalanceAllowanceParams,
+    CreateOrderOptions,
+    OrderArgsV2,
+    RequestArgs,
+    TradeParams,
+)
+from py_clob_client_v2.exceptions import PolyApiException, PolyException
+from py_clob_client_v2.headers.headers import create_level_2_headers
+from py_clob_client_v2.http_helpers import helpers as sdk_http
+from py_clob_client_v2.order_utils.model.order_data_v2 import order_to_json_v2
+
+from polymm.domain.eip712 import order_digest
+from polymm.venue.gateway import VenueEndpoints
+from polymm.venue.outcomes import Ok, Outcome, Refused, Unknown
+
+MAX_BATCH = 15
+DUPLICATE_MARKERS = ("DUPLICATED", "duplicate", "already placed", "already exists")
+
+
+def _classify(exc: Exception) -> Refused | Unknown:
+    """A failed call: 4xx (but 429 and duplicates) is a definite refusal; everything else is Unknown."""
+    if isinstance(exc, PolyApiException):
+        status = exc.status_code
+        message = exc.error_msg if isinstance(exc.error_msg, str) else json.dumps(exc.error_msg)[:300]
+        if status is None or status >= 500:
+            return Unknown(f"{status or 'no reply'}: {message}")
+        if status == 429:
+            retry = None
+            if isinstance(exc.error_msg, dict):
+                retry = exc.error_msg.get("retry_after_seconds")
+            return Refused(f"rate limited: {message}", status, float(retry) if retry is not None else 1.0)
+        if any(marker in message for marker in DUPLICATE_MARKERS):
+            return Unknown(f"duplicate: the order is already at the venue ({message})")
+        return Refused(message, status)
+    if isinstance(exc, (PolyException, httpx.HTTPError, ValueError, KeyError, TypeError)):
+        return Unknown(f"{type(exc).__name__}: {exc}")
+    raise exc
+
+
+class TradingGateway:
+    """One account's private connection to the venue (L2)."""
+
+    def __init__(self, endpoints: VenueEndpoints, private_key: str, creds: ApiCreds | None = None,
+                 signature_type: int = 0, funder: str | None = None, timeout_s: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.endpoints = endpoints
+        self.client = ClobClient(endpoints.clob_url, chain_id=endpoints.chain_id, key=private_key, creds=creds,
+                                 signature_type=signature_type, funder=funder)
+        self.http = httpx.Client(timeout=timeout_s)
+        self.clock = clock
+        self._backoff_until: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def address(self) -> str:
+        return self.client.builder.funder
+
+    @property
+    def api_key(self) -> str:
+        return self.client.creds.api_key if self.client.creds else ""
+
+    def ensure_credentials(self) -> Outcome[ApiCreds]:
+        if self.client.creds is not None:
+            return Ok(self.client.creds)
+        try:
+            creds = self.client.create_or_derive_api_key()
+        except Exception as exc:  # the SDK raises bare Exceptions from L1 helpers
+            return _classify(exc) if isinstance(exc, (PolyException, httpx.HTTPError)) else Unknown(str(exc))
+        self.client.set_api_creds(creds)
+        return Ok(creds)
+
+    # ------------------------------------------------------------------ signing
+    def sign(self, token_id: str, side: str, price: Decimal, size: Decimal, tick_size: Decimal, neg_risk: bool,
+             order_type: str = "GTC", post_only: bool = False) -> tuple[str, dict]:
+        """A signed order body for POST /orders and its id (the EIP-712 hash), computed before sending."""
+        signed = self.client.builder.build_order(
+            OrderArgsV2(token_id=token_id, price=float(price), size=float(size), side=side),
+            CreateOrderOptions(tick_size=str(tick_size), neg_risk=neg_risk),
+            version=2,
+        )
+        payload = order_to_json_v2(signed, self.api_key, order_type, post_only, False)
+        order_id = "0x" + order_digest(payload["order"], self.endpoints.chain_id, neg_risk).hex()
+        return order_id, payload
+
+    # ------------------------------------------------------------------ writes
+    def _backing_off(self, kind: str) -> Refused | None:
+        until = self._backoff_until.get(kind, 0.0)
+        wait = until - self.clock()
+        return Refused(f"backing off after 429 for {wait:.1f} s", 429, wait) if wait > 0 else None
+
+    def _note(self, kind: str, outcome: Refused | Unknown) -> None:
+        if isinstance(outcome, Refused) and outcome.status == 429:
+            self._backoff_until[kind] = self.clock() + (outcome.retry_after_s or 1.0)
+
+    def _send(self, method: str, path: str, body: Any) -> Any:
+        serialized = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        headers = create_level_2_headers(
+            self.client.signer, self.client.creds,
+            RequestArgs(method=method, request_path=path, body=body, serialized_body=serialized),
+        )
+        send = sdk_http.post if method == "POST" else sdk_http.delete
+        return send(f"{self.endpoints.clob_url}{path}", headers=headers, data=serialized)
+
+    def post_batch(self, payloads: list[dict]) -> Outcome[list[Outcome[dict]]]:
+        """POST /orders with at most 15 stored payloads; per-order outcomes when the request itself succeeded."""
+        if not payloads or len(payloads) > MAX_BATCH:
+            return Refused(f"a batch holds 1 to {MAX_BATCH} orders, not {len(payloads)}")
+        blocked = self._backing_off("orders")
+        if blocked:
+            return blocked
+        try:
+            reply = self._send("POST", "/orders", payloads)
+        except Exception as exc:
+            outcome = _classify(exc)
+            self._note("orders", outcome)
+            return outcome
+        if not isinstance(reply, list) or len(reply) != len(payloads):
+            return Unknown(f"unparseable reply to POST /orders: {str(reply)[:200]}")
+        per_order: list[Outcome[dict]] = []
+        for item in reply:
+            if not isinstance(item, dict):
+                per_order.append(Unknown(f"unparseable order result {str(item)[:100]}"))
+            elif item.get("success"):
+                per_order.append(Ok(item))
+            else:
+                message = f"{item.get('errorCode', '')} {item.get('errorMsg', '')}".strip()
+                if any(marker in message for marker in DUPLICATE_MARKERS):
+                    per_order.append(Unknown(f"duplicate: the order is already at the venue ({message})"))
+                else:
+                    per_order.append(Refused(message or "refused"))
+        return Ok(per_order)
+
+    def cancel(self, order_ids: list[str]) -> Outcome[dict]:
+        """DELETE /orders; Ok({"canceled": [...], "not_canceled": {id: reason}})."""
+        blocked = self._backing_off("cancels")
+        if blocked:
+            return blocked
+        try:
+            reply = self._send("DELETE", "/orders", order_ids)
+        except Exception as exc:
+            outcome = _classify(exc)
+            self._note("cancels", outcome)
+            return outcome
+        if not isinstance(reply, dict) or not isinstance(reply.get("canceled", []), list):
+            return Unknown(f"unparseable reply to DELETE /orders: {str(reply)[:200]}")
+        return Ok({"canceled": list(reply.get("canceled") or []), "not_canceled": dict(reply.get("not_canceled") or {})})
+
+    def cancel_all(self) -> Outcome[dict]:
+        try:
+            reply = self.client.cancel_all()
+        except Exception as exc:
+            return _classify(exc)
+        return Ok(reply) if isinstance(reply, dict) else Unknown(f"unparseable reply: {str(reply)[:200]}")
+
+    def heartbeat(self, heartbeat_id: str) -> Outcome[str]:
+        try:
+            reply = self.client.post_heartbeat(heartbeat_id)
+        except Exception as exc:
+            return _classify(exc)
+        if not isinstance(reply, dict) or not reply.get("heartbeat_id"):
+            return Unknown(f"unparseable heartbeat reply: {str(reply)[:200]}")
+        return Ok(str(reply["heartbeat_id"]))
+
+    # ------------------------------------------------------------------ private reads
+    def open_orders(self) -> Outcome[list[dict]]:
+        try:
+            rows = self.client.get_open_orders()
+        except Exception as exc:
+            return _classify(exc)
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            return Unknown("unparseable open orders")
+        return Ok(rows)
+
+    def trades(self, after: int | None = None) -> Outcome[list[dict]]:
+        try:
+            rows = self.client.get_trades(TradeParams(after=after) if after else None)
+        except Exception as exc:
+            return _classify(exc)
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            return Unknown("unparseable trades")
+        return Ok(rows)
+
+    def collateral(self) -> Outcome[Decimal]:
+        try:
+            reply = self.client.get_balance_allowance(BalanceAllowanceParams(asset_type=AssetType.COLLATERAL))
+            return Ok(Decimal(str(reply["balance"])) / Decimal(1_000_000))
+        except Exception as exc:
+            return _classify(exc)
+
+    def positions(self) -> Outcome[list[dict]]:
+        try:
+            resp = self.http.get(f"{self.endpoints.data_url}/positions", params={"user": self.address})
+            resp.raise_for_status()
+            rows = resp.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            return Unknown(f"positions: {exc}")
+        return Ok(rows) if isinstance(rows, list) else Unknown("positions: expected a JSON array")
+
+    def close(self) -> None:
+        self.http.close()
