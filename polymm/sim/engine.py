@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from decimal import Decimal
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
@@ -158,7 +159,7 @@ class Engine:
 
     def fund(self, address: str, collateral_usdc: float) -> Account:
         acct = self.account(address)
-        acct.collateral += int(collateral_usdc * MICRO)
+        acct.collateral += round(Decimal(str(collateral_usdc)) * MICRO)
         return acct
 
     # ----------------------------------------------------------------- orders
@@ -191,7 +192,12 @@ class Engine:
         market = self.market_by_token.get(token_id)
         if market is None:
             raise VenueError(400, f"market not found for token id {token_id}")
-        digest = auth.order_digest(order_fields, self.settings.chain_id, market.neg_risk)
+        if not all(k in order_fields for k in ("timestamp", "metadata", "builder")):
+            raise VenueError(400, "order_version_mismatch")  # a V1-shaped order (VENUE.md)
+        try:
+            digest = auth.order_digest(order_fields, self.settings.chain_id, market.neg_risk)
+        except auth.SignatureError as exc:
+            raise VenueError(400, f"invalid order: {exc}") from exc
         order_id = "0x" + digest.hex()
         try:
             recovered = auth.recover_address(digest, order_fields.get("signature", ""))
@@ -210,7 +216,7 @@ class Engine:
         if not market.accepting_orders:
             return self._reply_error(order_id, "MARKET_NOT_READY", "the market is not accepting orders")
 
-        size_micro, price_pips = self._size_and_price(side, maker_amount, taker_amount, order_type)
+        size_micro, price_pips = self._size_and_price(side, maker_amount, taker_amount, order_type, market.tick_pips)
         if price_pips is None or price_pips % market.tick_pips:
             return self._reply_error(
                 order_id, "INVALID_ORDER_MIN_TICK_SIZE",
@@ -245,12 +251,22 @@ class Engine:
         return self.execute(order)
 
     @staticmethod
-    def _size_and_price(side: str, maker_amount: int, taker_amount: int, order_type: str) -> tuple[int, int | None]:
+    def _size_and_price(side: str, maker_amount: int, taker_amount: int, order_type: str, tick_pips: int) -> tuple[int, int | None]:
+        """Shares and the price the amounts imply. Limit orders must imply an exact tick price; a
+        market order (FOK/FAK: a dollar amount at a worst price) need not, and its limit is the
+        implied price rounded onto the tick to the taker's disadvantage-free side (down for a BUY,
+        up for a SELL), as the SDK's market orders expect."""
         shares, collateral = (taker_amount, maker_amount) if side == "BUY" else (maker_amount, taker_amount)
         if shares <= 0 or collateral <= 0:
             return max(shares, 0), None
         pips, rest = divmod(collateral * PIPS, shares)
-        return shares, (pips if rest == 0 else None)
+        if rest == 0:
+            return shares, pips
+        if order_type not in ("FOK", "FAK"):
+            return shares, None
+        if side == "BUY":
+            return shares, pips // tick_pips * tick_pips
+        return shares, -(-(pips + 1) // tick_pips) * tick_pips
 
     def _reply_error(self, order_id: str, code: str, message: str) -> dict:
         return {
@@ -465,7 +481,8 @@ class Engine:
 
     def _expire_gtd(self) -> None:
         for acct in self.accounts.values():
-            for order in [o for o in acct.open_orders.values() if o.expiration and o.expiration <= self.now]:
+            # a GTD order lives until one minute before its stated expiration (Polymarket's safety margin)
+            for order in [o for o in acct.open_orders.values() if o.expiration and o.expiration - 60 <= self.now]:
                 self._cancel(order)
 
     # ----------------------------------------------------------------- heartbeats

@@ -13,6 +13,7 @@ import hmac
 import json
 import time
 from collections import Counter, deque
+from decimal import Decimal
 from typing import Any, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
@@ -24,6 +25,7 @@ from polymm.sim.payouts import RewardSampler, utc_date
 from polymm.sim.model import MICRO, PIPS, SimMarket
 
 END_CURSOR = "LTE="
+STALE_S = web.RequestKey("stale_s", float)
 MAX_BATCH = 15
 L1_SKEW_S = 600  # how far an L1/L2 timestamp may be from the venue's wall clock
 
@@ -147,7 +149,7 @@ class SimServer:
             )
         if "error_before" in fired:
             return _error(fired["error_before"].status, "Internal Server Error (injected before execution)")
-        request["stale_s"] = fired["stale_orders"].stale_s if "stale_orders" in fired else 0.0
+        request[STALE_S] = fired["stale_orders"].stale_s if "stale_orders" in fired else 0.0
         response = await self._run(request, handler)
         after = [k for k in PHASE_AFTER if k in fired]
         if not after:
@@ -213,10 +215,11 @@ class SimServer:
             raise VenueError(401, "Invalid L1 Request headers")
         return address, nonce
 
-    def _limit(self, bucket: TokenBucket, key: str, cost: int) -> None:
+    def _limit(self, bucket: TokenBucket, api_key: str, cost: int) -> None:
+        """Per-signer buckets: every API key of one wallet draws from the same bucket."""
         if not self.rate_limits:
             return
-        wait = bucket.take(key, cost)
+        wait = bucket.take(self.engine.owner_address.get(api_key, api_key), cost)
         if wait:
             retry = max(1, int(wait + 0.999))
             raise _RateLimited(retry)
@@ -444,7 +447,7 @@ class SimServer:
 
     def _visible_orders(self, request: web.Request, api_key: str) -> list:
         """Active orders, or under a stale-read fault the active orders of `stale_s` ago."""
-        stale = request.get("stale_s", 0.0)
+        stale = request.get(STALE_S, 0.0)
         if not stale:
             return self.engine.active_orders(api_key)
         as_of = self.engine.now - stale
@@ -731,7 +734,7 @@ class SimServer:
         data = json.loads(await self._body(request) or "{}")
         acct = self.engine.fund(str(data["address"]), float(data.get("collateral", 0)))
         for token_id, size in (data.get("tokens") or {}).items():
-            acct.tokens[token_id] = acct.tokens.get(token_id, 0) + int(float(size) * MICRO)
+            acct.tokens[token_id] = acct.tokens.get(token_id, 0) + round(Decimal(str(size)) * MICRO)
         return web.json_response({"address": acct.address, "collateral": acct.collateral / MICRO})
 
 
@@ -772,7 +775,7 @@ def take(engine: Engine, token_id: str, side: str, price: float, size: float) ->
     engine.owner_address.setdefault(_owner(acct.address), acct.address)
     order = SimOrder(
         id=engine.new_hash(), owner=_owner(acct.address), maker_address=acct.address, market=market,
-        token_id=token_id, side=side, price_pips=pips, original_size=int(size * MICRO), order_type="FAK",
+        token_id=token_id, side=side, price_pips=pips, original_size=round(Decimal(str(size)) * MICRO), order_type="FAK",
         expiration=0, created_at=engine.now, internal=True,
     )
     reply = engine.execute(order)
