@@ -89,7 +89,7 @@ class SimServer:
         self.order_bucket = TokenBucket(40, 60)
         self.cancel_bucket = TokenBucket(80, 120)
         self.market_subs: dict[web.WebSocketResponse, set[str]] = {}
-        self.user_subs: dict[web.WebSocketResponse, str] = {}
+        self.user_subs: dict[web.WebSocketResponse, tuple[str, frozenset[str]]] = {}  # api key, markets (empty: all)
         self._outbox: list[tuple[web.WebSocketResponse, dict]] = []
         self._lock = asyncio.Lock()
         engine.listeners.append(self._on_event)
@@ -344,9 +344,10 @@ class SimServer:
         return web.json_response({
             "r": {"mi": m.rewards_min_size, "ma": m.rewards_max_spread, "e": m.rate_per_day > 0, "moas": 4},
             "t": [{"t": t, "o": o} for t, o in zip(m.token_ids, m.outcomes)],
-            "c": m.condition_id, "mos": m.min_order_size, "mts": m.tick_pips / PIPS, "nr": m.neg_risk,
+            "c": m.condition_id, "mos": m.min_order_size, "mts": m.tick_pips / PIPS,
             "mbf": 0, "tbf": 0, "ao": m.accepting_orders, "cbos": True, "aot": "2026-01-01T00:00:00Z", "ibce": True,
             "fd": {"r": 0.0, "e": 1, "to": True},
+            **({"nr": True} if m.neg_risk else {}),  # the venue omits nr for markets that are not neg-risk
         })
 
     async def market_by_token(self, request: web.Request) -> web.Response:
@@ -597,8 +598,9 @@ class SimServer:
                 if event.key in assets:
                     self._outbox.append((ws, event.payload))
         else:
-            for ws, api_key in self.user_subs.items():
-                if api_key == event.key:
+            market = event.payload.get("market")
+            for ws, (api_key, markets) in self.user_subs.items():
+                if api_key == event.key and (not markets or market in markets):
                     self._outbox.append((ws, event.payload))
 
     async def _flush_ws(self) -> None:
@@ -640,7 +642,10 @@ class SimServer:
 
     async def ws_market(self, request: web.Request) -> web.WebSocketResponse:
         async def on_message(ws: web.WebSocketResponse, data: Any) -> None:
-            assets = [str(a) for a in (data.get("assets_ids") or [])] if isinstance(data, dict) else []
+            if not isinstance(data, dict):
+                await ws.send_str(json.dumps({"error": "invalid message: expected a JSON object"}))
+                return
+            assets = [str(a) for a in (data.get("assets_ids") or [])]
             if data.get("operation") == "unsubscribe":
                 self.market_subs.get(ws, set()).difference_update(assets)
                 return
@@ -654,13 +659,16 @@ class SimServer:
 
     async def ws_user(self, request: web.Request) -> web.WebSocketResponse:
         async def on_message(ws: web.WebSocketResponse, data: Any) -> None:
-            creds_in = data.get("auth") or {} if isinstance(data, dict) else {}
+            if not isinstance(data, dict):
+                await ws.send_str(json.dumps({"error": "invalid message: expected a JSON object"}))
+                return
+            creds_in = data.get("auth") or {}
             creds = self.engine.credentials.get(creds_in.get("apiKey", ""))
             if creds is None or creds.secret != creds_in.get("secret") or creds.passphrase != creds_in.get("passphrase"):
                 await ws.send_str(json.dumps({"error": "Unauthorized/Invalid api key"}))
                 await ws.close()
                 return
-            self.user_subs[ws] = creds.api_key
+            self.user_subs[ws] = (creds.api_key, frozenset(str(m) for m in data.get("markets") or []))
 
         return await self._ws_loop(request, on_message)
 

@@ -321,13 +321,21 @@ def positions_v2_json(account: Account, markets_by_token: dict[str, SimMarket]) 
             "end_date": row["endDate"],
             "last_event_at": 0,
             "first_entry_at": 0,
+            "name": "",
+            "profile_image": "",
+            "verified": False,
         })
-    return {"data": rows, "pagination": {"limit": 100, "has_more": False, "next_cursor": None}}
+    return {"data": rows, "pagination": {"limit": 100, "offset": 0, "has_more": False, "next_cursor": None}}
 
 
 # ---------------------------------------------------------------------- WebSocket events
 def ws_book_event(market: SimMarket, token_id: str, now: float) -> dict:
-    return dict(book_json(market, token_id, now), event_type="book")
+    """The market channel's `book`: the REST book less min_order_size/neg_risk (absent from the 2026
+    capture), with the hash still computed over the full REST preimage."""
+    body = book_json(market, token_id, now)
+    body.pop("min_order_size")
+    body.pop("neg_risk")
+    return dict(body, event_type="book")
 
 
 def ws_price_changes(market: SimMarket, levels: list[tuple[bool, int]], now: float) -> list[dict]:
@@ -392,5 +400,6 @@ def ws_order_event(order: SimOrder, kind: str, now: float) -> dict:
 
 def ws_trade_event(trade: SimTrade, viewer: str, now: float) -> dict:
     body = trade_json(trade, viewer)
-    body.update(event_type="trade", type="TRADE", trade_owner=viewer, timestamp=str(int(now * 1000)))
+    # trade_owner names the taker's key in both views (the captured maker view shows it so)
+    body.update(event_type="trade", type="TRADE", trade_owner=trade.taker_order.owner, timestamp=str(int(now * 1000)))
     return body

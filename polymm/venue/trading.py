@@ -80,15 +80,21 @@ class TradingGateway:
     def api_key(self) -> str:
         return self.client.creds.api_key if self.client.creds else ""
 
-    def ensure_credentials(self) -> Outcome[ApiCreds]:
+    def ensure_credentials(self, allow_create: bool = True) -> Outcome[ApiCreds]:
+        """Credentials from the environment, else derived (GET), else created (POST) when allowed."""
         if self.client.creds is not None:
             return Ok(self.client.creds)
-        try:
-            creds = self.client.create_or_derive_api_key()
-        except Exception as exc:  # the SDK raises bare Exceptions from L1 helpers
-            return _classify(exc) if isinstance(exc, (PolyException, httpx.HTTPError)) else Unknown(str(exc))
-        self.client.set_api_creds(creds)
-        return Ok(creds)
+        attempts = [self.client.derive_api_key] + ([self.client.create_api_key] if allow_create else [])
+        last: Refused | Unknown = Unknown("no credentials")
+        for attempt in attempts:
+            try:
+                creds = attempt()
+            except Exception as exc:  # the SDK raises bare Exceptions from L1 helpers
+                last = _classify(exc) if isinstance(exc, (PolyException, httpx.HTTPError)) else Unknown(str(exc))
+                continue
+            self.client.set_api_creds(creds)
+            return Ok(creds)
+        return last
 
     # ------------------------------------------------------------------ signing
     def sign(self, token_id: str, side: str, price: Decimal, size: Decimal, tick_size: Decimal, neg_risk: bool,
