@@ -80,6 +80,51 @@ def markets_cmd(
         print_selection(Console(), selection, show_all, problems)
 
 
+def _load_secrets():
+    from polymm.config import ConfigError, load_secrets
+
+    try:
+        return load_secrets()
+    except ConfigError as exc:
+        for line in exc.problems:
+            typer.echo(f"config error: {line}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _secret_values(secrets) -> tuple[str, ...]:
+    return tuple(v.get_secret_value() for v in (secrets.private_key, secrets.api_key, secrets.api_secret,
+                                                 secrets.api_passphrase) if v is not None)
+
+
+@app.command("plan")
+def plan_cmd(
+    config: Optional[Path] = ConfigOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Dry run: observe the venue, compute the desired state, plan and gate — list what the next tick would
+    do and why. Sends nothing to the venue and writes nothing to the ledger."""
+    from polymm.controller.session import SessionError, open_session
+
+    from polymm.logs import setup_logging
+
+    cfg = _load_config(config)
+    secrets = _load_secrets()
+    setup_logging(cfg, _secret_values(secrets), console=False)
+    try:
+        with open_session(cfg, secrets, dry_run=True) as session:
+            observed = session.controller.observe(rescan=True)
+            decision = session.controller.decide(observed, dry_run=True)
+    except SessionError as exc:
+        console.print(f"[red]cannot plan:[/red] {exc}")
+        raise typer.Exit(1) from None
+    from polymm.views import plan_json, print_plan
+
+    if as_json:
+        typer.echo(json.dumps(plan_json(decision), indent=2))
+    else:
+        print_plan(Console(), decision)
+
+
 @sim_app.command("serve")
 def sim_serve(
     port: int = typer.Option(8080, help="Loopback port to listen on."),

@@ -82,3 +82,77 @@ def print_selection(console: Console, sel: Selection, include_rejected: bool, pr
         console.print(rej)
     for p in problems:
         console.print(f"[yellow]skipped:[/yellow] {p}")
+
+
+def _market_label(markets: dict[str, str], condition_id: str) -> str:
+    return markets.get(condition_id, condition_id[:12] + "…")[:48]
+
+
+def plan_rows(decision) -> tuple[list[dict], list[dict]]:
+    """(actions, dropped) as plain rows, shared by the table and the JSON output."""
+    questions = {ev.market.condition_id: ev.market.question for ev in decision.selection.ranked}
+    if hasattr(decision.observed.reward_markets, "__iter__"):
+        questions.update({m.condition_id: m.question for m in decision.observed.reward_markets})
+    gated = decision.gated
+    actions = []
+    for c in gated.cancels:
+        actions.append({"action": "cancel", "market": _market_label(questions, c.condition_id), "condition_id": c.condition_id,
+                        "token_id": c.token_id, "side": c.side, "price": str(c.price), "size": str(c.size),
+                        "role": c.role, "slot": c.slot_key, "order_id": c.order_id, "reason": c.reason})
+    shrunk = {id(p): (old, why) for p, old, why in gated.shrunk}
+    for p in gated.places:
+        o = p.order
+        reason = p.reason + (f" (shrunk from {shrunk[id(p)][0]}: {shrunk[id(p)][1]})" if id(p) in shrunk else "")
+        if p.after_cancel:
+            reason += f" (after cancel of {p.after_cancel[:12]}…)"
+        actions.append({"action": "place", "market": _market_label(questions, o.condition_id), "condition_id": o.condition_id,
+                        "token_id": o.token_id, "side": o.side, "price": str(o.price), "size": str(o.size),
+                        "role": o.role, "slot": o.slot_key, "order_id": None, "reason": reason})
+    dropped = [{"action": "place", "market": _market_label(questions, p.order.condition_id), "token_id": p.order.token_id,
+                "side": p.order.side, "price": str(p.order.price), "size": str(p.order.size), "role": p.order.role,
+                "slot": p.order.slot_key, "reason": why} for p, why in gated.dropped]
+    return actions, dropped
+
+
+def plan_json(decision) -> dict:
+    actions, dropped = plan_rows(decision)
+    obs = decision.observed
+    return {
+        "actions": actions,
+        "dropped": dropped,
+        "held": list(decision.plan.held),
+        "kept": list(decision.plan.kept),
+        "ledger_updates": [{"order_id": u.order_id, "triggers": list(u.triggers), "reason": u.reason}
+                           for u in decision.updates],
+        "foreign_orders": [o.order_id for o in decision.foreign],
+        "unknown_sections": {name: getattr(obs, name).reason for name in ("open_orders", "fills", "collateral", "reward_markets")
+                             if hasattr(getattr(obs, name), "reason")},
+        "selected_markets": [ev.market.condition_id for ev in decision.selection.selected],
+        "notes": list(decision.desired.notes) + list(obs.problems),
+    }
+
+
+def print_plan(console: Console, decision) -> None:
+    actions, dropped = plan_rows(decision)
+    table = Table(title=f"Pending actions ({len(actions)})")
+    for col in ("action", "market", "token", "side", "price", "size", "role", "reason"):
+        table.add_column(col, overflow="fold")
+    for a in actions:
+        table.add_row(a["action"], a["market"], a["token_id"][:10] + "…", a["side"], a["price"], a["size"], a["role"], a["reason"])
+    console.print(table)
+    if dropped:
+        drop = Table(title=f"Dropped by the risk gate ({len(dropped)})")
+        for col in ("market", "side", "price", "size", "role", "reason"):
+            drop.add_column(col, overflow="fold")
+        for d in dropped:
+            drop.add_row(d["market"], d["side"], d["price"], d["size"], d["role"], d["reason"])
+        console.print(drop)
+    data = plan_json(decision)
+    for name, reason in data["unknown_sections"].items():
+        console.print(f"[yellow]unknown:[/yellow] {name}: {reason}")
+    for line in decision.plan.held:
+        console.print(f"[yellow]held:[/yellow] {line}")
+    for u in data["ledger_updates"]:
+        console.print(f"ledger would record {u['order_id'][:12]}…: {' → '.join(u['triggers']) or 'size'} ({u['reason']})")
+    if not actions:
+        console.print("[green]nothing to do: the venue matches the desired state[/green]")

@@ -1,0 +1,202 @@
+"""Executing a gated plan: ledger first, then the venue, then the outcome through the order state machine.
+
+Order of work in one tick: cancels (batched), then places (hedges first, batches of ≤ 15). A place
+that replaces an order goes out only if that order's cancel was confirmed in this tick. For every
+place: sign, write the intent with the exact signed payload (synchronous commit), mark it
+`submitting`, send, and record the outcome — `accept`/`fill` when the venue confirms, `reject` on a
+definite refusal, `lose_reply` (→ unknown) when the outcome is unknown. Unknown orders are resolved
+only by observation; while unresolved, their stored payload may be resent (the same bytes, so the
+venue can never hold two), and a refusal of a resend proves nothing and changes nothing.
+
+Retries never block the loop: a slot whose places keep being refused is tried again on the next
+ticks, up to `order_max_tries` (quotes) or `hedge_max_tries` (hedges) in a row, then rests for
+`hedge_cooldown_seconds`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Callable
+
+from polymm.config import PolymmConfig
+from polymm.reconciler.gate import GatedPlan
+from polymm.reconciler.plan import Place
+from polymm.statemachines.ledger import Ledger, NewOrder
+from polymm.venue.outcomes import Ok, Refused, Unknown
+from polymm.venue.trading import MAX_BATCH, TradingGateway
+
+log = logging.getLogger("polymm.executor")
+CANCEL_BATCH = 100
+
+
+@dataclass
+class ExecutionReport:
+    cancels_sent: int = 0
+    cancels_confirmed: int = 0
+    places_sent: int = 0
+    places_confirmed: int = 0
+    places_refused: int = 0
+    places_unknown: int = 0
+    places_denied: int = 0
+    places_skipped: int = 0
+    resends: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def writes(self) -> int:
+        return self.cancels_sent + self.places_sent + self.resends
+
+
+@dataclass
+class _SlotFailures:
+    count: int = 0
+    cooldown_until: float = 0.0
+
+
+class Executor:
+    def __init__(self, ledger: Ledger, trading: TradingGateway, cfg: PolymmConfig,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.ledger = ledger
+        self.trading = trading
+        self.cfg = cfg
+        self.clock = clock
+        self.failures: dict[str, _SlotFailures] = {}
+        self.resend_counts: dict[str, int] = {}
+        self.last_resend: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ cancels
+    def _cancel(self, gated: GatedPlan, report: ExecutionReport) -> set[str]:
+        confirmed: set[str] = set()
+        ours = []
+        for c in gated.cancels:
+            rec = None if c.foreign else self.ledger.order(c.order_id)
+            if rec is not None and rec.state in ("open", "partially_filled", "unknown"):
+                self.ledger.transition(c.order_id, "request_cancel", reason=c.reason)
+            ours.append(c.order_id)
+        for i in range(0, len(ours), CANCEL_BATCH):
+            chunk = ours[i:i + CANCEL_BATCH]
+            report.cancels_sent += len(chunk)
+            outcome = self.trading.cancel(chunk)
+            if not isinstance(outcome, Ok):
+                report.notes.append(f"cancel of {len(chunk)} order(s): {outcome.reason}")
+                continue
+            for oid in outcome.value["canceled"]:
+                confirmed.add(oid)
+                rec = self.ledger.order(oid)
+                if rec is not None and rec.state == "cancel_requested":
+                    self.ledger.transition(oid, "confirm_cancel", reason="cancel confirmed")
+            for oid, why in outcome.value["not_canceled"].items():
+                report.notes.append(f"not cancelled {oid[:12]}…: {why}")
+        report.cancels_confirmed = len(confirmed)
+        return confirmed
+
+    # ------------------------------------------------------------------ places
+    def _cooling(self, place: Place, now: float) -> bool:
+        f = self.failures.get(place.slot_key)
+        return f is not None and f.cooldown_until > now
+
+    def _note_failure(self, place: Place, now: float) -> None:
+        f = self.failures.setdefault(place.slot_key, _SlotFailures())
+        f.count += 1
+        tries = self.cfg.retries.hedge_max_tries if place.order.role == "hedge" else self.cfg.retries.order_max_tries
+        if f.count >= tries:
+            f.cooldown_until = now + self.cfg.retries.hedge_cooldown_seconds
+            f.count = 0
+
+    def _place(self, gated: GatedPlan, cancelled: set[str], report: ExecutionReport) -> None:
+        now = self.clock()
+        report.places_denied = len(gated.dropped)
+        batch: list[tuple[Place, str, dict]] = []
+        for place in gated.places:
+            if place.after_cancel and place.after_cancel not in cancelled:
+                report.places_skipped += 1
+                continue
+            if self._cooling(place, now):
+                report.places_skipped += 1
+                continue
+            want = place.order
+            order_id, payload = self.trading.sign(want.token_id, want.side, want.price, want.size, want.tick_size,
+                                                  want.neg_risk, "GTC", want.post_only)
+            self.ledger.record_intent(NewOrder(
+                order_id=order_id, slot_key=want.slot_key, condition_id=want.condition_id, token_id=want.token_id,
+                side=want.side, role=want.role, price=want.price, size=want.size, order_type="GTC",
+                post_only=want.post_only, payload=payload,
+            ))
+            batch.append((place, order_id, payload))
+        for i in range(0, len(batch), MAX_BATCH):
+            self._send_batch(batch[i:i + MAX_BATCH], report, now)
+
+    def _send_batch(self, batch: list[tuple[Place, str, dict]], report: ExecutionReport, now: float) -> None:
+        for _, order_id, _ in batch:
+            self.ledger.transition(order_id, "submit", reason="sending")
+        report.places_sent += len(batch)
+        outcome = self.trading.post_batch([payload for _, _, payload in batch])
+        if not isinstance(outcome, Ok):
+            for place, order_id, _ in batch:
+                self._record(place, order_id, outcome, report, now)
+            return
+        for (place, order_id, _), result in zip(batch, outcome.value):
+            self._record(place, order_id, result, report, now)
+
+    def _record(self, place: Place, order_id: str, outcome, report: ExecutionReport, now: float) -> None:
+        if isinstance(outcome, Ok):
+            reply = outcome.value
+            if reply.get("orderID") and reply["orderID"] != order_id:
+                # the venue computed another id: our hash is wrong somewhere; never guess which order this is
+                self.ledger.transition(order_id, "lose_reply", reason=f"venue id {reply['orderID']} differs")
+                report.places_unknown += 1
+                return
+            status = str(reply.get("status", "")).lower()
+            if status == "live":
+                self.ledger.transition(order_id, "accept", reason="live", venue_status="live")
+            elif status == "matched":
+                self.ledger.transition(order_id, "fill", reason="matched on arrival", venue_status="matched",
+                                       size_matched=place.order.size)
+            else:
+                self.ledger.transition(order_id, "lose_reply", reason=f"venue status {status or '?'}", venue_status=status)
+                report.places_unknown += 1
+                return
+            report.places_confirmed += 1
+            self.failures.pop(place.slot_key, None)
+        elif isinstance(outcome, Refused):
+            self.ledger.transition(order_id, "reject", reason=outcome.reason, error=outcome.reason)
+            report.places_refused += 1
+            report.notes.append(f"refused {place.order.role} {place.slot_key}: {outcome.reason}")
+            self._note_failure(place, now)
+        else:
+            self.ledger.transition(order_id, "lose_reply", reason=outcome.reason, error=outcome.reason)
+            report.places_unknown += 1
+            report.notes.append(f"unknown outcome {order_id[:12]}…: {outcome.reason}")
+
+    # ------------------------------------------------------------------ resends
+    def _resend_unknown(self, report: ExecutionReport) -> None:
+        """Resend the stored payload of orders whose outcome is unknown (idempotent at the venue)."""
+        now = self.clock()
+        for rec in self.ledger.orders(["unknown"]):
+            tries = self.resend_counts.get(rec.order_id, 0)
+            limit = self.cfg.retries.hedge_max_tries if rec.role == "hedge" else self.cfg.retries.order_max_tries
+            interval = self.cfg.retries.order_retry_interval_seconds
+            if tries >= limit - 1 or now - self.last_resend.get(rec.order_id, 0.0) < interval:
+                continue
+            self.resend_counts[rec.order_id] = tries + 1
+            self.last_resend[rec.order_id] = now
+            report.resends += 1
+            outcome = self.trading.post_batch([rec.payload])
+            if isinstance(outcome, Ok) and isinstance(outcome.value[0], Ok):
+                if str(outcome.value[0].value.get("status", "")).lower() == "live":
+                    self.ledger.transition(rec.order_id, "accept", reason="live after resend", venue_status="live")
+            # any other answer to a resend proves nothing about the first send: observation decides
+
+    def run(self, gated: GatedPlan) -> ExecutionReport:
+        report = ExecutionReport()
+        cancelled = self._cancel(gated, report)
+        self._resend_unknown(report)
+        self._place(gated, cancelled, report)
+        return report
+
+
+def _unused(_: Decimal) -> None:  # pragma: no cover - keeps Decimal imported for type readers
+    return None
