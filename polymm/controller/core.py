@@ -27,7 +27,7 @@ from polymm.reconciler.gate import GatedPlan, RiskLimits, gate
 from polymm.reconciler.plan import Plan, PlanPolicy, plan
 from polymm.reconciler.sync import OrderUpdate, matched_by_order, observation_updates
 from polymm.statemachines.ledger import Ledger, OrderRecord
-from polymm.statemachines.orders import next_state
+from polymm.statemachines.orders import IllegalTransition, next_state
 from polymm.venue.gateway import VenueGateway, VenueUnavailable
 from polymm.venue.outcomes import Ok
 from polymm.venue.parse import MalformedReply
@@ -157,30 +157,39 @@ class Controller:
     def record_observation(self, observed: ObservedState) -> list[OrderUpdate]:
         """Apply new fills and status changes, then resolve order states; advance the trade cursor."""
         if known(observed.fills):
+            touched: set[str] = set()
             for fill in observed.fills:
                 if self.ledger.apply_fill(fill):
                     log.info("fill %s %s %s @ %s (%s, %s)", fill.side, fill.size, fill.token_id[:10], fill.price,
                              fill.liquidity, fill.status)
+                    touched.add(fill.order_id)
                 else:
-                    self.ledger.update_fill_status(fill.trade_id, fill.order_id, fill.status)
-                self._late_fill(fill)
+                    try:
+                        if self.ledger.update_fill_status(fill.trade_id, fill.order_id, fill.status):
+                            touched.add(fill.order_id)
+                    except IllegalTransition as exc:  # a stale read showing an older status: keep ours
+                        log.debug("ignored stale trade status: %s", exc)
+            self._late_fills(touched)
             self._advance_cursor(observed)
         updates = self._updates(observed)
         for up in updates:
             self._apply_update(up)
         return updates
 
-    def _late_fill(self, fill: Fill) -> None:
-        """A fill on an order we already closed (a fill after our cancel) still counts."""
-        rec = self.ledger.order(fill.order_id)
-        if rec is None or rec.active or fill.status == "FAILED":
+    def _late_fills(self, order_ids: set[str]) -> None:
+        """Fills on orders we already closed (a fill after our cancel) still count."""
+        closed = [r for r in (self.ledger.order(oid) for oid in order_ids) if r is not None and not r.active]
+        if not closed:
             return
-        matched = sum((f.size for f in self.ledger.fills() if f.order_id == rec.order_id and f.status != "FAILED"), Decimal(0))
-        if matched > rec.size_matched:
-            if matched >= rec.size and rec.state == "cancelled":
-                self.ledger.transition(rec.order_id, "fill", reason="late fill after cancel", size_matched=matched)
+        matched = matched_by_order(self.ledger.fills())
+        for rec in closed:
+            total = matched.get(rec.order_id, Decimal(0))
+            if total <= rec.size_matched:
+                continue
+            if total >= rec.size and rec.state == "cancelled":
+                self.ledger.transition(rec.order_id, "fill", reason="late fill after cancel", size_matched=total)
             else:
-                self.ledger.update_order(rec.order_id, size_matched=matched)
+                self.ledger.update_order(rec.order_id, size_matched=total)
 
     def _advance_cursor(self, observed: ObservedState) -> None:
         """Keep re-reading from the oldest unsettled fill (its status still changes); else from the newest

@@ -67,7 +67,8 @@ def quote_price(book: Book, rewards_max_spread_cents: Decimal, placement: str = 
     best_ask = book.best_ask
     if best_ask is not None and price >= best_ask:
         price = round_down_to_tick(best_ask - tick, tick)
-    if not is_valid_price(price, tick) or (band.midpoint - price) * 100 >= rewards_max_spread_cents:
+    # abs: with a max spread under 1¢ the "band" inverts and the price can land above the midpoint.
+    if not is_valid_price(price, tick) or abs(band.midpoint - price) * 100 >= rewards_max_spread_cents:
         return None
     return QuotePrice(price, at_edge, band)
 

@@ -1,0 +1,68 @@
+"""The venue's dead-man switch: keep heartbeats flowing while quoting, and say when they are not healthy.
+
+If heartbeats stop, the venue cancels every order of the account. The controller reads `healthy`
+before placing anything; after a lapse the session is restarted (empty id) and placing resumes only
+once a heartbeat has been acknowledged again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+from polymm.venue.outcomes import Ok, Refused
+from polymm.venue.trading import TradingGateway
+
+log = logging.getLogger("polymm.heartbeat")
+
+
+class Heartbeat:
+    def __init__(self, trading: TradingGateway, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.trading = trading
+        self.interval_s = interval_s
+        self.clock = clock
+        self.heartbeat_id = ""
+        self.last_ok: float | None = None
+        self.last_error: str | None = None
+        self.lapses = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.last_ok is not None and self.clock() - self.last_ok <= 2 * self.interval_s
+
+    def beat(self) -> bool:
+        outcome = self.trading.heartbeat(self.heartbeat_id)
+        if isinstance(outcome, Ok):
+            if self.last_ok is None or not self.healthy:
+                log.info("heartbeat healthy (id %s…)", outcome.value[:8])
+            self.heartbeat_id = outcome.value
+            self.last_ok = self.clock()
+            self.last_error = None
+            return True
+        if self.healthy or self.last_error is None:
+            log.warning("heartbeat failed: %s", outcome.reason)
+            self.lapses += 1
+        self.last_error = outcome.reason
+        if isinstance(outcome, Refused):
+            # the venue refuses an expired session's id: start a new session on the next beat
+            # (an unknown outcome keeps the id: the session may well still be alive)
+            self.heartbeat_id = ""
+        return False
+
+    def start(self) -> None:
+        def run() -> None:
+            while not self._stop.is_set():
+                self.beat()
+                self._stop.wait(self.interval_s)
+
+        self._thread = threading.Thread(target=run, name="polymm-heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.interval_s + 5)
