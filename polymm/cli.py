@@ -125,6 +125,129 @@ def plan_cmd(
         print_plan(Console(), decision)
 
 
+@app.command("reconcile")
+def reconcile_cmd(
+    config: Optional[Path] = ConfigOption,
+    loop: bool = typer.Option(False, "--loop", help="Run as a service: tick until SIGTERM/SIGINT."),
+    max_ticks: Optional[int] = typer.Option(None, help="Stop after this many ticks (demos and tests)."),
+) -> None:
+    """Reconcile the venue with the desired state: one tick, or with --loop the service (systemd runs this)."""
+    import threading
+
+    from polymm.controller.loop import Service
+    from polymm.controller.session import SessionError, open_session
+    from polymm.logs import setup_logging
+
+    cfg = _load_config(config)
+    secrets = _load_secrets()
+    setup_logging(cfg, _secret_values(secrets))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        with open_session(cfg, secrets) as session:
+            service = Service(session, stop)
+            if max_ticks is not None:
+                _stop_after(service, max_ticks, stop)
+            code = service.run(loop=loop or max_ticks is not None)
+    except SessionError as exc:
+        console.print(f"[red]cannot start:[/red] {exc}")
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
+
+
+def _stop_after(service, max_ticks: int, stop) -> None:
+    original = service.tick
+
+    def counted():
+        result = original()
+        if service.ticks >= max_ticks:
+            stop.set()
+        return result
+
+    service.tick = counted
+
+
+@app.command("status")
+def status_cmd(
+    config: Optional[Path] = ConfigOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    watch: bool = typer.Option(False, "--watch", help="Refresh in place every second until Ctrl-C."),
+) -> None:
+    """Inspect the ledger (safe while the loop runs): health, orders, positions, exposure, fills, rewards."""
+    from polymm.controller.session import ledger_path_for
+    from polymm.status import gather_status, render_status
+
+    cfg = _load_config(config)
+    path = ledger_path_for(cfg)
+    if not path.exists():
+        console.print(f"[yellow]no ledger at {path}[/yellow]: polymm has not run with this configuration yet")
+        raise typer.Exit(1)
+    if as_json:
+        typer.echo(json.dumps(gather_status(cfg, path), indent=2, default=str))
+        return
+    if not watch:
+        Console().print(render_status(gather_status(cfg, path)))
+        return
+    import time
+
+    from rich.live import Live
+
+    with Live(render_status(gather_status(cfg, path)), refresh_per_second=2, screen=False) as live:
+        try:
+            while True:
+                time.sleep(1)
+                live.update(render_status(gather_status(cfg, path)))
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command("stop")
+def stop_cmd(config: Optional[Path] = ConfigOption) -> None:
+    """Cancel our buy quotes at the venue and exit (the original --stop mode); hedge sells stay."""
+    from polymm.controller.loop import Service
+    from polymm.controller.session import SessionError, open_session
+    from polymm.logs import setup_logging
+
+    cfg = _load_config(config)
+    secrets = _load_secrets()
+    setup_logging(cfg, _secret_values(secrets))
+    try:
+        with open_session(cfg, secrets) as session:
+            service = Service(session, use_user_channel=False)
+            session.controller.record_observation(session.controller.observe(rescan=False))
+            report = service._cancel_quotes("polymm stop")
+    except SessionError as exc:
+        console.print(f"[red]cannot stop:[/red] {exc}")
+        raise typer.Exit(1) from None
+    typer.echo(f"cancelled {report.cancels_confirmed} buy quote(s)")
+
+
+@app.command("cancel")
+def cancel_cmd(
+    config: Optional[Path] = ConfigOption,
+    all_orders: bool = typer.Option(False, "--all", help="Cancel EVERY order on the account, polymm's or not."),
+) -> None:
+    """Cancel every order on the account (only with --all, an explicit operator command)."""
+    from polymm.controller.session import SessionError, open_session
+    from polymm.venue.outcomes import Ok
+
+    if not all_orders:
+        console.print("[red]refusing:[/red] `polymm cancel` cancels every order on the account; say so with --all")
+        raise typer.Exit(2)
+    cfg = _load_config(config)
+    try:
+        with open_session(cfg, _load_secrets()) as session:
+            outcome = session.trading.cancel_all()
+    except SessionError as exc:
+        console.print(f"[red]cannot cancel:[/red] {exc}")
+        raise typer.Exit(1) from None
+    if not isinstance(outcome, Ok):
+        console.print(f"[red]cancel-all failed:[/red] {outcome.reason}")
+        raise typer.Exit(1)
+    typer.echo(f"cancelled {len(outcome.value.get('canceled', []))} order(s)")
+
+
 @sim_app.command("serve")
 def sim_serve(
     port: int = typer.Option(8080, help="Loopback port to listen on."),

@@ -82,5 +82,5 @@ def setup_logging(cfg: PolymmConfig, secrets: tuple[str, ...] = (), console: boo
     sdk.propagate = False
     sdk.setLevel(logging.WARNING)
     sdk.addHandler(files)
-    for noisy in ("httpx", "httpcore", "aiohttp.access"):
+    for noisy in ("httpx", "httpcore", "aiohttp.access", "transitions"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -192,7 +192,7 @@ class Service:
             self.waker.stop()
         self.heartbeat.stop()
         positions = {t: str(p.size) for t, p in self.ledger.positions().items() if p.size > 0}
-        final = {"final": True, "ticks": self.ticks, "totals": self.totals.__dict__ | {"notes": []},
+        final = {"final": True, "tick": self.ticks, "ticks": self.ticks, "totals": self.totals.__dict__ | {"notes": []},
                  "quotes_cancelled_at_stop": report.cancels_confirmed, "positions": positions}
         self.ledger.journal_tick(time.time(), time.time(), final)
         log.info("stopped after %d tick(s): %d place(s), %d cancel(s); hedges kept for %d position(s)",
