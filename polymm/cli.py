@@ -248,6 +248,39 @@ def cancel_cmd(
     typer.echo(f"cancelled {len(outcome.value.get('canceled', []))} order(s)")
 
 
+@app.command("data-service")
+def data_service_cmd(config: Optional[Path] = ConfigOption) -> None:
+    """Keep reward markets, order books and volatility fresh in Redis for one or many controllers."""
+    import threading
+
+    from polymm.controller.endpoints import venue_endpoints
+    from polymm.controller.session import redis_url
+    from polymm.logs import setup_logging
+    from polymm.marketdata.service import DataService
+    from polymm.marketdata.store import RedisStore
+    from polymm.venue.gateway import VenueGateway
+
+    cfg = _load_config(config)
+    setup_logging(cfg)
+    svc = cfg.orderbook_service
+    store = RedisStore.from_url(redis_url(cfg), svc.redis_key_prefix)
+    try:
+        store.r.ping()
+    except Exception as exc:
+        console.print(f"[red]cannot reach Redis at {redis_url(cfg)}:[/red] {exc}")
+        raise typer.Exit(1) from None
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with venue_endpoints(cfg) as endpoints:
+        public = VenueGateway(endpoints, cfg.venue.request_timeout_seconds)
+        service = DataService(public, store, svc.market_scan_interval, svc.orderbook_update_interval, endpoints.ws_url,
+                              svc.volatility_check.window_samples)
+        typer.echo(f"data service writing to {redis_url(cfg)} (prefix {svc.redis_key_prefix!r}); venue {endpoints.clob_url}")
+        service.run(stop)
+        public.close()
+
+
 @sim_app.command("serve")
 def sim_serve(
     port: int = typer.Option(8080, help="Loopback port to listen on."),

@@ -217,6 +217,7 @@ class OrderbookServiceConfig(_Section):
     redis_host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
     redis_port: Annotated[int, Field(ge=1, le=65535)] = 6379
     redis_db: Annotated[int, Field(ge=0)] = 0
+    redis_key_prefix: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")] = "polymm"
     volatility_check: VolatilityCheckConfig = VolatilityCheckConfig()
 
 

@@ -83,6 +83,7 @@ def gather_status(cfg: PolymmConfig, path: Path, now: float | None = None) -> di
         "expected_rewards_per_day": summary.get("expected_rewards_per_day"),
         "heartbeat_healthy": summary.get("heartbeat_healthy"),
         "user_channel": summary.get("user_channel"),
+        "market_data": summary.get("market_data"),
         "notes": summary.get("notes", []),
         "market_of_token": market_of,
     }
@@ -95,7 +96,8 @@ def render_status(status: dict) -> Group:
                          f"\nlast tick #{status['last_tick']} {status['last_tick_age_s']} s ago" if status["last_tick_age_s"] is not None else "",
                          f"   fills today {status['fills_today']} (${float(status['fills_today_volume_usdc']):.2f})",
                          f"   realised PnL ${float(status['realized_pnl']):.4f}",
-                         f"   est. rewards ${status['expected_rewards_per_day'] or 0}/day")
+                         f"   est. rewards ${status['expected_rewards_per_day'] or 0}/day",
+                         f"\nmarket data: {_freshness(status.get('market_data'))}")
     states = Table(title="Orders by state")
     states.add_column("state")
     states.add_column("count", justify="right")
@@ -115,3 +117,12 @@ def render_status(status: dict) -> Group:
         positions.add_row(p["token_id"][:12] + "…", p["size"], f"{float(p['avg_cost']):.4f}", p["hedge_offered"], cov,
                           p["realized_pnl"])
     return Group(head, states, exposure, positions)
+
+
+def _freshness(md: dict | None) -> str:
+    if not md:
+        return "unknown"
+    if md.get("backend") == "redis":
+        age = md.get("data_service_age_s")
+        return "Redis; data service " + ("NOT writing" if age is None else f"last wrote {age} s before the last tick")
+    return f"in-process; books {md.get('books_age_s')} s, market list {md.get('markets_age_s')} s old at the last tick"

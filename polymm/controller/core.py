@@ -21,6 +21,7 @@ from polymm.desired.hedge import HedgeParams
 from polymm.desired.state import DesiredState, desire
 from polymm.domain.exposure import BuyExposure, InventoryExposure
 from polymm.domain.types import Fill, LiveOrder, Position, RewardMarket
+from polymm.marketdata.source import VenueMarketData
 from polymm.observed.parse import live_order_from_wire, our_fills
 from polymm.observed.state import ObservedState, Unknown, known
 from polymm.reconciler.gate import GatedPlan, RiskLimits, gate
@@ -28,7 +29,7 @@ from polymm.reconciler.plan import Plan, PlanPolicy, plan
 from polymm.reconciler.sync import OrderUpdate, matched_by_order, observation_updates
 from polymm.statemachines.ledger import Ledger, OrderRecord
 from polymm.statemachines.orders import IllegalTransition, next_state
-from polymm.venue.gateway import VenueGateway, VenueUnavailable
+from polymm.venue.gateway import VenueGateway
 from polymm.venue.outcomes import Ok
 from polymm.venue.parse import MalformedReply
 from polymm.venue.trading import TradingGateway
@@ -73,7 +74,7 @@ class ProjectedOrder:
 
 class Controller:
     def __init__(self, cfg: PolymmConfig, public: VenueGateway, trading: TradingGateway, ledger: Ledger,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, market_data=None) -> None:
         self.cfg = cfg
         self.public = public
         self.trading = trading
@@ -84,29 +85,17 @@ class Controller:
                                         cfg.hedge_sell.take_profit_pct, cfg.strategy.min_profit_margin_bps)
         self.limits = RiskLimits(cfg.strategy.max_exposure_per_market_usdc, cfg.strategy.max_total_exposure_usdc)
         self.policy = PlanPolicy(cfg.loop.price_deviation_threshold_bps, cfg.controller.cancel_foreign_orders)
-        self.markets: tuple[RewardMarket, ...] = ()
-        self.markets_at: float | None = None
+        self.market_data = market_data or VenueMarketData(public, cfg.loop.update_interval_seconds,
+                                                          cfg.orderbook_service.volatility_check.window_samples)
         self.executor = Executor(ledger, trading, cfg, clock)
         self.quoting_enabled = True  # turned off while the heartbeat is unhealthy
 
     # ------------------------------------------------------------------ observe
-    def _needs_rescan(self, now: float) -> bool:
-        return self.markets_at is None or now - self.markets_at >= self.cfg.loop.update_interval_seconds
-
     def observe(self, rescan: bool | None = None) -> ObservedState:
         now = self.clock()
-        rescan = self._needs_rescan(now) if rescan is None else rescan
-        problems: list[str] = []
-        reward_markets: tuple[RewardMarket, ...] | Unknown = self.markets if self.markets_at is not None else Unknown("never scanned")
-        if rescan:
-            try:
-                markets, skipped = self.public.reward_markets()
-                self.markets, self.markets_at = tuple(markets), now
-                reward_markets = self.markets
-                problems.extend(skipped)
-            except VenueUnavailable as exc:
-                reward_markets = Unknown(str(exc)) if self.markets_at is None else self.markets
-                problems.append(f"reward markets: {exc}")
+        read = self.market_data.reward_markets(now, rescan)
+        reward_markets = read.markets
+        problems: list[str] = list(read.problems)
 
         open_orders: tuple[LiveOrder, ...] | Unknown
         outcome = self.trading.open_orders()
@@ -130,15 +119,13 @@ class Controller:
             fills = Unknown(outcome.reason)
 
         tokens = self._tokens_of_interest(reward_markets)
-        try:
-            books = self.public.books(tokens) if tokens else {}
-        except VenueUnavailable as exc:
-            books = {}
-            problems.append(str(exc))
+        books, book_problems = self.market_data.books(tokens, now)
+        problems.extend(book_problems)
+        volatility = self.market_data.volatility(tokens, now)
         collateral_outcome = self.trading.collateral()
         collateral = collateral_outcome.value if isinstance(collateral_outcome, Ok) else Unknown(collateral_outcome.reason)
         return ObservedState(at=now, open_orders=open_orders, fills=fills, books=books, reward_markets=reward_markets,
-                             collateral=collateral, problems=tuple(problems))
+                             collateral=collateral, volatility=volatility, problems=tuple(problems))
 
     def _trade_cursor(self, now: float) -> int:
         stored = self.ledger.get_cursor(TRADE_CURSOR)
@@ -240,7 +227,8 @@ class Controller:
             markets_by_token.setdefault(rec.token_id, None)
         markets_by_token = {t: m for t, m in markets_by_token.items() if m is not None}
         desired = desire(selection, positions, markets_by_token, observed.books, self.hedge_params,
-                         self.cfg.hedge_sell.dynamic_follow_enabled, quoting_enabled=self.quoting_enabled)
+                         self.cfg.hedge_sell.dynamic_follow_enabled, quoting_enabled=self.quoting_enabled,
+                         held_markets=held_markets(orders, observed))
 
         open_map = {o.order_id: o for o in observed.open_orders} if known(observed.open_orders) else None
         the_plan = plan(desired, open_map, orders, self.policy)
@@ -280,6 +268,15 @@ class Controller:
     # ------------------------------------------------------------------ execute
     def execute(self, decision: Decision) -> ExecutionReport:
         return self.executor.run(decision.gated)
+
+
+def held_markets(orders, observed: ObservedState) -> frozenset[str]:
+    """Markets we have live orders in whose inputs are Unknown this tick: no cancel, no place there.
+    A market is held when the reward list is unknown, or when either of our tokens' books is missing
+    (stale or unreadable) — never cancelled because data went missing."""
+    if not known(observed.reward_markets):
+        return frozenset(o.condition_id for o in orders)
+    return frozenset(o.condition_id for o in orders if o.token_id not in observed.books)
 
 
 def _project(records: list[OrderRecord], updates: list[OrderUpdate]) -> list[ProjectedOrder]:

@@ -150,6 +150,7 @@ class Service:
             "exposure_cap_total": str(self.cfg.strategy.max_total_exposure_usdc),
             "heartbeat_healthy": self.heartbeat.healthy,
             "user_channel": bool(self.waker and self.waker.connected),
+            "market_data": self.controller.market_data.freshness(time.time()),
             "notes": (list(decision.desired.notes) + list(decision.observed.problems) + report.notes)[:20],
         }
 

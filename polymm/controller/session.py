@@ -49,6 +49,23 @@ def ledger_path_for(cfg: PolymmConfig) -> Path:
     return path
 
 
+def redis_url(cfg: PolymmConfig) -> str:
+    svc = cfg.orderbook_service
+    return f"redis://{svc.redis_host}:{svc.redis_port}/{svc.redis_db}"
+
+
+def market_data_for(cfg: PolymmConfig, public: VenueGateway):
+    """The in-process backend by default; the Redis backend when the data service is enabled."""
+    if not cfg.orderbook_service.enabled:
+        return None  # the controller builds its in-process default
+    from polymm.marketdata.source import StoreMarketData
+    from polymm.marketdata.store import RedisStore
+
+    interval = cfg.orderbook_service.orderbook_update_interval
+    store = RedisStore.from_url(redis_url(cfg), cfg.orderbook_service.redis_key_prefix)
+    return StoreMarketData(store, max_book_age_s=3 * interval + 1, max_service_age_s=max(10.0, 3 * interval))
+
+
 @contextmanager
 def open_session(cfg: PolymmConfig, secrets: Secrets, *, dry_run: bool = False) -> Iterator[Session]:
     """A ready controller. With dry_run nothing is written: no API key is created (derive only) and
@@ -84,5 +101,5 @@ def open_session(cfg: PolymmConfig, secrets: Secrets, *, dry_run: bool = False) 
         path.parent.mkdir(parents=True, exist_ok=True)
         ledger = Ledger(path, clock=time.time)
         stack.callback(ledger.close)
-        controller = Controller(cfg, public, trading, ledger)
+        controller = Controller(cfg, public, trading, ledger, market_data=market_data_for(cfg, public))
         yield Session(cfg, endpoints, public, trading, ledger, controller, path, embedded)

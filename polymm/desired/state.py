@@ -63,10 +63,12 @@ def desire(
     hedge_params: HedgeParams,
     follow: bool,
     quoting_enabled: bool = True,
+    held_markets: frozenset[str] = frozenset(),
 ) -> DesiredState:
+    """`held_markets`: markets whose data is Unknown this tick; their live orders stay as they are."""
     orders: list[DesiredOrder] = []
     held_slots: set[str] = set()
-    held_markets: set[str] = set()
+    held_markets = set(held_markets)
     notes: list[str] = []
 
     for token_id, pos in sorted(positions.items()):

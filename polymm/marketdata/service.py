@@ -1,0 +1,177 @@
+"""`polymm data-service`: keeps the reward-market list, order books and volatility fresh in a store.
+
+- every `market_scan_interval` (300 s): the reward markets (every page) and their details from
+  Gamma in batches of 20;
+- every `orderbook_update_interval` (3 s): every reward token's book through POST /books (≤ 500
+  tokens per call), written with its time; midpoints feed the volatility windows (30 samples);
+- between refreshes, the market WebSocket keeps the subscribed books live: `book` replaces a book,
+  `price_change` sets a level's size ("0" removes it), and changed books are written at once;
+- every write also refreshes the service's own liveness key, which `polymm status` shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from decimal import Decimal
+from typing import Callable
+
+import websockets
+
+from polymm.domain.types import Book, Level
+from polymm.marketdata.store import MarketDataStore
+from polymm.marketdata.volatility import VolatilityTracker
+from polymm.venue.gateway import VenueGateway, VenueUnavailable
+from polymm.venue.parse import MalformedReply, book_from_wire
+
+log = logging.getLogger("polymm.marketdata")
+WS_SUBSCRIBE_CHUNK = 500
+
+
+def apply_price_change(book: Book, change: dict) -> Book:
+    """A book with one `price_change` entry applied (the size is the level's new total)."""
+    price, size = Decimal(str(change["price"])), Decimal(str(change["size"]))
+    is_bid = str(change.get("side", "")).upper() == "BUY"
+    levels = {lv.price: lv.size for lv in (book.bids if is_bid else book.asks)}
+    if size > 0:
+        levels[price] = size
+    else:
+        levels.pop(price, None)
+    ordered = tuple(Level(p, levels[p]) for p in sorted(levels, reverse=is_bid))
+    if is_bid:
+        return Book(book.token_id, ordered, book.asks, book.tick_size, book.min_order_size, book.timestamp_ms)
+    return Book(book.token_id, book.bids, ordered, book.tick_size, book.min_order_size, book.timestamp_ms)
+
+
+class DataService:
+    def __init__(self, public: VenueGateway, store: MarketDataStore, scan_interval_s: float, book_interval_s: float,
+                 ws_url: str | None, window: int = 30, clock: Callable[[], float] = time.time) -> None:
+        self.public = public
+        self.store = store
+        self.scan_interval_s = scan_interval_s
+        self.book_interval_s = book_interval_s
+        self.ws_url = ws_url.rstrip("/") + "/market" if ws_url else None
+        self.clock = clock
+        self.tokens: list[str] = []
+        self.books: dict[str, Book] = {}
+        self.lock = threading.Lock()
+        self.volatility = VolatilityTracker(window)
+        self.last_scan: float | None = None
+        self.stats = {"scans": 0, "refreshes": 0, "ws_updates": 0, "errors": 0}
+        self._stop = threading.Event()
+        self._ws_thread: threading.Thread | None = None
+        self._subscribed: tuple[str, ...] = ()
+
+    # ------------------------------------------------------------------ REST
+    def scan(self) -> None:
+        now = self.clock()
+        markets, problems = self.public.reward_markets()
+        self.store.put_markets(markets, now)
+        self.tokens = list(dict.fromkeys(t for m in markets for t in m.token_ids))
+        self.last_scan = now
+        self.stats["scans"] += 1
+        log.info("scanned %d reward markets (%d tokens), %d skipped", len(markets), len(self.tokens), len(problems))
+
+    def refresh_books(self) -> int:
+        books = self.public.books(self.tokens)
+        now = self.clock()
+        with self.lock:
+            self.books.update(books)
+        self.store.put_books(books.values(), now)
+        for book in books.values():
+            mid = book.midpoint
+            self.volatility.observe(book.token_id, float(mid) if mid is not None else None, now)
+        self.store.put_volatility(self.volatility.all())
+        self.store.mark_alive(now)
+        self.stats["refreshes"] += 1
+        return len(books)
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        stop = stop or self._stop
+        next_books = 0.0
+        while not stop.is_set():
+            now = self.clock()
+            try:
+                if self.last_scan is None or now - self.last_scan >= self.scan_interval_s:
+                    self.scan()
+                    self._ensure_ws()
+                if now >= next_books:
+                    started = time.monotonic()
+                    count = self.refresh_books()
+                    took = time.monotonic() - started
+                    if took > self.book_interval_s:
+                        log.warning("book refresh of %d tokens took %.2f s (> %.1f s interval)", count, took,
+                                    self.book_interval_s)
+                    next_books = now + self.book_interval_s
+            except (VenueUnavailable, OSError) as exc:
+                self.stats["errors"] += 1
+                log.warning("market data refresh failed: %s", exc)
+            except Exception:  # the service must keep running; the data simply ages until it recovers
+                self.stats["errors"] += 1
+                log.exception("market data refresh failed")
+            stop.wait(min(0.25, self.book_interval_s))
+        self._stop.set()
+        if self._ws_thread:
+            self._ws_thread.join(5)
+
+    # ------------------------------------------------------------------ WebSocket
+    def _ensure_ws(self) -> None:
+        if self.ws_url is None:
+            return
+        self._subscribed = tuple(self.tokens)
+        if self._ws_thread is None or not self._ws_thread.is_alive():
+            self._ws_thread = threading.Thread(target=lambda: asyncio.run(self._ws_main()), name="polymm-market-ws",
+                                               daemon=True)
+            self._ws_thread.start()
+
+    async def _ws_main(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                async with websockets.connect(self.ws_url, open_timeout=5, ping_interval=None, max_size=2**24) as ws:
+                    tokens = self._subscribed
+                    for i in range(0, len(tokens), WS_SUBSCRIBE_CHUNK):
+                        await ws.send(json.dumps({"assets_ids": list(tokens[i:i + WS_SUBSCRIBE_CHUNK]), "type": "market"}))
+                    backoff = 0.5
+                    while not self._stop.is_set():
+                        try:
+                            message = await asyncio.wait_for(ws.recv(), timeout=10)
+                        except asyncio.TimeoutError:
+                            await ws.send("PING")
+                            continue
+                        if message != "PONG":
+                            self._on_message(message)
+            except (OSError, websockets.WebSocketException, asyncio.TimeoutError) as exc:
+                log.info("market channel disconnected: %s", exc)
+            if self._stop.wait(backoff):
+                return
+            backoff = min(backoff * 2, 10.0)
+
+    def _on_message(self, message: str) -> None:
+        try:
+            events = json.loads(message)
+        except json.JSONDecodeError:
+            return
+        changed: dict[str, Book] = {}
+        with self.lock:
+            for event in events if isinstance(events, list) else [events]:
+                if not isinstance(event, dict):
+                    continue
+                try:
+                    if event.get("event_type") == "book":
+                        raw = dict(event, min_order_size=event.get("min_order_size", "5"))
+                        book = book_from_wire(raw)
+                        self.books[book.token_id] = changed[book.token_id] = book
+                    elif event.get("event_type") == "price_change":
+                        for change in event.get("price_changes") or []:
+                            token = str(change.get("asset_id"))
+                            if token in self.books:
+                                self.books[token] = changed[token] = apply_price_change(self.books[token], change)
+                except (MalformedReply, KeyError, ValueError, ArithmeticError):
+                    continue
+        if changed:
+            self.stats["ws_updates"] += len(changed)
+            self.store.put_books(changed.values(), self.clock())
