@@ -231,14 +231,16 @@ class Controller:
                          held_markets=held_markets(orders, observed))
 
         open_map = {o.order_id: o for o in observed.open_orders} if known(observed.open_orders) else None
-        the_plan = plan(desired, open_map, orders, self.policy)
         ours = {o.order_id for o in self.ledger.orders()}
+        active_ids = {o.order_id for o in orders}
         foreign = [o for o in (open_map or {}).values() if o.order_id not in ours]
+        strays = [o for o in (open_map or {}).values() if o.order_id in ours and o.order_id not in active_ids]
+        the_plan = plan(desired, open_map, orders, self.policy, strays)
         inventory = [InventoryExposure(markets_by_token[t].condition_id if t in markets_by_token else t, p.size, p.avg_cost)
                      for t, p in positions.items()]
         holdings = {t: p.size for t, p in positions.items()}
         collateral = observed.collateral if known(observed.collateral) else None
-        gated = gate(the_plan, orders, [BuyExposure(o.condition_id, o.price, o.remaining) for o in foreign if o.side == "BUY"],
+        gated = gate(the_plan, orders, [BuyExposure(o.condition_id, o.price, o.remaining) for o in foreign + strays if o.side == "BUY"],
                      inventory, holdings, collateral, self.limits)
         return Decision(observed, updates, selection, desired, the_plan, gated, orders, foreign)
 

@@ -102,8 +102,10 @@ def plan(
     open_orders: Mapping[str, LiveOrder] | None,
     orders: Iterable[OrderView],
     policy: PlanPolicy,
+    strays: Iterable[LiveOrder] = (),
 ) -> Plan:
-    """`orders`: our active ledger orders (after syncing with observation); `open_orders` None = Unknown."""
+    """`orders`: our active ledger orders (after syncing with observation); `open_orders` None = Unknown.
+    `strays`: orders we signed that the ledger holds as closed but the venue shows live — always cancelled."""
     want = desired.by_slot()
     by_slot: dict[str, list[OrderView]] = {}
     ours: set[str] = set()
@@ -134,6 +136,8 @@ def plan(
         pending = [o for o in live if o.state in PENDING_STATES]
         cancelling = [o for o in live if o.state == "cancel_requested"]
         resting = [o for o in live if o.state in RESTING_STATES]
+        for o in cancelling:  # a cancel whose outcome was lost or refused: ask again until the order is gone
+            cancel(o, "cancel requested earlier and not yet confirmed")
         if pending or cancelling:
             held.append(f"{slot}: {len(pending) + len(cancelling)} unresolved order(s), nothing placed")
             for o in resting:  # should not happen; never leave extras beside an unresolved one
@@ -156,6 +160,9 @@ def plan(
                 continue
             places.append(Place(target, target.reason, after_cancel=replaced[0].order_id if replaced else None))
 
+    for live in strays:
+        cancels.append(Cancel(live.order_id, "", live.condition_id, live.token_id, live.side, "stray", live.price,
+                              live.remaining, "ours, closed in the ledger but live at the venue"))
     if open_orders is not None:
         for oid, live in open_orders.items():
             if oid not in ours and policy.cancel_foreign:
