@@ -196,7 +196,7 @@ def test_resting_order_is_live_in_open_orders_get_order_and_venue_truth(client, 
     assert fetched["id"] == order_id and fetched["status"] == "LIVE" and Decimal(fetched["size_matched"]) == 0
     assert venue_open_ids(admin, client) == {order_id}
     book = client.get_order_book(yes)
-    assert {"price": str(price), "size": "12"} in book["bids"]
+    assert (price, Decimal(12)) in {(Decimal(lv["price"]), Decimal(lv["size"])) for lv in book["bids"]}
     assert account(admin, client)["collateral"] == 1000  # a resting order moves no collateral
 
 
@@ -415,7 +415,7 @@ def test_partial_fill_leaves_the_order_live_with_size_matched(client, admin, rew
     order = client.get_order(order_id)
     assert order["status"] == "LIVE"
     assert (Decimal(order["size_matched"]), Decimal(order["original_size"])) == (4, 10)
-    assert {"price": str(price), "size": "6"} in client.get_order_book(yes)["bids"]
+    assert (price, Decimal(6)) in {(Decimal(lv["price"]), Decimal(lv["size"])) for lv in client.get_order_book(yes)["bids"]}
     (venue_order,) = account(admin, client)["open_orders"]
     assert venue_order["id"] == order_id and Decimal(venue_order["size_matched"]) == 4
     assert account(admin, client)["positions"] == {yes: 4}

@@ -4,6 +4,9 @@ A trade's top-level fields belong to the taker. When we were a maker, our fill i
 `maker_orders[]` entry whose `owner` is our API key (or whose `maker_address` is ours); its side is
 derived, not read: on the taker's token a maker trades the opposite side, on the complement token
 (our BUY NO matched against a BUY YES) the same side.
+
+A row that does not parse raises MalformedReply naming the field: a missing key, a number that is
+not a finite decimal, a side that is neither BUY nor SELL, an entry that is not an object.
 """
 
 from __future__ import annotations
@@ -18,23 +21,42 @@ OPPOSITE = {"BUY": "SELL", "SELL": "BUY"}
 
 def _dec(value, what: str) -> Decimal:
     try:
-        return Decimal(str(value))
+        out = Decimal(str(value))
     except (InvalidOperation, ValueError) as exc:
         raise MalformedReply(f"{what}: {value!r} is not a number") from exc
+    if not out.is_finite():  # NaN would make every later comparison raise; Infinity is no size
+        raise MalformedReply(f"{what}: {value!r} is not a finite number")
+    return out
+
+
+def _int(value, what: str) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError) as exc:
+        raise MalformedReply(f"{what}: {value!r} is not an integer") from exc
+
+
+def _side(value, what: str) -> str:
+    side = str(value).upper()
+    if side not in OPPOSITE:
+        raise MalformedReply(f"{what}: {value!r} is not BUY or SELL")
+    return side
 
 
 def live_order_from_wire(row: dict) -> LiveOrder:
+    if not isinstance(row, dict):
+        raise MalformedReply(f"open order: expected an object, got {type(row).__name__}")
     try:
         return LiveOrder(
             order_id=str(row["id"]),
             condition_id=str(row["market"]),
             token_id=str(row["asset_id"]),
-            side=str(row["side"]).upper(),
+            side=_side(row["side"], "side"),
             price=_dec(row["price"], "price"),
             original_size=_dec(row["original_size"], "original_size"),
             size_matched=_dec(row.get("size_matched", "0"), "size_matched"),
             owner=str(row.get("owner", "")),
-            created_at=int(row.get("created_at") or 0),
+            created_at=_int(row.get("created_at"), "created_at"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, MalformedReply):
@@ -44,22 +66,26 @@ def live_order_from_wire(row: dict) -> LiveOrder:
 
 def our_fills(trade: dict, api_key: str, address: str) -> list[Fill]:
     """Our fills in one trade (none if we took no part)."""
+    if not isinstance(trade, dict):
+        raise MalformedReply(f"trade: expected an object, got {type(trade).__name__}")
     try:
         trade_id = str(trade["id"])
         status = str(trade["status"]).upper()
         condition_id = str(trade["market"])
-        match_time = int(trade.get("match_time") or 0)
+        match_time = _int(trade.get("match_time"), "match_time")
         fills: list[Fill] = []
         address = address.lower()
         if trade.get("owner") == api_key or (not trade.get("owner") and str(trade.get("maker_address", "")).lower() == address):
             fills.append(Fill(
                 trade_id, str(trade["taker_order_id"]), condition_id, str(trade["asset_id"]),
-                str(trade["side"]).upper(), _dec(trade["size"], "size"), _dec(trade["price"], "price"),
+                _side(trade["side"], "side"), _dec(trade["size"], "size"), _dec(trade["price"], "price"),
                 status, "taker", match_time,
             ))
-        taker_side = str(trade["side"]).upper()
+        taker_side = _side(trade["side"], "side")
         taker_asset = str(trade["asset_id"])
-        for maker in trade.get("maker_orders") or []:
+        for i, maker in enumerate(trade.get("maker_orders") or []):
+            if not isinstance(maker, dict):
+                raise MalformedReply(f"maker_orders[{i}]: expected an object, got {type(maker).__name__}")
             if maker.get("owner") != api_key and str(maker.get("maker_address", "")).lower() != address:
                 continue
             asset = str(maker["asset_id"])
@@ -72,5 +98,5 @@ def our_fills(trade: dict, api_key: str, address: str) -> list[Fill]:
         return fills
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, MalformedReply):
-            raise
+            raise MalformedReply(f"trade {trade.get('id')!r}: {exc}") from exc
         raise MalformedReply(f"trade {trade.get('id')!r}: missing or wrong field {exc}") from exc

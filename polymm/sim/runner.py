@@ -44,6 +44,11 @@ class SimOptions:
             raise ValueError(f"scenario {self.scenario!r} — allowed: {', '.join(SCENARIOS)}")
         if self.speed < 0:
             raise ValueError(f"speed {self.speed} — must be ≥ 0")
+        if not 0 <= self.fail_rate <= 1:
+            raise ValueError(f"fail_rate {self.fail_rate} — must be in [0, 1]")
+        if not 0 <= self.mined_delay_s <= self.confirmed_delay_s:
+            raise ValueError(f"mined_delay {self.mined_delay_s} / confirmed_delay {self.confirmed_delay_s} — "
+                             "need 0 ≤ mined ≤ confirmed")
 
 
 def build_server(options: SimOptions) -> SimServer:

@@ -8,9 +8,10 @@ from datetime import datetime, timedelta, timezone
 
 from polymm.sim.model import PIPS, SimMarket
 
-# Markets whose ids and reward settings come from the captures in ../shared/fixtures/polymarket
-# (clob_market.json, clob_rewards_market_detail.json, gamma_market_with_rewards.json), so tests can
-# address them by their real ids.
+# Markets whose ids and settings come from the captures in ../shared/fixtures/polymarket
+# (clob_market.json / gamma_market_with_rewards.json, clob_rewards_market_detail.json,
+# gamma_market_negrisk_live.json), so tests can address them by their real ids. The neg-risk one's
+# captured reward program (0.001/day, no spread or size) is given a usable one here.
 CAPTURED_MARKETS = (
     dict(
         condition_id="0xa467b14d51f01b957109d9cbb1d6c124fab2a089d52ed8f471d23c2812e743b7",
@@ -35,6 +36,18 @@ CAPTURED_MARKETS = (
         ),
         tick_pips=10, min_order_size=5, neg_risk=False, end="2027-11-03",
         rewards_max_spread=4.5, rewards_min_size=20, rate_per_day=2, fair_value=0.935, volume_24hr=5200.0,
+    ),
+    dict(  # gamma_market_negrisk_live.json: a neg-risk market (orders sign for the neg-risk exchange)
+        condition_id="0x0f49db97f71c68b1e42a6d16e3de93d85dbf7d4148e3f018eb79e88554be9f75",
+        question_id="0x2c3d7e0eee6f058be3006baabf0d54a07da254ba47fe6e3e095e7990c7814700",
+        question="Will Gavin Newsom win the 2028 Democratic presidential nomination?",
+        slug="will-gavin-newsom-win-the-2028-democratic-presidential-nomination-568",
+        token_ids=(
+            "54533043819946592547517511176940999955633860128497669742211153063842200957669",
+            "87854174148074652060467921081181402357467303721471806610111179101805869578687",
+        ),
+        tick_pips=10, min_order_size=5, neg_risk=True, end="2028-11-07",
+        rewards_max_spread=3.5, rewards_min_size=50, rate_per_day=25, fair_value=0.2325, volume_24hr=9066.55,
     ),
 )
 
