@@ -94,7 +94,7 @@ class SimVenue:
     def __init__(self, options: SimOptions | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
         self.options = options or SimOptions()
         self.host = host
-        self.port = port or free_port(host)
+        self.port = port  # 0: the OS picks a free port at bind time (no race with other processes)
         self.server = build_server(self.options)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="polymm-sim", daemon=True)
@@ -124,7 +124,10 @@ class SimVenue:
     async def _start(self) -> None:
         self._runner = web.AppRunner(self.server.app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port, backlog=512).start()
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=512)
+        await site.start()
+        if not self.port:
+            self.port = site._server.sockets[0].getsockname()[1]  # aiohttp exposes no public accessor
         self._clock_task = asyncio.ensure_future(_clock(self.server, self.options.speed))
 
     def start(self) -> "SimVenue":
