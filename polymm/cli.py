@@ -63,7 +63,7 @@ def markets_cmd(
                 task = progress.add_task("reward markets", total=None)
                 rows = gateway.reward_rows()
                 progress.update(task, total=len(rows), description="market details")
-                markets, problems = gateway.reward_markets(progress=lambda n: progress.advance(task, n))
+                markets, problems = gateway.reward_markets(progress=lambda n: progress.advance(task, n), rows=rows)
                 survivors, _, _ = prefilter(markets, params)
                 tokens = [t for m in survivors for t in m.token_ids]
                 books_task = progress.add_task("order books", total=len(tokens))

@@ -111,6 +111,9 @@ def plan_rows(decision) -> tuple[list[dict], list[dict]]:
     dropped = [{"action": "place", "market": _market_label(questions, p.order.condition_id), "token_id": p.order.token_id,
                 "side": p.order.side, "price": str(p.order.price), "size": str(p.order.size), "role": p.order.role,
                 "slot": p.order.slot_key, "reason": why} for p, why in gated.dropped]
+    dropped += [{"action": "cancel", "market": _market_label(questions, c.condition_id), "token_id": c.token_id,
+                 "side": c.side, "price": str(c.price), "size": str(c.size), "role": c.role, "slot": c.slot_key,
+                 "order_id": c.order_id, "reason": why} for c, why in gated.deferred]
     return actions, dropped
 
 

@@ -7,7 +7,8 @@ Rules (pure; every price returned is on tick and inside [tick, 1 − tick]):
 - buy price: none when the book has no second bid level or no ask (nothing to stand behind, no
   midpoint); else the second-best bid when it is ≥ the band's lower edge, otherwise the lower
   edge rounded *down* to the tick (buys round down: further from the midpoint is the safe side);
-  with `one_tick_inside`, one tick closer to the midpoint, never above the best bid;
+  with `one_tick_inside`, one tick closer to the midpoint, never above the best bid (and never
+  below the band-edge price);
 - never at or above the best ask: a buy must rest, not take;
 - none when the final price would not score (at or beyond rewards_max_spread from the midpoint,
   which only a coarse tick can cause);
@@ -63,7 +64,8 @@ def quote_price(book: Book, rewards_max_spread_cents: Decimal, placement: str = 
     else:
         price, at_edge = round_down_to_tick(band.lower, tick), True
     if placement == "one_tick_inside":
-        price = min(price + tick, book.bids[0].price)
+        # one tick closer, but never past the best bid, and never further out than band_edge would be
+        price = max(price, min(price + tick, book.bids[0].price))
     best_ask = book.best_ask
     if best_ask is not None and price >= best_ask:
         price = round_down_to_tick(best_ask - tick, tick)

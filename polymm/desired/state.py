@@ -103,7 +103,9 @@ def desire(
                 orders.append(DesiredOrder(
                     slot_key=slot_key(m.condition_id, q.token_id, "BUY", "quote"), condition_id=m.condition_id,
                     token_id=q.token_id, side="BUY", role="quote", price=q.price, size=q.size,
-                    min_keep_size=max(m.rewards_min_size, m.min_order_size), tick_size=m.tick_size,
+                    # never more than the quote itself: with order_size_multiplier < 1 the quote is smaller
+                    # than rewards_min_size, and a min_keep_size above its size would make the gate drop it
+                    min_keep_size=min(q.size, max(m.rewards_min_size, m.min_order_size)), tick_size=m.tick_size,
                     neg_risk=m.neg_risk, post_only=True,
                     reason=("band edge" if q.at_band_edge else "second-best bid") + f", exp ${ev.expected_per_day:.2f}/day",
                 ))

@@ -10,8 +10,9 @@ Limits, in order, for each place (hedges first, as planned):
   fit is shrunk to what fits, or dropped when that would leave less than its `min_keep_size`;
 - buys need free collateral (balance − open buys); an Unknown balance drops buys (fail closed);
 - the rate budget: at most `max_places` places and `max_cancels` cancels per tick (the venue's
-  burst sizes); the rest wait for the next tick.
-Every dropped or shrunk action carries its reason.
+  burst sizes); the rest wait for the next tick (`deferred` cancels), and so does a replacement
+  whose predecessor's cancel was deferred.
+Every dropped, shrunk or deferred action carries its reason.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class GatedPlan:
     shrunk: tuple[tuple[Place, Decimal, str], ...]  # (place as sent, original size, reason)
     exposure_before: Mapping[str, Decimal]
     exposure_after: Mapping[str, Decimal]
+    deferred: tuple[tuple[Cancel, str], ...] = ()  # cancels past the rate budget, with the reason
 
 
 def gate(
@@ -68,12 +70,19 @@ def gate(
             offered[o.token_id] = offered.get(o.token_id, ZERO) + max(o.size - o.size_matched, ZERO)
     free = None if collateral is None else collateral - sum((b.price * b.size for b in buys), ZERO)
 
+    cancels = plan.cancels[: limits.max_cancels]
+    deferred = tuple((c, f"rate budget: {limits.max_cancels} cancels per tick") for c in plan.cancels[limits.max_cancels:])
+    deferred_ids = {c.order_id for c, _ in deferred}
+
     kept: list[Place] = []
     dropped: list[tuple[Place, str]] = []
     shrunk: list[tuple[Place, Decimal, str]] = []
     for place in plan.places:
         want = place.order
         old = by_id.get(place.after_cancel) if place.after_cancel else None
+        if place.after_cancel in deferred_ids:
+            dropped.append((place, f"waits for the cancel of {place.after_cancel}, deferred by the rate budget"))
+            continue
         if len(kept) >= limits.max_places:
             dropped.append((place, f"rate budget: {limits.max_places} places per tick"))
             continue
@@ -117,8 +126,7 @@ def gate(
         free = free - want.price * size + credit
         kept.append(place)
 
-    cancels = plan.cancels[: limits.max_cancels]
-    return GatedPlan(tuple(cancels), tuple(kept), tuple(dropped), tuple(shrunk), before, dict(exposure))
+    return GatedPlan(tuple(cancels), tuple(kept), tuple(dropped), tuple(shrunk), before, dict(exposure), deferred)
 
 
 def _floor(size: Decimal) -> Decimal:

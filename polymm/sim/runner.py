@@ -9,6 +9,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable, TypeVar
 
 from aiohttp import web
@@ -61,7 +62,9 @@ def build_server(options: SimOptions) -> SimServer:
         confirmed_delay_s=options.confirmed_delay_s,
         heartbeat_timeout_s=options.heartbeat_timeout_s,
     )
-    engine = Engine(generate_markets(options.markets, options.seed), settings)
+    # end dates are generated relative to the simulated start, so "days to end" stays meaningful in any year
+    start = datetime.fromtimestamp(settings.start_time, tz=timezone.utc)
+    engine = Engine(generate_markets(options.markets, options.seed, now=start), settings)
     SimulatedTraders(engine, SCENARIOS[options.scenario], options.seed)
     sampler = RewardSampler(engine)
     server = SimServer(engine, sampler, rate_limits=options.rate_limits)

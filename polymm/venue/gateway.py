@@ -72,9 +72,11 @@ class VenueGateway:
                 progress(len(chunk))
         return out
 
-    def reward_markets(self, progress: Callable[[int], None] | None = None) -> tuple[list[RewardMarket], list[str]]:
-        """Reward markets joined with their details; the second list names the rows that could not be used."""
-        rows = self.reward_rows()
+    def reward_markets(self, progress: Callable[[int], None] | None = None,
+                       rows: list[dict] | None = None) -> tuple[list[RewardMarket], list[str]]:
+        """Reward markets joined with their details; the second list names the rows that could not be used.
+        `rows`: the /rewards/markets/current rows when the caller has just read them."""
+        rows = self.reward_rows() if rows is None else rows
         details = self.gamma_rows([r["condition_id"] for r in rows if "condition_id" in r], progress)
         markets, problems = [], []
         for row in rows:

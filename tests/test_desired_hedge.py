@@ -1,0 +1,117 @@
+"""Hedge sell price: the five branches in order, their boundaries, tick rounding, clamping, `crosses`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal as D
+
+import pytest
+
+from polymm.desired.hedge import HedgeParams, covering_level, hedge_price
+from polymm.domain.types import Book, Position
+
+# stop-loss at cost × 0.90, take-profit at cost × 1.10, sell into bids down to cost − 0.05, margin 5 bps.
+PARAMS = HedgeParams(max_bid_gap=D("0.05"), stop_loss_pct=D("0.10"), take_profit_pct=D("0.10"),
+                     min_profit_margin_bps=D("5"))
+
+
+def book(bids: list[tuple[str, str]], asks: list[tuple[str, str]] = (), tick: str = "0.01") -> Book:
+    return Book.from_levels("T", [(D(p), D(s)) for p, s in bids], [(D(p), D(s)) for p, s in asks], D(tick))
+
+
+HEDGE_CASES = [
+    # (id, cost, size, bids, asks, tick, expected price, reason, crosses)
+    # 1. stop-loss: best bid ≤ cost × (1 − 0.10)
+    ("stop-loss-exactly-at-cost-times-0.9-sells-at-the-covering-level",
+     "0.50", "8", [("0.45", "5"), ("0.44", "5"), ("0.40", "100")], [], "0.01", "0.44", "stop_loss", True),
+    ("stop-loss-without-a-covering-level-sells-at-the-worst-bid",
+     "0.50", "10", [("0.45", "1"), ("0.44", "1")], [], "0.01", "0.44", "stop_loss", True),
+    ("stop-loss-ignores-max-bid-gap",
+     "0.50", "10", [("0.20", "100")], [], "0.01", "0.20", "stop_loss", True),
+    ("one-tick-above-the-stop-is-not-a-stop-loss",
+     "0.50", "8", [("0.46", "5"), ("0.40", "100")], [], "0.01", "0.46", "best_bid", True),
+    # 2. take-profit: best bid ≥ cost × (1 + 0.10)
+    ("take-profit-exactly-at-cost-times-1.1-sells-at-the-best-bid",
+     "0.50", "10", [("0.55", "1"), ("0.54", "100")], [], "0.01", "0.55", "take_profit", True),
+    ("one-tick-below-take-profit-sells-at-the-covering-level",
+     "0.50", "10", [("0.54", "1"), ("0.53", "100")], [], "0.01", "0.53", "covering_bid", True),
+    # 3. covering bid: the level that covers the whole position, if ≥ cost − max_bid_gap
+    ("covering-level-exactly-at-cost-minus-max-gap",
+     "0.80", "10", [("0.79", "2"), ("0.75", "8")], [], "0.01", "0.75", "covering_bid", True),
+    ("covering-level-at-the-best-bid",
+     "0.80", "10", [("0.79", "10"), ("0.75", "8")], [], "0.01", "0.79", "covering_bid", True),
+    # 4. best bid: the covering level is too low (or none), the best bid is within reach
+    ("covering-level-one-tick-below-the-floor-sells-at-the-best-bid",
+     "0.80", "10", [("0.79", "2"), ("0.74", "8")], [], "0.01", "0.79", "best_bid", True),
+    ("no-covering-level-and-best-bid-exactly-at-the-floor",
+     "0.80", "10", [("0.75", "2")], [], "0.01", "0.75", "best_bid", True),
+    # 5. margin over cost: no bid within reach; rest an ask at max(cost, mid) × 1.0005 rounded UP
+    ("best-bid-one-tick-below-the-floor-rests-above-the-midpoint",
+     "0.80", "10", [("0.74", "2")], [("0.90", "5")], "0.01", "0.83", "margin_over_cost", False),  # 0.82 → 0.82041
+    ("cost-above-the-midpoint-rests-above-cost",
+     "0.80", "10", [("0.74", "2")], [("0.78", "5")], "0.01", "0.81", "margin_over_cost", False),  # 0.8004 → 0.81
+    ("no-bids-at-all-rests-above-cost",
+     "0.50", "10", [], [("0.60", "5")], "0.01", "0.51", "margin_over_cost", False),  # 0.50025 → 0.51
+    ("empty-book-rests-above-cost",
+     "0.50", "10", [], [], "0.01", "0.51", "margin_over_cost", False),
+    ("a-finer-tick-rounds-up-to-its-own-step",
+     "0.50", "10", [], [], "0.001", "0.501", "margin_over_cost", False),
+    ("on-a-0.0025-tick",
+     "0.50", "10", [], [], "0.0025", "0.5025", "margin_over_cost", False),
+    # clamping into [tick, 1 − tick]
+    ("margin-above-one-minus-tick-is-clamped",
+     "0.995", "10", [], [], "0.01", "0.99", "margin_over_cost", False),  # 0.9954975 → 1.00 → 0.99
+]
+
+
+@pytest.mark.parametrize(
+    ("cost", "size", "bids", "asks", "tick", "price", "reason", "crosses"),
+    [pytest.param(*case[1:], id=case[0]) for case in HEDGE_CASES],
+)
+def test_hedge_price_takes_the_first_branch_that_applies(
+    cost, size, bids, asks, tick, price, reason, crosses
+) -> None:
+    hedge = hedge_price(Position("T", D(size), D(cost)), book(bids, asks, tick), PARAMS)
+
+    assert (hedge.price, hedge.reason, hedge.crosses) == (D(price), reason, crosses)
+
+
+def test_a_bid_level_below_the_tick_left_by_a_tick_change_is_clamped_up_to_the_tick() -> None:
+    # Stop-loss would sell at 0.005, which a 0.01-tick market does not accept.
+    hedge = hedge_price(Position("T", D(10), D("0.50")), book([("0.005", "100")]), PARAMS)
+
+    assert (hedge.price, hedge.reason) == (D("0.01"), "stop_loss")
+
+
+def test_margin_price_already_on_tick_is_not_raised_a_further_tick() -> None:
+    hedge = hedge_price(Position("T", D(10), D("0.80")), book([]), replace(PARAMS, min_profit_margin_bps=D(0)))
+
+    assert (hedge.price, hedge.reason) == (D("0.80"), "margin_over_cost")
+
+
+def test_a_larger_margin_moves_the_resting_ask_up() -> None:
+    hedge = hedge_price(Position("T", D(10), D("0.50")), book([]), replace(PARAMS, min_profit_margin_bps=D(300)))
+
+    assert hedge.price == D("0.52")  # 0.50 × 1.03 = 0.515 → 0.52
+
+
+def test_a_wider_max_bid_gap_lets_the_hedge_sell_into_lower_bids() -> None:
+    the_book = book([("0.79", "2"), ("0.74", "8")])
+    position = Position("T", D(10), D("0.80"))
+
+    assert hedge_price(position, the_book, PARAMS).reason == "best_bid"
+    wider = hedge_price(position, the_book, replace(PARAMS, max_bid_gap=D("0.06")))
+    assert (wider.price, wider.reason) == (D("0.74"), "covering_bid")
+
+
+@pytest.mark.parametrize(
+    ("bids", "size", "level"),
+    [
+        pytest.param([("0.50", "5"), ("0.49", "5")], "5", "0.50", id="the-best-bid-alone-covers"),
+        pytest.param([("0.50", "5"), ("0.49", "5")], "10", "0.49", id="exactly-covered-at-the-second"),
+        pytest.param([("0.50", "5"), ("0.49", "5")], "10.01", None, id="not-covered"),
+        pytest.param([], "1", None, id="no-bids"),
+    ],
+)
+def test_covering_level_is_the_lowest_bid_whose_cumulative_size_covers_the_position(bids, size, level) -> None:
+    assert covering_level(book(bids), D(size)) == (None if level is None else D(level))
