@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Callable
 
@@ -226,16 +226,20 @@ class Controller:
         for rec in orders:  # markets we still hold orders or positions in, even if no longer rewarded
             markets_by_token.setdefault(rec.token_id, None)
         markets_by_token = {t: m for t, m in markets_by_token.items() if m is not None}
-        desired = desire(selection, positions, markets_by_token, observed.books, self.hedge_params,
+        # our own resting orders are not liquidity: a hedge priced off them sells to ourselves, and a hedge
+        # ask that sets the midpoint it is priced from chases itself
+        net_books = {t: b.without(own.get(t, {})) for t, b in observed.books.items()}
+        desired = desire(selection, positions, markets_by_token, net_books, self.hedge_params,
                          self.cfg.hedge_sell.dynamic_follow_enabled, quoting_enabled=self.quoting_enabled,
                          held_markets=held_markets(orders, observed))
+        desired = _without_self_crossing_quotes(desired)
 
         open_map = {o.order_id: o for o in observed.open_orders} if known(observed.open_orders) else None
         ours = {o.order_id for o in self.ledger.orders()}
         active_ids = {o.order_id for o in orders}
         foreign = [o for o in (open_map or {}).values() if o.order_id not in ours]
         strays = [o for o in (open_map or {}).values() if o.order_id in ours and o.order_id not in active_ids]
-        the_plan = plan(desired, open_map, orders, self.policy, strays)
+        the_plan = _hedges_after_own_bids(plan(desired, open_map, orders, self.policy, strays), orders)
         inventory = [InventoryExposure(markets_by_token[t].condition_id if t in markets_by_token else t, p.size, p.avg_cost)
                      for t, p in positions.items()]
         holdings = {t: p.size for t, p in positions.items()}
@@ -279,6 +283,37 @@ def held_markets(orders, observed: ObservedState) -> frozenset[str]:
     if not known(observed.reward_markets):
         return frozenset(o.condition_id for o in orders)
     return frozenset(o.condition_id for o in orders if o.token_id not in observed.books)
+
+
+def _without_self_crossing_quotes(desired: DesiredState) -> DesiredState:
+    """A hedge sell priced at or below our own buy quote on the same token would trade with it (a self-trade,
+    then a partly filled quote to replace, and so on): while such a hedge is wanted, that quote is not."""
+    floor: dict[str, Decimal] = {}
+    for o in desired.orders:
+        if o.role == "hedge" and o.side == "SELL":
+            floor[o.token_id] = min(floor.get(o.token_id, o.price), o.price)
+    crossed = [o for o in desired.orders if o.side == "BUY" and o.token_id in floor and o.price >= floor[o.token_id]]
+    if not crossed:
+        return desired
+    notes = tuple(f"quote {o.slot_key} at {o.price} paused: our hedge sells at {floor[o.token_id]}" for o in crossed)
+    return replace(desired, orders=tuple(o for o in desired.orders if o not in crossed), notes=desired.notes + notes)
+
+
+def _hedges_after_own_bids(the_plan: Plan, orders) -> Plan:
+    """A hedge place that would meet a buy of ours still at the venue goes out only once that buy's cancel is
+    confirmed in the same tick (`after_cancel`); if that buy is not being cancelled yet, the hedge waits."""
+    cancelling = {c.order_id for c in the_plan.cancels}
+    places, held = [], list(the_plan.held)
+    for p in the_plan.places:
+        bids = [o for o in orders if p.order.side == "SELL" and o.side == "BUY" and o.token_id == p.order.token_id
+                and o.price >= p.order.price]
+        if not bids:
+            places.append(p)
+        elif len(bids) == 1 and p.after_cancel is None and bids[0].order_id in cancelling:
+            places.append(replace(p, after_cancel=bids[0].order_id))
+        else:
+            held.append(f"{p.slot_key}: waits for our buy at {bids[0].price} on that token to go (it would trade with it)")
+    return replace(the_plan, places=tuple(places), held=tuple(held))
 
 
 def _project(records: list[OrderRecord], updates: list[OrderUpdate]) -> list[ProjectedOrder]:

@@ -271,6 +271,25 @@ def select_markets(
     return Selection(tuple(steps), tuple(selected), tuple(ranked), rejected)
 
 
+def _competing_orders(book: Book, mid: float, max_spread_cents: float) -> list[tuple[str, int, float, float]]:
+    """The book's levels that can score (strictly inside the band around `mid`), as the formula's
+    (side, outcome_index, price, size) on the first token. Levels are best first, so the walk stops
+    at the first level outside the band; those beyond score 0 anyway."""
+    reach = max_spread_cents / 100
+    out: list[tuple[str, int, float, float]] = []
+    for lv in book.bids:
+        price = float(lv.price)
+        if mid - price >= reach:
+            break
+        out.append(("BUY", 0, price, float(lv.size)))
+    for lv in book.asks:
+        price = float(lv.price)
+        if price - mid >= reach:
+            break
+        out.append(("SELL", 0, price, float(lv.size)))
+    return out
+
+
 def evaluate(market: RewardMarket, pair: tuple[Book, Book], params: SelectionParams,
              volatility: Mapping[str, float]) -> Evaluation:
     """Quotes, safety refusals and reward estimates for one market whose books are known."""
@@ -298,13 +317,9 @@ def evaluate(market: RewardMarket, pair: tuple[Book, Book], params: SelectionPar
     quotes = tuple(candidates)
     book0 = pair[0]
     ours = [rewards.RestingOrder("BUY", q.outcome_index, float(q.price), float(q.size)) for q in quotes]
-    others = [rewards.RestingOrder("BUY", 0, float(lv.price), float(lv.size)) for lv in book0.bids] + [
-        rewards.RestingOrder("SELL", 0, float(lv.price), float(lv.size)) for lv in book0.asks
-    ]
-    mid = rewards.adjusted_midpoint(
-        [(lv.price, lv.size) for lv in book0.bids], [(lv.price, lv.size) for lv in book0.asks], market.rewards_min_size
-    )
+    mid = rewards.adjusted_midpoint(book0.bids, book0.asks, market.rewards_min_size)
     v, min_size = float(market.rewards_max_spread), float(market.rewards_min_size)
+    others = _competing_orders(book0, mid, v) if mid is not None else []
     q_ours = rewards.maker_q_min(ours, mid, v, min_size) if mid is not None and ours else 0.0
     q_others = rewards.maker_q_min(others, mid, v, min_size) if mid is not None else 0.0
     share = rewards.expected_share(q_ours, q_others)

@@ -6,8 +6,9 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 # Invariants (every function below keeps them):
-# - arithmetic is exact: prices are reduced to integer ratios, never divided in a
-#   limited-precision Decimal context, so 0.0025 and 0.005 ticks round correctly;
+# - arithmetic is exact: the quotient of a price by a tick is a small integer, so Decimal's
+#   integer division and remainder (exact whenever the quotient fits the context's 28 digits)
+#   round 0.0025 and 0.005 ticks correctly;
 # - "on tick" means an integer multiple of the tick, not a number of decimal places;
 # - rounded results carry the tick's exponent (0.4900 for tick 0.0025), equal in value
 #   to any other spelling of the same price;
@@ -36,27 +37,36 @@ def parse_tick(value: str | float | Decimal) -> Decimal:
     return tick
 
 
+def _floor_div(price: Decimal, tick: Decimal) -> Decimal:
+    """floor(price / tick) as an integral Decimal. Decimal's // truncates toward zero and is exact here
+    (quotients of prices by ticks are small integers), so only negative inexact quotients need a step down."""
+    _check(price)
+    _check(tick)
+    quotient = price // tick
+    if quotient * tick > price:
+        quotient -= 1
+    return quotient
+
+
 def round_down_to_tick(price: Decimal, tick: Decimal) -> Decimal:
     """The largest multiple of `tick` that is <= `price`."""
-    ratio = _exact(price) / _exact(tick)
-    return (ratio.numerator // ratio.denominator) * tick
+    return _floor_div(price, tick) * tick
 
 
 def round_up_to_tick(price: Decimal, tick: Decimal) -> Decimal:
     """The smallest multiple of `tick` that is >= `price`."""
-    ratio = _exact(price) / _exact(tick)
-    return -((-ratio.numerator) // ratio.denominator) * tick
+    down = _floor_div(price, tick) * tick
+    return down if down == price else down + tick
 
 
 def round_nearest_to_tick(price: Decimal, tick: Decimal) -> Decimal:
     """The multiple of `tick` nearest to `price`; an exact half rounds up (toward 1)."""
-    ratio = _exact(price) / _exact(tick) + Fraction(1, 2)
-    return (ratio.numerator // ratio.denominator) * tick
+    return _floor_div(price + tick / 2, tick) * tick
 
 
 def clamp_to_valid(price: Decimal, tick: Decimal) -> Decimal:
     """`price` limited to [tick, 1 − tick], the venue's tradable range for that tick."""
-    _exact(price)
+    _check(price)
     low, high = tick, ONE - tick
     if price < low:
         return low
@@ -66,8 +76,10 @@ def clamp_to_valid(price: Decimal, tick: Decimal) -> Decimal:
 
 
 def is_on_tick(price: Decimal, tick: Decimal) -> bool:
-    """Whether `price` is an exact integer multiple of `tick`."""
-    return (_exact(price) / _exact(tick)).denominator == 1
+    """Whether `price` is an exact integer multiple of `tick` (Decimal remainder is exact)."""
+    _check(price)
+    _check(tick)
+    return price % tick == 0
 
 
 def is_valid_price(price: Decimal, tick: Decimal) -> bool:
@@ -92,8 +104,17 @@ def from_pips(pips: int) -> Decimal:
 
 def complement(price: Decimal) -> Decimal:
     """The price of the complementary outcome token: 1 − price."""
-    _exact(price)
+    _check(price)
     return ONE - price
+
+
+def _check(value: Decimal) -> None:
+    """Refuse floats and non-finite Decimals (the fast path of `_exact`, for the hot rounding code)."""
+    if type(value) is Decimal:
+        if not value.is_finite():
+            raise ValueError(f"price must be finite, got {value}")
+        return
+    _exact(value)
 
 
 def _exact(value: Decimal) -> Fraction:

@@ -9,12 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 ZERO = Decimal(0)
 
 
-@dataclass(frozen=True, slots=True)
-class Level:
+class Level(NamedTuple):
+    """A price level; a NamedTuple so the reward formula can unpack (price, size) without copying."""
+
     price: Decimal
     size: Decimal
 
@@ -44,8 +46,7 @@ class Book:
 
         def merged(levels, reverse: bool) -> tuple[Level, ...]:
             sizes: dict[Decimal, Decimal] = {}
-            for lv in levels:
-                price, size = (lv.price, lv.size) if isinstance(lv, Level) else lv
+            for price, size in levels:
                 if size > 0:
                     sizes[price] = sizes.get(price, ZERO) + size
             return tuple(Level(p, sizes[p]) for p in sorted(sizes, reverse=reverse))

@@ -29,6 +29,8 @@ from polymm.venue.parse import MalformedReply, book_from_wire
 
 log = logging.getLogger("polymm.marketdata")
 WS_SUBSCRIBE_CHUNK = 500
+WS_PING_EVERY_S = 10.0
+WS_STOP_POLL_S = 0.25
 
 
 def apply_price_change(book: Book, change: dict) -> Book:
@@ -135,13 +137,19 @@ class DataService:
                     tokens = self._subscribed
                     for i in range(0, len(tokens), WS_SUBSCRIBE_CHUNK):
                         await ws.send(json.dumps({"assets_ids": list(tokens[i:i + WS_SUBSCRIBE_CHUNK]), "type": "market"}))
-                    backoff = 0.5
+                    backoff, idle = 0.5, 0.0
                     while not self._stop.is_set():
+                        # short reads so a stop ends the thread at once (cancelling recv() loses no message);
+                        # a PING after WS_PING_EVERY_S of silence keeps the connection alive
                         try:
-                            message = await asyncio.wait_for(ws.recv(), timeout=10)
+                            message = await asyncio.wait_for(ws.recv(), timeout=WS_STOP_POLL_S)
                         except asyncio.TimeoutError:
-                            await ws.send("PING")
+                            idle += WS_STOP_POLL_S
+                            if idle >= WS_PING_EVERY_S:
+                                await ws.send("PING")
+                                idle = 0.0
                             continue
+                        idle = 0.0
                         if message != "PONG":
                             self._on_message(message)
             except (OSError, websockets.WebSocketException, asyncio.TimeoutError) as exc:
@@ -174,4 +182,8 @@ class DataService:
                     continue
         if changed:
             self.stats["ws_updates"] += len(changed)
-            self.store.put_books(changed.values(), self.clock())
+            try:
+                self.store.put_books(changed.values(), self.clock())
+            except Exception as exc:  # Redis unreachable: keep the channel; the next write or refresh catches up
+                self.stats["errors"] += 1
+                log.warning("writing %d book(s) from the market channel failed: %s", len(changed), exc)
