@@ -22,13 +22,14 @@ from typing import Callable
 import websockets
 
 from polymm.domain.types import Book, Level
-from polymm.marketdata.store import MarketDataStore
+from polymm.marketdata.store import MARKETS_TTL_S, MarketDataStore
 from polymm.marketdata.volatility import VolatilityTracker
 from polymm.venue.gateway import VenueGateway, VenueUnavailable
 from polymm.venue.parse import MalformedReply, book_from_wire
 
 log = logging.getLogger("polymm.marketdata")
 WS_SUBSCRIBE_CHUNK = 500
+RESCAN_MARGIN_S = 15.0
 WS_PING_EVERY_S = 10.0
 WS_STOP_POLL_S = 0.25
 
@@ -97,7 +98,9 @@ class DataService:
         while not stop.is_set():
             now = self.clock()
             try:
-                if self.last_scan is None or now - self.last_scan >= self.scan_interval_s:
+                # rescan a little before the list's TTL runs out, so controllers never see it missing
+                rescan_every = min(self.scan_interval_s, MARKETS_TTL_S - RESCAN_MARGIN_S)
+                if self.last_scan is None or now - self.last_scan >= rescan_every:
                     self.scan()
                     self._ensure_ws()
                 if now >= next_books:
@@ -134,11 +137,13 @@ class DataService:
         while not self._stop.is_set():
             try:
                 async with websockets.connect(self.ws_url, open_timeout=5, ping_interval=None, max_size=2**24) as ws:
-                    tokens = self._subscribed
-                    for i in range(0, len(tokens), WS_SUBSCRIBE_CHUNK):
-                        await ws.send(json.dumps({"assets_ids": list(tokens[i:i + WS_SUBSCRIBE_CHUNK]), "type": "market"}))
+                    sent: set[str] = set()
                     backoff, idle = 0.5, 0.0
                     while not self._stop.is_set():
+                        fresh = [t for t in self._subscribed if t not in sent]  # new tokens after a rescan
+                        for i in range(0, len(fresh), WS_SUBSCRIBE_CHUNK):
+                            await ws.send(json.dumps({"assets_ids": fresh[i:i + WS_SUBSCRIBE_CHUNK], "type": "market"}))
+                        sent.update(fresh)
                         # short reads so a stop ends the thread at once (cancelling recv() loses no message);
                         # a PING after WS_PING_EVERY_S of silence keeps the connection alive
                         try:
@@ -170,8 +175,10 @@ class DataService:
                     continue
                 try:
                     if event.get("event_type") == "book":
-                        raw = dict(event, min_order_size=event.get("min_order_size", "5"))
-                        book = book_from_wire(raw)
+                        # the channel's book has no min_order_size: keep the one the REST book gave
+                        known_book = self.books.get(str(event.get("asset_id")))
+                        fallback = str(known_book.min_order_size) if known_book else "5"
+                        book = book_from_wire(dict(event, min_order_size=event.get("min_order_size", fallback)))
                         self.books[book.token_id] = changed[book.token_id] = book
                     elif event.get("event_type") == "price_change":
                         for change in event.get("price_changes") or []:
