@@ -107,7 +107,8 @@ def plan_rows(decision) -> tuple[list[dict], list[dict]]:
             reason += f" (after cancel of {p.after_cancel[:12]}…)"
         actions.append({"action": "place", "market": _market_label(questions, o.condition_id), "condition_id": o.condition_id,
                         "token_id": o.token_id, "side": o.side, "price": str(o.price), "size": str(o.size),
-                        "role": o.role, "slot": o.slot_key, "order_id": None, "reason": reason})
+                        "role": o.role, "slot": o.slot_key, "order_id": None, "after_cancel": p.after_cancel,
+                        "reason": reason})
     dropped = [{"action": "place", "market": _market_label(questions, p.order.condition_id), "token_id": p.order.token_id,
                 "side": p.order.side, "price": str(p.order.price), "size": str(p.order.size), "role": p.order.role,
                 "slot": p.order.slot_key, "reason": why} for p, why in gated.dropped]

@@ -5,9 +5,11 @@ Limits, in order, for each place (hedges first, as planned):
 - buys: the market's exposure after the place ≤ `max_exposure_per_market_usdc`, and the total ≤
   `max_total_exposure_usdc` — exposure counts every active buy of ours (including intent,
   submitting and unknown ones), foreign buys on the account, and unhedged inventory at cost
-  (`polymm.domain.exposure`). A place that replaces an order (`after_cancel`) is credited with the
-  old order's exposure, because it is sent only once that cancel is confirmed. A buy that does not
-  fit is shrunk to what fits, or dropped when that would leave less than its `min_keep_size`;
+  (`polymm.domain.exposure`). A buy that replaces another buy gets NO credit for it: the old order
+  counts until observation shows it gone, because a fill can race its cancel (the cancel confirms,
+  yet part of the old remainder became inventory) — crediting it lets the market end above its cap.
+  Near the cap a replacement therefore waits a tick. A buy that does not fit is shrunk to what
+  fits, or dropped when that would leave less than its `min_keep_size`;
 - buys need free collateral (balance − open buys); an Unknown balance drops buys (fail closed);
 - the rate budget: at most `max_places` places and `max_cancels` cancels per tick (the venue's
   burst sizes); the rest wait for the next tick (`deferred` cancels), and so does a replacement
@@ -97,11 +99,12 @@ def gate(
                 else:
                     dropped.append((place, f"sell {want.size} > {available} shares held and not offered"))
                     continue
-            offered[want.token_id] = offered.get(want.token_id, ZERO) + place.order.size - credit
+            # a smaller replacement frees nothing this tick: if the cancel fails, the old sell stays
+            offered[want.token_id] = offered.get(want.token_id, ZERO) + max(place.order.size - credit, ZERO)
             kept.append(place)
             continue
 
-        credit = old.price * max(old.size - old.size_matched, ZERO) if old is not None and old.side == "BUY" else ZERO
+        credit = ZERO  # never credit a replaced buy: a fill may race its cancel (see the module docstring)
         market_now = exposure.get(want.condition_id, ZERO) - credit
         room = min(limits.max_exposure_per_market - market_now, limits.max_total_exposure - (total - credit))
         if free is None:
@@ -120,10 +123,10 @@ def gate(
         if size != want.size:
             place = replace(place, order=replace(want, size=size))
             shrunk.append((place, want.size, reason))
-        added = want.price * size - credit
+        added = want.price * size
         exposure[want.condition_id] = exposure.get(want.condition_id, ZERO) + added
         total += added
-        free = free - want.price * size + credit
+        free = free - added
         kept.append(place)
 
     return GatedPlan(tuple(cancels), tuple(kept), tuple(dropped), tuple(shrunk), before, dict(exposure), deferred)
