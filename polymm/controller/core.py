@@ -300,13 +300,15 @@ def _without_self_crossing_quotes(desired: DesiredState) -> DesiredState:
 
 
 def _hedges_after_own_bids(the_plan: Plan, orders) -> Plan:
-    """A hedge place that would meet a buy of ours still at the venue goes out only once that buy's cancel is
-    confirmed in the same tick (`after_cancel`); if that buy is not being cancelled yet, the hedge waits."""
+    """A hedge place that would meet a buy of ours resting at the venue goes out only once that buy's cancel
+    is confirmed in the same tick (`after_cancel`); if that buy is not being cancelled, the hedge waits. A buy
+    whose outcome is still unknown does not hold a hedge back (it may never have landed, and a position
+    must be hedged within K ticks)."""
     cancelling = {c.order_id for c in the_plan.cancels}
     places, held = [], list(the_plan.held)
     for p in the_plan.places:
         bids = [o for o in orders if p.order.side == "SELL" and o.side == "BUY" and o.token_id == p.order.token_id
-                and o.price >= p.order.price]
+                and o.price >= p.order.price and o.state in ("open", "partially_filled", "cancel_requested")]
         if not bids:
             places.append(p)
         elif len(bids) == 1 and p.after_cancel is None and bids[0].order_id in cancelling:

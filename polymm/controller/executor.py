@@ -44,6 +44,7 @@ class ExecutionReport:
     places_skipped: int = 0
     resends: int = 0
     notes: list[str] = field(default_factory=list)
+    place_errors: list[str] = field(default_factory=list)  # why places were refused or left unknown, this tick
 
     @property
     def writes(self) -> int:
@@ -90,6 +91,14 @@ class Executor:
                     self.ledger.transition(oid, "confirm_cancel", reason="cancel confirmed")
             for oid, why in outcome.value["not_canceled"].items():
                 report.notes.append(f"not cancelled {oid[:12]}…: {why}")
+                if "already canceled" in why:
+                    # no longer resting, which is all a place waiting on this cancel needs (an earlier
+                    # cancel whose reply was lost did land); "already canceled" alone is definite enough
+                    # to record, "or matched" is left for observation to tell apart
+                    confirmed.add(oid)
+                    rec = self.ledger.order(oid)
+                    if rec is not None and rec.state == "cancel_requested" and why.strip() == "order already canceled":
+                        self.ledger.transition(oid, "confirm_cancel", reason=f"venue: {why}")
         report.cancels_confirmed = len(confirmed)
         return confirmed
 
@@ -164,11 +173,13 @@ class Executor:
         elif isinstance(outcome, Refused):
             self.ledger.transition(order_id, "reject", reason=outcome.reason, error=outcome.reason)
             report.places_refused += 1
+            report.place_errors.append(outcome.reason)
             report.notes.append(f"refused {place.order.role} {place.slot_key}: {outcome.reason}")
             self._note_failure(place, now)
         else:
             self.ledger.transition(order_id, "lose_reply", reason=outcome.reason, error=outcome.reason)
             report.places_unknown += 1
+            report.place_errors.append(outcome.reason)
             report.notes.append(f"unknown outcome {order_id[:12]}…: {outcome.reason}")
 
     # ------------------------------------------------------------------ resends

@@ -16,6 +16,7 @@ from polymm.venue.outcomes import Ok, Refused
 from polymm.venue.trading import TradingGateway
 
 log = logging.getLogger("polymm.heartbeat")
+RETRY_AFTER_FAILURE_S = 1.0
 
 
 class Heartbeat:
@@ -32,7 +33,11 @@ class Heartbeat:
 
     @property
     def healthy(self) -> bool:
-        return self.last_ok is not None and self.clock() - self.last_ok <= 2 * self.interval_s
+        # the last beat must have succeeded: after a failed one we cannot know how long the venue's
+        # session has left (it cancels everything 10 s after the last beat it saw), so placing stops
+        # until a beat is acknowledged again
+        return (self.last_ok is not None and self.last_error is None
+                and self.clock() - self.last_ok <= 2 * self.interval_s)
 
     def beat(self) -> bool:
         outcome = self.trading.heartbeat(self.heartbeat_id)
@@ -56,8 +61,9 @@ class Heartbeat:
     def start(self) -> None:
         def run() -> None:
             while not self._stop.is_set():
-                self.beat()
-                self._stop.wait(self.interval_s)
+                ok = self.beat()
+                # after a failure, try again soon: placing is stopped until a beat succeeds
+                self._stop.wait(self.interval_s if ok else min(self.interval_s, RETRY_AFTER_FAILURE_S))
 
         self._thread = threading.Thread(target=run, name="polymm-heartbeat", daemon=True)
         self._thread.start()

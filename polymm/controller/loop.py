@@ -55,6 +55,7 @@ class Service:
         self.ticks = 0
         self.last_summary = 0.0
         self.totals = ExecutionReport()
+        self.placing_problem: str | None = None
 
     # ------------------------------------------------------------------ start
     def startup(self) -> None:
@@ -65,6 +66,7 @@ class Service:
             log.warning("open orders unknown at start (%s): nothing will be placed until they can be read",
                         observed.open_orders.reason)
         updates = self.controller.record_observation(observed)
+        self._sends_of_a_previous_run_are_unknown()
         adopted = len(self.ledger.active_orders())
         log.info("reconciled with the venue: %d ledger update(s), %d active order(s) adopted", len(updates), adopted)
         if self.cfg.controller.clean_start:
@@ -75,6 +77,17 @@ class Service:
             time.sleep(0.05)
         if self.waker:
             self.waker.start()
+
+    def _sends_of_a_previous_run_are_unknown(self) -> None:
+        """Orders a previous run wrote (intent) or sent (submitting) but whose outcome it never recorded — it
+        was killed in between — may or may not be at the venue, and the venue's open-orders read may lag:
+        they are `unknown`. The executor then resends their stored payload at once (the same bytes: the
+        venue cannot hold two), and observation settles them, instead of their slots (a hedge's too) being
+        held for the whole grace window after every crash."""
+        for rec in self.ledger.orders(["intent", "submitting"]):
+            if rec.state == "intent":
+                self.ledger.transition(rec.order_id, "submit", reason="a previous run wrote the intent; sent or not")
+            self.ledger.transition(rec.order_id, "lose_reply", reason="a previous run stopped before recording the reply")
 
     def _cancel_quotes(self, why: str) -> ExecutionReport:
         quotes = [o for o in self.ledger.active_orders() if o.role == "quote" and o.side == "BUY"
@@ -102,6 +115,7 @@ class Service:
             gated = replace(gated, places=(), dropped=gated.dropped + tuple(
                 (p, "heartbeat not healthy: placing stopped") for p in gated.places))
         report = self.controller.executor.run(gated)
+        health, why = self._placing_health(health, why, report)
         t_total = time.monotonic() - t0
         if t_total > SLOW_STEP_S:
             log.info("slow tick %d: observe %.2f s, decide %.2f s, execute %.2f s", self.ticks, t_observe, t_decide,
@@ -122,6 +136,17 @@ class Service:
         if unknown:
             return "degraded", "unknown: " + ", ".join(f"{n} ({getattr(obs, n).reason})" for n in unknown)
         return "ok", ""
+
+    def _placing_health(self, health: str, why: str, report: ExecutionReport) -> tuple[str, str]:
+        """Degraded while the venue does not accept our orders (e.g. trading disabled: every post answers
+        503): from a tick whose places failed until one is confirmed, or no order is left in doubt."""
+        if report.place_errors:
+            self.placing_problem = report.place_errors[-1]
+        elif report.places_confirmed or not any(o.state == "unknown" for o in self.ledger.active_orders()):
+            self.placing_problem = None
+        if health == "ok" and self.placing_problem:
+            return "degraded", f"the venue is not accepting our orders: {self.placing_problem}"
+        return health, why
 
     def _accumulate(self, report: ExecutionReport) -> None:
         for name in ("cancels_sent", "cancels_confirmed", "places_sent", "places_confirmed", "places_refused",

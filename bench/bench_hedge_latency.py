@@ -1,0 +1,220 @@
+"""Benchmark: fill-to-hedge latency on loopback, and the venue requests the controller makes in steady state.
+
+Starts `polymm sim serve --speed 0` and `polymm reconcile --loop` as their own processes (the real SDK over
+loopback), lets the controller quote, then repeatedly fills one of its quotes with a simulated taker
+(`POST /_sim/take`) and times how long until the hedge sell is at the venue. The moment the hedge lands
+is read from the venue's own user channel (`/ws/user`, subscribed with the controller's API key): the
+hedge's `order` PLACEMENT event when it rests, or its `trade` event when it sells into the bids at once.
+The controller learns of the fill from the same channel (which wakes its loop) and reads the truth
+over REST before placing.
+
+    .venv/bin/python bench/bench_hedge_latency.py [--fills 40] [--seed 7] [--steady-seconds 15] [--resting-hedges]
+
+Prints p50/p99/max of fill-to-hedge (target: p99 < 100 ms), the controller's tick cost, and requests per
+minute in steady state (from /_sim/requests deltas), split into writes, reads and heartbeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
+
+from chaos import WRITES, Admin, ControllerProcess, VenueProcess, live_orders, take_through, wallet_key  # noqa: E402
+
+
+class UserChannel(threading.Thread):
+    """The controller's user channel, read by the benchmark: (monotonic receipt time, event) on a queue."""
+
+    def __init__(self, ws_url: str, creds) -> None:
+        super().__init__(name="bench-user-ws", daemon=True)
+        self.url = ws_url.rstrip("/") + "/user"
+        self.auth = {"apiKey": creds.api_key, "secret": creds.api_secret, "passphrase": creds.api_passphrase}
+        self.events: queue.Queue = queue.Queue()
+        self.ready = threading.Event()
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        from websockets.sync.client import connect
+
+        with connect(self.url) as ws:
+            ws.send(json.dumps({"auth": self.auth, "markets": [], "type": "user"}))
+            self.ready.set()
+            while not self.stop_event.is_set():
+                try:
+                    message = ws.recv(timeout=0.5)
+                except TimeoutError:
+                    continue
+                at = time.perf_counter()
+                if message == "PONG":
+                    continue
+                data = json.loads(message)
+                for event in data if isinstance(data, list) else [data]:
+                    self.events.put((at, event))
+
+    def drain(self) -> None:
+        while not self.events.empty():
+            self.events.get_nowait()
+
+    def wait_for(self, match, timeout: float) -> tuple[float, dict] | None:
+        deadline = time.perf_counter() + timeout
+        while True:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return None
+            try:
+                at, event = self.events.get(timeout=left)
+            except queue.Empty:
+                return None
+            if match(event):
+                return at, event
+
+
+def is_hedge_of(token_id: str, api_key: str):
+    def match(event: dict) -> bool:
+        if event.get("event_type") == "order":
+            return event.get("type") == "PLACEMENT" and event["side"] == "SELL" and event["asset_id"] == token_id
+        if event.get("event_type") == "trade":  # a hedge that sold into the bids at once: we are its taker
+            return event.get("owner") == api_key and event["side"] == "SELL" and event["asset_id"] == token_id
+        return False
+    return match
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def steady_rates(admin: Admin, ctl: ControllerProcess, seconds: float) -> None:
+    before, first = admin.requests(), ctl.tick_id()
+    started = time.monotonic()
+    time.sleep(seconds)
+    after, last = admin.requests(), ctl.tick_id()
+    minutes = (time.monotonic() - started) / 60
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
+    delta = {k: v for k, v in delta.items() if not k.startswith("GET /_sim")}
+    writes = sum(v for k, v in delta.items() if k in WRITES)
+    beats = delta.get("POST /v1/heartbeats", 0)
+    reads = sum(delta.values()) - writes - beats
+    print(f"steady state over {seconds:.0f} s ({last - first} ticks): {sum(delta.values()) / minutes:.0f} requests/min "
+          f"= writes {writes / minutes:.0f}/min, reads {reads / minutes:.0f}/min, heartbeats {beats / minutes:.0f}/min")
+    for k, v in sorted(delta.items(), key=lambda kv: -kv[1]):
+        print(f"  {k:32s} {v / minutes:8.0f}/min")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fills", type=int, default=40, help="fills to time (default 40)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--markets", type=int, default=30)
+    parser.add_argument("--max-markets", type=int, default=3)
+    parser.add_argument("--steady-seconds", type=float, default=15)
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the ledger and logs here")
+    parser.add_argument("--resting-hedges", action="store_true",
+                        help="configure hedges to rest at the ask (timed to their PLACEMENT) instead of selling at once")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+
+    with tempfile.TemporaryDirectory(prefix="polymm-bench-") as tmp:
+        work = args.workdir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        venue = VenueProcess(seed=args.seed, speed=0, markets=args.markets, log=work / "venue.log").start()
+        admin = Admin(venue.url)
+        # the default configuration; --resting-hedges makes hedges rest instead of selling into the bids
+        # (no bid within 0.001 of cost is good enough, and selection stops asking for hedge depth)
+        extra = {"POLYMM_HEDGE_SELL__MAX_BID_GAP": "0.001",
+                 "POLYMM_RISK__MIN_PROTECTION_SIZE_MULTIPLIER_HEDGE": "0"} if args.resting_hedges else {}
+        ctl = ControllerProcess(venue.url, wallet_key("bench-hedge"), work, args.max_markets, extra)
+        channel = None
+        try:
+            ctl.start()
+            ctl.wait_ticks(3, timeout=60)
+            steady_rates(admin, ctl, args.steady_seconds)
+
+            from py_clob_client_v2.client import ClobClient
+
+            creds = ClobClient(venue.url, chain_id=137, key=ctl.key).derive_api_key()
+            channel = UserChannel(venue.url.replace("http://", "ws://") + "/ws", creds)
+            channel.start()
+            channel.ready.wait(10)
+
+            latencies: list[float] = []
+            kinds: dict[str, int] = {}
+            misses = 0
+            first_tick = ctl.tick_id()
+            while len(latencies) + misses < args.fills:
+                quotes = [o for o in live_orders(admin.state(), ctl.address)
+                          if o["side"] == "BUY" and Decimal("0.1") <= Decimal(o["price"]) <= Decimal("0.9")]
+                if not quotes:
+                    admin.advance(1)
+                    ctl.wait_ticks(2)
+                    continue
+                quote = rng.choice(quotes)
+                started = time.monotonic()
+                channel.drain()
+                t0 = time.perf_counter()
+                take_through(admin, quote, Decimal(1))
+                seen = channel.wait_for(is_hedge_of(quote["asset_id"], creds.api_key), timeout=5)
+                if seen is None:
+                    misses += 1
+                else:
+                    latencies.append((seen[0] - t0) * 1000)
+                    if latencies[-1] > 100:
+                        print(f"slow hedge: {latencies[-1]:.0f} ms after the take at {time.time():.3f} "
+                              f"(token {quote['asset_id'][:12]}…)")
+                    kind = "rested" if seen[1]["event_type"] == "order" else "sold at once"
+                    kinds[kind] = kinds.get(kind, 0) + 1
+                    if seen[1]["event_type"] == "order":  # clear the position: a taker buys the hedge
+                        time.sleep(0.05)
+                        hedge = next((o for o in live_orders(admin.state(), ctl.address) if o["id"] == seen[1]["id"]), None)
+                        if hedge:
+                            take_through(admin, hedge, Decimal(1))
+                # let the simulated makers refill the book, and the controller settle; at most one simulated
+                # second per wall second, so the controller's heartbeats (every 5 s) stay inside the venue's 10 s
+                admin.advance(1)
+                ctl.wait_ticks(3)
+                time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+            tick_costs = [tick_seconds(ctl, i) for i in range(first_tick + 1, ctl.tick_id() + 1)]
+            tick_costs = [t * 1000 for t in tick_costs if t is not None]
+        finally:
+            if channel:
+                channel.stop_event.set()
+            ctl.terminate(30)
+            admin.close()
+            venue.stop()
+
+    print(f"fill-to-hedge latency over {len(latencies)} fills ({', '.join(f'{v} {k}' for k, v in kinds.items())}; "
+          f"{misses} without a hedge event within 5 s): p50 {pct(latencies, 0.5):.1f} ms, "
+          f"p99 {pct(latencies, 0.99):.1f} ms, max {max(latencies):.1f} ms, mean {statistics.mean(latencies):.1f} ms "
+          f"— target p99 < 100 ms: {'met' if pct(latencies, 0.99) < 100 else 'MISSED'}")
+    print(f"controller tick cost over {len(tick_costs)} ticks: p50 {pct(tick_costs, 0.5):.1f} ms, "
+          f"p99 {pct(tick_costs, 0.99):.1f} ms, max {max(tick_costs):.1f} ms")
+    return 0
+
+
+def tick_seconds(ctl: ControllerProcess, tick_id: int) -> float | None:
+    """One journaled tick's duration, read from the ledger file read-only."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{ctl.ledger_path}?mode=ro", uri=True) as db:
+        row = db.execute("SELECT summary FROM ticks WHERE id = ?", (tick_id,)).fetchone()
+    if row is None:
+        return None
+    summary = json.loads(row[0])
+    return None if summary.get("final") else summary.get("seconds")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

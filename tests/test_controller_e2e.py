@@ -1,0 +1,258 @@
+"""End to end: `polymm reconcile --loop` as a real process, the real SDK, the simulated venue over loopback.
+
+The venue's truth (`/_sim/state`, `/_sim/requests`) is the judge; polymm's ledger is only compared
+against it. The venue runs in-process at speed 0 (the `venue` fixture): simulated time moves only
+when a test advances it, so "the books are unchanged" is exact.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from py_clob_client_v2.clob_types import OrderArgsV2, PartialCreateOrderOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _harness():
+    """scripts/chaos.py holds the process harness and the venue-truth checks shared with the chaos run."""
+    name = "polymm_chaos_harness"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "chaos.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+h = _harness()
+# A hedge that rests instead of selling into the bids at once (no bid is within 0.001 of its cost, and
+# the selection no longer asks for hedge depth there), so a test can see it live and then fill it.
+HEDGE_RESTS = {"POLYMM_HEDGE_SELL__MAX_BID_GAP": "0.001", "POLYMM_RISK__MIN_PROTECTION_SIZE_MULTIPLIER_HEDGE": "0"}
+
+
+@pytest.fixture
+def truth(venue):
+    admin = h.Admin(venue.url)
+    yield admin
+    admin.close()
+
+
+@pytest.fixture
+def controllers(venue, tmp_path):
+    made: list = []
+
+    def make(label: str, extra_env: dict | None = None, max_markets: int = 3):
+        ctl = h.ControllerProcess(venue.url, h.wallet_key(label), tmp_path / label, max_markets, extra_env)
+        made.append(ctl)
+        return ctl
+
+    yield make
+    for ctl in made:
+        ctl.stop()
+
+
+def writes_between(before: dict, after: dict) -> dict[str, int]:
+    return {k: after.get(k, 0) - before.get(k, 0) for k in h.WRITES if after.get(k, 0) != before.get(k, 0)}
+
+
+def our_quotes(admin, address: str) -> list[dict]:
+    return [o for o in h.live_orders(admin.state(), address) if o["side"] == "BUY"]
+
+
+def mid_range(quotes: list[dict]) -> list[dict]:
+    """Quotes priced 0.2–0.8: on cheap tokens one tick is past the stop-loss, and the hedge sells at once."""
+    return [q for q in quotes if Decimal("0.2") <= Decimal(q["price"]) <= Decimal("0.8")]
+
+
+def inventory_cost(state: dict, address: str, token_id: str) -> Decimal:
+    """Venue truth: the cost of what we hold of one token (its part of the market's exposure)."""
+    pos = h.venue_positions(state, address).get(token_id)
+    return pos.cost if pos is not None else Decimal(0)
+
+
+def order_key(token: str, side: str, price, size) -> tuple:
+    return (token, side, Decimal(str(price)), Decimal(str(size)))
+
+
+def test_fresh_ledger_quotes_the_planned_prices_then_steady_state_makes_no_writes(venue, truth, controllers, make_client):
+    ctl = controllers("quotes")
+    make_client(ctl.key)  # the wallet's API key exists, as after any earlier run (a dry run only derives it)
+    planned = ctl.plan()
+    places = [a for a in planned["actions"] if a["action"] == "place"]
+    assert places, planned
+    assert all(a["role"] == "quote" and a["side"] == "BUY" for a in places)
+    assert not [a for a in planned["actions"] if a["action"] == "cancel"]
+    assert len(planned["selected_markets"]) == 3
+
+    ctl.start()
+    ctl.wait_ticks(2, timeout=60)
+    live = h.live_orders(truth.state(), ctl.address)
+    assert sorted(order_key(o["asset_id"], o["side"], o["price"], o["original_size"]) for o in live) == \
+        sorted(order_key(a["token_id"], a["side"], a["price"], a["size"]) for a in places)
+
+    before, first = truth.requests(), ctl.tick_id()
+    last = ctl.wait_ticks(12)
+    after = truth.requests()
+    ticks = last["id"] - first
+    delta = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    heartbeats = delta.get("POST /v1/heartbeats", 0)
+    reads = sum(v for k, v in delta.items() if k.startswith("GET ") and not k.startswith("GET /_sim") or k == "POST /books")
+    print(f"\nsteady state: {ticks} ticks, venue writes {writes_between(before, after)}, "
+          f"heartbeats {heartbeats}, reads {reads} ({reads / ticks:.1f}/tick)")
+    assert writes_between(before, after) == {}
+    # the only other POSTs are book reads (POST /books) and the heartbeats, counted apart above
+    assert {k for k in delta if k.startswith(("POST", "DELETE"))} <= {"POST /books", "POST /v1/heartbeats"}, delta
+    with ctl.ledger() as ledger:
+        assert ledger.last_tick()["summary"]["writes"] == 0
+    assert {o["id"] for o in h.live_orders(truth.state(), ctl.address)} == {o["id"] for o in live}
+
+
+def test_fills_are_hedged_within_one_tick_and_each_trade_is_counted_once(venue, truth, controllers):
+    ctl = controllers("fills", HEDGE_RESTS)
+    ctl.start()
+    ctl.wait_ticks(2, timeout=60)
+    by_market: dict[str, dict] = {}
+    for q in mid_range(our_quotes(truth, ctl.address)):
+        by_market.setdefault(q["market"], q)
+    full, partial = list(by_market.values())[:2]
+    exposure_before = h.exposure_by_market(truth.state(), ctl.address)[full["market"]]
+    assert inventory_cost(truth.state(), ctl.address, full["asset_id"]) == 0
+
+    h.take_through(truth, full, Decimal(1))
+    h.take_through(truth, partial, Decimal("0.4"))
+    visible = time.time()  # the trades are in the venue's /data/trades from now on
+    state = truth.state()
+    still = {o["id"]: o for o in h.live_orders(state, ctl.address)}
+    assert full["id"] not in still
+    filled_partial = Decimal(still[partial["id"]]["size_matched"])
+    assert Decimal(0) < filled_partial < Decimal(partial["original_size"])
+    filled = {full["asset_id"]: Decimal(full["original_size"]), partial["asset_id"]: filled_partial}
+    assert {t: p.size for t, p in h.venue_positions(state, ctl.address).items() if p.size} == filled
+
+    ctl.wait_tick_started_after(visible)  # one tick after the fills became visible
+    state = truth.state()
+    hedges = {o["asset_id"]: o for o in h.live_orders(state, ctl.address) if o["side"] == "SELL"}
+    assert {t: Decimal(o["original_size"]) for t, o in hedges.items()} == filled
+    assert all(Decimal(o["size_matched"]) == 0 for o in hedges.values())
+
+    # exposure: the inventory appears at cost on the fill, and goes when the hedge fills (the room it frees
+    # goes back to the quote on that token, which the cap held back meanwhile)
+    market = full["market"]
+    assert inventory_cost(state, ctl.address, full["asset_id"]) == filled[full["asset_id"]] * Decimal(full["price"])
+    status_filled = ctl.status()
+    exposure_filled = Decimal(status_filled["exposure"][market])
+    assert exposure_filled == h.exposure_by_market(state, ctl.address)[market]
+    assert exposure_filled <= Decimal(status_filled["exposure_cap_per_market"])
+
+    h.take_through(truth, hedges[full["asset_id"]], Decimal(1))
+    sold = time.time()
+    ctl.wait_tick_started_after(sold)
+    state = truth.state()
+    assert full["asset_id"] not in h.venue_positions(state, ctl.address)  # the venue lists no empty positions
+    assert full["asset_id"] not in {o["asset_id"] for o in h.live_orders(state, ctl.address) if o["side"] == "SELL"}
+    assert inventory_cost(state, ctl.address, full["asset_id"]) == 0
+    status_sold = ctl.status()
+    assert full["asset_id"] not in {p["token_id"] for p in status_sold["positions"] if Decimal(p["size"])}
+    exposure_sold = Decimal(status_sold["exposure"].get(market, "0"))
+    assert exposure_sold == h.exposure_by_market(state, ctl.address).get(market, Decimal(0))
+    print(f"\nexposure of market {market[:10]}…: {exposure_before} before, {exposure_filled} with the fill "
+          f"(inventory {filled[full['asset_id']] * Decimal(full['price'])}), {exposure_sold} once hedged "
+          f"(cap {status_sold['exposure_cap_per_market']})")
+
+    # every venue trade of ours is in the ledger exactly once, and the positions agree
+    ctl.wait_ticks(1)
+    truth_fills = {(f.trade_id, f.order_id) for f in h.venue_fills(state, ctl.address)}
+    with ctl.ledger() as ledger:
+        keys = Counter((f.trade_id, f.order_id) for f in ledger.fills())
+        positions = {t: p.size for t, p in ledger.positions().items() if p.size}
+    assert len(truth_fills) >= 3  # two quote fills, the hedge fill (the last take may also reach our other quotes)
+    assert set(keys) == truth_fills and set(keys.values()) == {1}
+    assert positions == {t: p.size for t, p in h.venue_positions(state, ctl.address).items() if p.size}
+    assert h.self_trades(state, ctl.address) == []
+
+
+def test_plan_against_the_running_loop_shows_nothing_then_the_replacement_after_a_book_move(
+        venue, truth, controllers, make_client):
+    ctl = controllers("plan-live")
+    ctl.start()
+    ctl.wait_ticks(2, timeout=60)
+    assert ctl.plan()["actions"] == []
+
+    # Freeze the loop (SIGSTOP) so that the book move below cannot be acted on before `polymm plan` sees
+    # it; the venue's clock is frozen too, so no heartbeat deadline passes meanwhile. The move: another
+    # maker improves the best bid by a tick, which moves the midpoint and so the reward band.
+    other = make_client()
+    quotes = our_quotes(truth, ctl.address)
+    ctl.signal(signal.SIGSTOP)
+    try:
+        replaced = {}
+        for q in sorted(quotes, key=lambda q: abs(Decimal(q["price"]) - Decimal("0.5"))):
+            market = truth.market(q["market"])
+            tick = Decimal(str(market["minimum_tick_size"]))
+            book = truth.book(q["asset_id"])
+            bid, ask = Decimal(book["bids"][-1]["price"]), Decimal(book["asks"][-1]["price"])
+            if bid + tick >= ask:
+                continue
+            reply = other.post_order(other.create_order(
+                OrderArgsV2(token_id=q["asset_id"], price=float(bid + tick), size=20, side="BUY"),
+                PartialCreateOrderOptions(tick_size=str(tick), neg_risk=market["neg_risk"])))
+            assert reply["success"] and reply["status"] == "live", reply
+            planned = ctl.plan()
+            replaced = replacements(planned)
+            if replaced:
+                break
+        assert replaced, "no book move changed a quote"
+        live_ids = {o["id"] for o in our_quotes(truth, ctl.address)}
+        for slot, (cancel, place) in replaced.items():
+            assert cancel["order_id"] in live_ids
+            assert "after cancel" in place["reason"]
+        assert live_ids == {q["id"] for q in quotes}  # `polymm plan` sent nothing
+    finally:
+        ctl.signal(signal.SIGCONT)
+    ctl.wait_ticks(2)
+    now = {(o["asset_id"], Decimal(o["price"])) for o in our_quotes(truth, ctl.address)}
+    assert {(p["token_id"], Decimal(p["price"])) for _, p in replaced.values()} <= now
+    assert ctl.plan()["actions"] == []
+
+
+def replacements(planned: dict) -> dict[str, tuple[dict, dict]]:
+    """Slots the plan both cancels and places into: (cancel, place) by slot."""
+    cancels = {a["slot"]: a for a in planned["actions"] if a["action"] == "cancel"}
+    return {a["slot"]: (cancels[a["slot"]], a) for a in planned["actions"] if a["action"] == "place" and a["slot"] in cancels}
+
+
+def test_sigterm_cancels_buy_quotes_keeps_hedges_and_exits_zero(venue, truth, controllers):
+    ctl = controllers("sigterm", HEDGE_RESTS)
+    ctl.start()
+    ctl.wait_ticks(2, timeout=60)
+    quote = mid_range(our_quotes(truth, ctl.address))[0]
+    h.take_through(truth, quote, Decimal("0.5"))
+    ctl.wait_tick_started_after(time.time())
+    hedges = [o for o in h.live_orders(truth.state(), ctl.address) if o["side"] == "SELL"]
+    assert len(hedges) == 1
+    started = time.monotonic()
+    assert ctl.terminate(30) == 0
+    stopped_in = time.monotonic() - started
+    left = h.live_orders(truth.state(), ctl.address)
+    print(f"\nSIGTERM: exit 0 in {stopped_in:.2f} s; left at the venue: {[(o['side'], o['price']) for o in left]}")
+    assert [o["id"] for o in left] == [hedges[0]["id"]]
+    assert stopped_in < 10
+    assert ctl.status()["health"] == "stopped"
+
+
+@pytest.mark.parametrize("command", [["reconcile", "--loop"], ["plan"], ["status"]])
+def test_a_bad_config_value_exits_2_naming_key_value_and_what_is_allowed(tmp_path, command):
+    env = h.controller_env("http://127.0.0.1:9", h.wallet_key("bad-config"), tmp_path,
+                           extra={"POLYMM_STRATEGY__MAX_MARKETS": "0"})
+    done = subprocess.run([h.POLYMM, *command], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "strategy.max_markets: 0 — must be ≥ 1" in done.stderr
