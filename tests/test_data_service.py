@@ -276,10 +276,6 @@ def test_status_shows_that_the_data_service_is_silent(outage: Outage) -> None:
     assert any("data service" in note for note in status["notes"]), status["notes"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "controller bug (polymm/controller/loop.py Service._health): health looks only at open orders, fills, "
-    "collateral and the heartbeat, so with the data service dead and every market held `polymm status` still "
-    "reports health 'ok' with no reason; the data-service problem only appears in `notes`"))
 def test_status_reports_degraded_health_naming_the_data_service_while_it_is_dead(outage: Outage) -> None:
     status = outage.status_during
     assert status["health"] in ("degraded", "halted"), status

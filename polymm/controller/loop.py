@@ -135,6 +135,12 @@ class Service:
             return "degraded", f"heartbeat not healthy: {self.heartbeat.last_error or 'starting'}"
         if unknown:
             return "degraded", "unknown: " + ", ".join(f"{n} ({getattr(obs, n).reason})" for n in unknown)
+        if not known(obs.reward_markets):
+            return "degraded", f"market data unknown: {obs.reward_markets.reason}"
+        held = decision.desired.held_markets
+        if held:
+            cause = next(iter(obs.problems), "their order books are missing or stale")
+            return "degraded", f"{len(held)} market(s) held, market data unknown: {cause}"
         return "ok", ""
 
     def _placing_health(self, health: str, why: str, report: ExecutionReport) -> tuple[str, str]:
