@@ -27,7 +27,6 @@ import random
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -35,6 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from polymm.config import PolymmConfig  # noqa: E402
+from polymm.controller.core import ProjectedOrder  # noqa: E402
 from polymm.desired.funnel import SelectionParams, select_markets  # noqa: E402
 from polymm.desired.hedge import HedgeParams  # noqa: E402
 from polymm.desired.state import desire  # noqa: E402
@@ -55,22 +55,8 @@ TICK = Decimal("0.01")
 LEVELS = 10
 
 
-@dataclass(frozen=True)
-class OrderView:
-    """One of our active ledger orders, as sync, plan and gate read it (an OrderRecord without SQLite)."""
-
-    order_id: str
-    slot_key: str
-    condition_id: str
-    token_id: str
-    side: str
-    role: str
-    price: Decimal
-    size: Decimal
-    size_matched: Decimal
-    state: str
-    created_at: float
-    submitted_at: float | None
+# one of our active ledger orders as sync, plan and gate read it (an OrderRecord without SQLite)
+OrderView = ProjectedOrder
 
 
 def fmt(price: Decimal) -> str:

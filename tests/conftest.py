@@ -10,6 +10,7 @@ import httpx
 import pytest
 from py_clob_client_v2.client import ClobClient
 
+from controller_support import controllers, truth  # noqa: F401  (fixtures of the controller tests)
 from polymm.sim.model import SimMarket
 from polymm.sim.runner import SimOptions, SimVenue
 

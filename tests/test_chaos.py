@@ -5,25 +5,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _harness():
-    name = "polymm_chaos_harness"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "chaos.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+from controller_support import h
 
-
-h = _harness()
 SEED = 3
 KILLS = 8
 MAX_LIFE_S = 3.0

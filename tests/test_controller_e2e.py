@@ -7,10 +7,8 @@ when a test advances it, so "the books are unchanged" is exact.
 
 from __future__ import annotations
 
-import importlib.util
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from decimal import Decimal
@@ -22,42 +20,13 @@ from py_clob_client_v2.clob_types import OrderArgsV2, PartialCreateOrderOptions
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _harness():
-    """scripts/chaos.py holds the process harness and the venue-truth checks shared with the chaos run."""
-    name = "polymm_chaos_harness"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "chaos.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+from controller_support import h
 
-
-h = _harness()
 # A hedge that rests instead of selling into the bids at once (no bid is within 0.001 of its cost, and
 # the selection no longer asks for hedge depth there), so a test can see it live and then fill it.
 HEDGE_RESTS = {"POLYMM_HEDGE_SELL__MAX_BID_GAP": "0.001", "POLYMM_RISK__MIN_PROTECTION_SIZE_MULTIPLIER_HEDGE": "0"}
 
 
-@pytest.fixture
-def truth(venue):
-    admin = h.Admin(venue.url)
-    yield admin
-    admin.close()
-
-
-@pytest.fixture
-def controllers(venue, tmp_path):
-    made: list = []
-
-    def make(label: str, extra_env: dict | None = None, max_markets: int = 3):
-        ctl = h.ControllerProcess(venue.url, h.wallet_key(label), tmp_path / label, max_markets, extra_env)
-        made.append(ctl)
-        return ctl
-
-    yield make
-    for ctl in made:
-        ctl.stop()
 
 
 def writes_between(before: dict, after: dict) -> dict[str, int]:

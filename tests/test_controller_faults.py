@@ -4,9 +4,7 @@ trading-disabled mode. `polymm reconcile --loop` runs as a real process; the ven
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -16,40 +14,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _harness():
-    """scripts/chaos.py holds the process harness and the venue-truth checks shared with the chaos run."""
-    name = "polymm_chaos_harness"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "chaos.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+from controller_support import h
 
-
-h = _harness()
 CAP = Decimal(25)  # strategy.max_exposure_per_market_usdc (config.yaml default)
 
 
-@pytest.fixture
-def truth(venue):
-    admin = h.Admin(venue.url)
-    yield admin
-    admin.close()
-
-
-@pytest.fixture
-def controllers(venue, tmp_path):
-    made: list = []
-
-    def make(label: str, extra_env: dict | None = None, max_markets: int = 3):
-        ctl = h.ControllerProcess(venue.url, h.wallet_key(label), tmp_path / label, max_markets, extra_env)
-        made.append(ctl)
-        return ctl
-
-    yield make
-    for ctl in made:
-        ctl.stop()
 
 
 def wait_until(predicate, timeout: float, what: str, ctl=None, poll: float = 0.05):

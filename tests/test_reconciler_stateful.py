@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from decimal import Decimal as D
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule

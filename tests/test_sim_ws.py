@@ -12,7 +12,6 @@ import asyncio
 import json
 from typing import Any, Callable
 
-import pytest
 import websockets
 from py_clob_client_v2.clob_types import OrderArgsV2, PartialCreateOrderOptions
 

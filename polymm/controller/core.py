@@ -20,7 +20,7 @@ from polymm.desired.funnel import Selection, SelectionParams, prefilter, select_
 from polymm.desired.hedge import HedgeParams
 from polymm.desired.state import DesiredState, desire
 from polymm.domain.exposure import BuyExposure, InventoryExposure
-from polymm.domain.types import Fill, LiveOrder, Position, RewardMarket
+from polymm.domain.types import Fill, LiveOrder, Position
 from polymm.marketdata.source import VenueMarketData
 from polymm.observed.parse import live_order_from_wire, our_fills
 from polymm.observed.state import ObservedState, Unknown, known

@@ -25,7 +25,7 @@ from polymm.config import PolymmConfig
 from polymm.reconciler.gate import GatedPlan
 from polymm.reconciler.plan import Place
 from polymm.statemachines.ledger import Ledger, NewOrder
-from polymm.venue.outcomes import Ok, Refused, Unknown
+from polymm.venue.outcomes import Ok, Refused
 from polymm.venue.trading import MAX_BATCH, TradingGateway
 
 log = logging.getLogger("polymm.executor")

@@ -1,0 +1,49 @@
+"""Shared by the controller tests: the process harness of scripts/chaos.py and fixtures built on it.
+
+scripts/chaos.py holds the venue and controller processes and the venue-truth checks that the
+chaos run and these tests share; it is loaded once under a fixed module name.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_harness():
+    name = "polymm_chaos_harness"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "chaos.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+h = _load_harness()
+
+
+@pytest.fixture
+def truth(venue):
+    admin = h.Admin(venue.url)
+    yield admin
+    admin.close()
+
+
+@pytest.fixture
+def controllers(venue, tmp_path):
+    made: list = []
+
+    def make(label: str, extra_env: dict | None = None, max_markets: int = 3):
+        ctl = h.ControllerProcess(venue.url, h.wallet_key(label), tmp_path / label, max_markets, extra_env)
+        made.append(ctl)
+        return ctl
+
+    yield make
+    for ctl in made:
+        ctl.stop()
