@@ -60,7 +60,9 @@ def build_server(options: SimOptions) -> SimServer:
         fail_rate=options.fail_rate,
         mined_delay_s=options.mined_delay_s,
         confirmed_delay_s=options.confirmed_delay_s,
-        heartbeat_timeout_s=options.heartbeat_timeout_s,
+        # the dead-man switch is about the client's liveness in real time: at speed X the simulated
+        # clock runs X times faster, so the timeout in simulated seconds grows with it
+        heartbeat_timeout_s=options.heartbeat_timeout_s * max(options.speed, 1.0),
     )
     # end dates are generated relative to the simulated start, so "days to end" stays meaningful in any year
     start = datetime.fromtimestamp(settings.start_time, tz=timezone.utc)
