@@ -324,10 +324,14 @@ def evaluate(market: RewardMarket, pair: tuple[Book, Book], params: SelectionPar
     q_others = rewards.maker_q_min(others, mid, v, min_size) if mid is not None else 0.0
     share = rewards.expected_share(q_ours, q_others)
     expected = share * float(market.rate_per_day)
-    capital = sum((q.price * q.size for q in quotes), Decimal(0))
+    capital = Decimal(0)
+    for q in quotes:
+        capital += q.price * q.size
 
     our_size = market.rewards_min_size * params.order_size_multiplier * 2
-    competitor = sum((lv.size for lv in book0.bids[:2]), Decimal(0)) + sum((lv.size for lv in book0.asks[:2]), Decimal(0))
+    competitor = Decimal(0)
+    for lv in book0.bids[:2] + book0.asks[:2]:
+        competitor += lv.size
     ratio = (our_size * 2) / max(competitor, ONE_SHARE) * market.rate_per_day
 
     return Evaluation(

@@ -63,7 +63,9 @@ def check_price_cliff(book: Book, price: Decimal, limits: SafetyLimits) -> str |
 
 
 def check_protection(book: Book, size: Decimal, limits: SafetyLimits) -> str | None:
-    in_front = sum((lv.size for lv in book.bids[:2]), Decimal(0))
+    in_front = Decimal(0)
+    for lv in book.bids[:2]:
+        in_front += lv.size
     need = size * limits.min_protection_size_multiplier
     if in_front < need:
         return f"protection: {in_front} shares at the best two bids < {need} needed"
@@ -72,7 +74,11 @@ def check_protection(book: Book, size: Decimal, limits: SafetyLimits) -> str | N
 
 def check_hedge_depth(book: Book, price: Decimal, size: Decimal, limits: SafetyLimits) -> str | None:
     floor = price - limits.max_bid_gap
-    depth = sum((lv.size for lv in book.bids[2:] if lv.price >= floor), Decimal(0))
+    depth = Decimal(0)
+    for lv in book.bids[2:]:  # best first: the first level below the floor ends the walk
+        if lv.price < floor:
+            break
+        depth += lv.size
     need = size * limits.min_protection_size_multiplier_hedge
     if depth < need:
         return f"hedge_depth: {depth} shares from the third bid down to {floor} < {need} needed"
