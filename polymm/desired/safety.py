@@ -45,14 +45,23 @@ def check_volatility(volatility: float | None, limits: SafetyLimits) -> str | No
 def check_position(book: Book, price: Decimal, at_band_edge: bool) -> str | None:
     if not at_band_edge:
         return None
-    above = sum(1 for lv in book.bids if lv.price > price)
+    above = 0
+    for lv in book.bids:  # best first: count until the first level at or below our price
+        if lv.price <= price:
+            break
+        above += 1
     if above > 1:
         return f"position: at the band edge {price} would be bid #{above + 1} (must be #2 or better)"
     return None
 
 
 def check_price_cliff(book: Book, price: Decimal, limits: SafetyLimits) -> str | None:
-    behind = [lv.price for lv in book.bids if lv.price < price][:2]
+    behind: list[Decimal] = []
+    for lv in book.bids:  # best first: the first two levels below our price
+        if lv.price < price:
+            behind.append(lv.price)
+            if len(behind) == 2:
+                break
     if len(behind) < 2:
         return f"price_cliff: only {len(behind)} bid level(s) behind {price} (need 2)"
     first_gap, second_gap = price - behind[0], behind[0] - behind[1]
