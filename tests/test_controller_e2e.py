@@ -225,3 +225,38 @@ def test_a_bad_config_value_exits_2_naming_key_value_and_what_is_allowed(tmp_pat
     done = subprocess.run([h.POLYMM, *command], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "strategy.max_markets: 0 — must be ≥ 1" in done.stderr
+
+
+def test_a_book_change_in_a_quoted_market_wakes_the_loop_long_before_its_interval(venue, truth, controllers, make_client):
+    """With a 60 s interval, only the channels can start a tick: a better bid from another maker in a
+    market we quote must lead to our replacement within seconds (the market channel woke the loop)."""
+    ctl = controllers("book-wake", {"POLYMM_LOOP__ORDER_CHECK_INTERVAL_SECONDS": "60"})
+    ctl.start()
+    ctl.wait_ticks(1, timeout=60)
+    time.sleep(1.0)  # let the start-up ticks (woken by our own placements) settle
+    other = make_client()
+    quotes = our_quotes(truth, ctl.address)
+    assert quotes
+    reacted = None
+    for q in sorted(quotes, key=lambda q: abs(Decimal(q["price"]) - Decimal("0.5"))):
+        market = truth.market(q["market"])
+        tick = Decimal(str(market["minimum_tick_size"]))
+        book = truth.book(q["asset_id"])
+        bid, ask = Decimal(book["bids"][-1]["price"]), Decimal(book["asks"][-1]["price"])
+        if bid + tick >= ask:
+            continue
+        before = {o["id"] for o in our_quotes(truth, ctl.address)}
+        moved_at = time.monotonic()
+        reply = other.post_order(other.create_order(
+            OrderArgsV2(token_id=q["asset_id"], price=float(bid + tick), size=20, side="BUY"),
+            PartialCreateOrderOptions(tick_size=str(tick), neg_risk=market["neg_risk"])))
+        assert reply["success"], reply
+        while time.monotonic() - moved_at < 8:
+            if {o["id"] for o in our_quotes(truth, ctl.address)} != before:
+                reacted = time.monotonic() - moved_at
+                break
+            time.sleep(0.05)
+        if reacted is not None:
+            break
+    assert reacted is not None, "no book move changed a quote within 8 s"
+    assert reacted < 8  # the 60 s interval would not have ticked yet

@@ -3,7 +3,8 @@
 Start: the ledger is loaded and reconciled against the venue before anything is sent (our orders
 are adopted by hash, foreign ones left alone unless configured); with `controller.clean_start` our
 leftover buy quotes are cancelled. Loop: one tick at a time (never overlapping) every
-`loop.order_check_interval_seconds`, sooner when the user channel reports a fill or an order
+`loop.order_check_interval_seconds`, sooner (but never more than every MIN_TICK_SPACING_S) when
+the market channel reports a change in a book we have orders in, or the user channel a fill or an order
 update; the market universe is rescanned every `loop.update_interval_seconds`. While heartbeats are
 not healthy nothing is placed. Stop (SIGTERM/SIGINT): cancel our buy quotes, keep hedge sells,
 journal final stats, exit 0. A failing tick is logged and the loop goes on: nothing crashes it.
@@ -21,7 +22,7 @@ from polymm.controller.core import Decision
 from polymm.controller.executor import ExecutionReport
 from polymm.controller.heartbeat import Heartbeat
 from polymm.controller.session import Session
-from polymm.controller.wake import UserChannelWaker
+from polymm.controller.wake import MarketChannelWaker, UserChannelWaker
 from polymm.observed.state import known
 from polymm.reconciler.gate import GatedPlan
 from polymm.reconciler.plan import Cancel
@@ -29,6 +30,7 @@ from polymm.reconciler.plan import Cancel
 log = logging.getLogger("polymm.loop")
 SLOW_STEP_S = 1.0
 SUMMARY_EVERY_S = 10.0
+MIN_TICK_SPACING_S = 0.1
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Service:
         creds = session.trading.client.creds
         self.waker = UserChannelWaker(session.endpoints.ws_url, creds.api_key, creds.api_secret, creds.api_passphrase,
                                       self.wake) if use_user_channel and creds else None
+        self.book_waker = MarketChannelWaker(session.endpoints.ws_url, self.wake) if use_user_channel else None
         self.ticks = 0
         self.last_summary = 0.0
         self.totals = ExecutionReport()
@@ -77,6 +80,8 @@ class Service:
             time.sleep(0.05)
         if self.waker:
             self.waker.start()
+        if self.book_waker:
+            self.book_waker.start()
 
     def _sends_of_a_previous_run_are_unknown(self) -> None:
         """Orders a previous run wrote (intent) or sent (submitting) but whose outcome it never recorded — it
@@ -210,8 +215,13 @@ class Service:
                     log.exception("tick %d failed; continuing", self.ticks)
                 if not loop or self.stop_event.is_set():
                     break
+                if self.book_waker:
+                    self.book_waker.watch({o.token_id for o in self.ledger.active_orders()})
+                started = time.monotonic()
                 self.wake.wait(self.cfg.loop.order_check_interval_seconds)
                 self.wake.clear()
+                # a burst of book changes must not turn into back-to-back ticks
+                self.stop_event.wait(max(0.0, MIN_TICK_SPACING_S - (time.monotonic() - started)))
                 if self.stop_event.is_set():
                     break
         finally:
@@ -222,6 +232,8 @@ class Service:
         report = self._cancel_quotes("shutdown")
         if self.waker:
             self.waker.stop()
+        if self.book_waker:
+            self.book_waker.stop()
         self.heartbeat.stop()
         positions = {t: str(p.size) for t, p in self.ledger.positions().items() if p.size > 0}
         final = {"final": True, "tick": self.ticks, "ticks": self.ticks, "totals": self.totals.__dict__ | {"notes": []},
