@@ -88,7 +88,7 @@ class Controller:
         self.market_data = market_data or VenueMarketData(public, cfg.loop.update_interval_seconds,
                                                           cfg.orderbook_service.volatility_check.window_samples)
         self.executor = Executor(ledger, trading, cfg, clock)
-        self.quoting_enabled = True  # turned off while the heartbeat is unhealthy
+        self.quoting_enabled = True  # False: the desired state holds hedges only (no buy quotes)
 
     # ------------------------------------------------------------------ observe
     def observe(self, rescan: bool | None = None) -> ObservedState:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Callable
 
 from polymm.config import PolymmConfig
@@ -208,6 +207,3 @@ class Executor:
         self._place(gated, cancelled, report)
         return report
 
-
-def _unused(_: Decimal) -> None:  # pragma: no cover - keeps Decimal imported for type readers
-    return None
