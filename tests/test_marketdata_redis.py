@@ -73,9 +73,7 @@ def http(venue) -> Iterator[httpx.Client]:
 def service(venue, gateway, redis_store) -> Iterator[DataService]:
     svc = DataService(gateway, redis_store, scan_interval_s=300, book_interval_s=3, ws_url=venue.urls["ws_url"])
     yield svc
-    svc._stop.set()  # ends the market-channel thread, if a test started it
-    if svc._ws_thread is not None:
-        svc._ws_thread.join(5)
+    svc.stop()  # ends the market-channel thread, if a test started it
 
 
 def levels(raw: list) -> Levels:
@@ -362,9 +360,7 @@ def test_the_market_channel_keeps_writing_after_redis_was_unreachable(
         eventually(lambda: stored_levels(redis_store, yes) == expected, "the channel writes to Redis again")
         assert svc.stats["refreshes"] == 1
     finally:
-        svc._stop.set()
-        if svc._ws_thread is not None:
-            svc._ws_thread.join(5)
+        svc.stop()
         link.cut()
         through_link.close()
 

@@ -11,27 +11,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import threading
 import time
 from decimal import Decimal
 from typing import Callable
 
-import websockets
-
 from polymm.domain.types import Book, Level
 from polymm.marketdata.store import MARKETS_TTL_S, MarketDataStore
 from polymm.marketdata.volatility import VolatilityTracker
+from polymm.venue.channels import MarketSubscription
 from polymm.venue.gateway import VenueGateway, VenueUnavailable
 from polymm.venue.parse import MalformedReply, book_from_wire
 
 log = logging.getLogger("polymm.marketdata")
-WS_SUBSCRIBE_CHUNK = 500
 RESCAN_MARGIN_S = 15.0
-WS_PING_EVERY_S = 10.0
-WS_STOP_POLL_S = 0.25
 
 
 def apply_price_change(book: Book, change: dict) -> Book:
@@ -56,7 +50,7 @@ class DataService:
         self.store = store
         self.scan_interval_s = scan_interval_s
         self.book_interval_s = book_interval_s
-        self.ws_url = ws_url.rstrip("/") + "/market" if ws_url else None
+        self.ws_url = ws_url
         self.clock = clock
         self.tokens: list[str] = []
         self.books: dict[str, Book] = {}
@@ -65,8 +59,7 @@ class DataService:
         self.last_scan: float | None = None
         self.stats = {"scans": 0, "refreshes": 0, "ws_updates": 0, "errors": 0}
         self._stop = threading.Event()
-        self._ws_thread: threading.Thread | None = None
-        self._subscribed: tuple[str, ...] = ()
+        self._feed: _BookFeed | None = None
 
     # ------------------------------------------------------------------ REST
     def scan(self) -> None:
@@ -118,61 +111,30 @@ class DataService:
                 self.stats["errors"] += 1
                 log.exception("market data refresh failed")
             stop.wait(min(0.25, self.book_interval_s))
-        self._stop.set()
-        if self._ws_thread:
-            self._ws_thread.join(5)
+        self.stop()
 
     # ------------------------------------------------------------------ WebSocket
     def _ensure_ws(self) -> None:
+        """Keep the market channel subscribed to every reward token (new ones join after a rescan)."""
         if self.ws_url is None:
             return
-        self._subscribed = tuple(self.tokens)
-        if self._ws_thread is None or not self._ws_thread.is_alive():
-            self._ws_thread = threading.Thread(target=lambda: asyncio.run(self._ws_main()), name="polymm-market-ws",
-                                               daemon=True)
-            self._ws_thread.start()
+        if self._feed is None:
+            self._feed = _BookFeed(self.ws_url, self._on_events)
+            self._feed.watch(self.tokens)
+            self._feed.start()
+        else:
+            self._feed.watch(self.tokens)
 
-    async def _ws_main(self) -> None:
-        backoff = 0.5
-        while not self._stop.is_set():
-            try:
-                async with websockets.connect(self.ws_url, open_timeout=5, ping_interval=None, max_size=2**24) as ws:
-                    sent: set[str] = set()
-                    backoff, idle = 0.5, 0.0
-                    while not self._stop.is_set():
-                        fresh = [t for t in self._subscribed if t not in sent]  # new tokens after a rescan
-                        for i in range(0, len(fresh), WS_SUBSCRIBE_CHUNK):
-                            await ws.send(json.dumps({"assets_ids": fresh[i:i + WS_SUBSCRIBE_CHUNK], "type": "market"}))
-                        sent.update(fresh)
-                        # short reads so a stop ends the thread at once (cancelling recv() loses no message);
-                        # a PING after WS_PING_EVERY_S of silence keeps the connection alive
-                        try:
-                            message = await asyncio.wait_for(ws.recv(), timeout=WS_STOP_POLL_S)
-                        except asyncio.TimeoutError:
-                            idle += WS_STOP_POLL_S
-                            if idle >= WS_PING_EVERY_S:
-                                await ws.send("PING")
-                                idle = 0.0
-                            continue
-                        idle = 0.0
-                        if message != "PONG":
-                            self._on_message(message)
-            except (OSError, websockets.WebSocketException, asyncio.TimeoutError) as exc:
-                log.info("market channel disconnected: %s", exc)
-            if self._stop.wait(backoff):
-                return
-            backoff = min(backoff * 2, 10.0)
+    def stop(self) -> None:
+        """Stop the market-channel listener (the REST loop stops with the event given to `run`)."""
+        self._stop.set()
+        if self._feed is not None:
+            self._feed.stop()
 
-    def _on_message(self, message: str) -> None:
-        try:
-            events = json.loads(message)
-        except json.JSONDecodeError:
-            return
+    def _on_events(self, events: list[dict]) -> None:
         changed: dict[str, Book] = {}
         with self.lock:
-            for event in events if isinstance(events, list) else [events]:
-                if not isinstance(event, dict):
-                    continue
+            for event in events:
                 try:
                     if event.get("event_type") == "book":
                         # the channel's book has no min_order_size: keep the one the REST book gave
@@ -194,3 +156,14 @@ class DataService:
             except Exception as exc:  # Redis unreachable: keep the channel; the next write or refresh catches up
                 self.stats["errors"] += 1
                 log.warning("writing %d book(s) from the market channel failed: %s", len(changed), exc)
+
+
+class _BookFeed(MarketSubscription):
+    """The market channel feeding the data service's live books."""
+
+    def __init__(self, ws_url: str, on_events) -> None:
+        super().__init__(ws_url)
+        self._handler = on_events
+
+    def on_events(self, events: list[dict]) -> None:
+        self._handler(events)
