@@ -10,7 +10,8 @@ venue can never hold two), and a refusal of a resend proves nothing and changes 
 
 Retries never block the loop: a slot whose places keep being refused is tried again on the next
 ticks, up to `order_max_tries` (quotes) or `hedge_max_tries` (hedges) in a row, then rests for
-`hedge_cooldown_seconds`.
+`hedge_cooldown_seconds` — except a hedge refused for balance ("not enough balance / allowance"
+right after the buy that it hedges), which is tried again on every tick until the balance catches up.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from polymm.reconciler.gate import GatedPlan
 from polymm.reconciler.plan import Place
 from polymm.statemachines.ledger import Ledger, NewOrder
 from polymm.venue.outcomes import Ok, Refused
-from polymm.venue.trading import MAX_BATCH, TradingGateway
+from polymm.venue.trading import MAX_BATCH, TradingGateway, is_balance_refusal
 
 log = logging.getLogger("polymm.executor")
 CANCEL_BATCH = 100
@@ -174,7 +175,12 @@ class Executor:
             report.places_refused += 1
             report.place_errors.append(outcome.reason)
             report.notes.append(f"refused {place.order.role} {place.slot_key}: {outcome.reason}")
-            self._note_failure(place, now)
+            if place.order.role == "hedge" and is_balance_refusal(outcome.reason):
+                # tokens just bought are often not sellable until the venue's balance catches up with the
+                # settlement (py-clob-client issues #287, #290, #342): retry on the next tick, no cool-down
+                report.notes.append(f"hedge {place.slot_key}: balance not caught up yet, retrying next tick")
+            else:
+                self._note_failure(place, now)
         else:
             self.ledger.transition(order_id, "lose_reply", reason=outcome.reason, error=outcome.reason)
             report.places_unknown += 1

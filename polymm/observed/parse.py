@@ -14,7 +14,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from polymm.domain.types import Fill, LiveOrder
-from polymm.venue.parse import MalformedReply
+from polymm.venue.parse import MalformedReply, trade_status_from_wire
 
 OPPOSITE = {"BUY": "SELL", "SELL": "BUY"}
 
@@ -70,7 +70,7 @@ def our_fills(trade: dict, api_key: str, address: str) -> list[Fill]:
         raise MalformedReply(f"trade: expected an object, got {type(trade).__name__}")
     try:
         trade_id = str(trade["id"])
-        status = str(trade["status"]).upper()
+        status = trade_status_from_wire(trade["status"])
         condition_id = str(trade["market"])
         match_time = _int(trade.get("match_time"), "match_time")
         fills: list[Fill] = []

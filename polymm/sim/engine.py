@@ -31,6 +31,11 @@ from polymm.sim.model import (
 ORDER_TYPES = ("GTC", "GTD", "FOK", "FAK")
 
 
+def _implied_price(side: str, maker_amount: int, taker_amount: int) -> str:
+    shares, collateral = (taker_amount, maker_amount) if side == "BUY" else (maker_amount, taker_amount)
+    return f"{collateral / shares:g}" if shares > 0 else "0"
+
+
 class VenueError(Exception):
     """A refusal the venue returns as an error envelope with an HTTP status."""
 
@@ -211,23 +216,25 @@ class Engine:
             raise VenueError(400, f"unsupported signature type {signature_type}")
         if signature_type == 0 and str(order_fields["maker"]).lower() != creds.address.lower():
             raise VenueError(400, "the order maker has to be the signer for EOA orders")
+        # refusal wordings: docs.polymarket.com/resources/error-codes ("Order Processing Errors")
         if order_id in self.orders:
-            return self._reply_error(order_id, "INVALID_ORDER_DUPLICATED", "order with the same hash already placed")
+            return self._reply_error(order_id, "INVALID_ORDER_DUPLICATED", f"order {order_id} is invalid. Duplicated.")
         if not market.accepting_orders:
-            return self._reply_error(order_id, "MARKET_NOT_READY", "the market is not accepting orders")
+            return self._reply_error(order_id, "MARKET_NOT_READY", "the market is not yet ready to process new orders")
 
         size_micro, price_pips = self._size_and_price(side, maker_amount, taker_amount, order_type, market.tick_pips)
         if price_pips is None or price_pips % market.tick_pips:
             return self._reply_error(
                 order_id, "INVALID_ORDER_MIN_TICK_SIZE",
-                f"order {order_id} is invalid. Price breaks minimum tick size rule: {market.tick_str}",
+                f"order {order_id} is invalid. Price ({_implied_price(side, maker_amount, taker_amount)}) "
+                f"breaks minimum tick size rule: {market.tick_str}",
             )
         if not market.tick_pips <= price_pips <= PIPS - market.tick_pips:
             return self._reply_error(order_id, "INVALID_ORDER_ERROR", f"invalid price, min: {market.tick_str} - max: {1 - market.tick_pips / PIPS:g}")
         if order_type in ("GTC", "GTD") and size_micro < market.min_order_size * MICRO:
             return self._reply_error(
                 order_id, "INVALID_ORDER_MIN_SIZE",
-                f"Size ({size_micro / MICRO:g}) lower than the minimum: {market.min_order_size}",
+                f"order {order_id} is invalid. Size ({size_micro / MICRO:g}) lower than the minimum: {market.min_order_size}",
             )
         if order_type == "GTD" and expiration and expiration <= self.now + 60:
             return self._reply_error(order_id, "INVALID_ORDER_EXPIRATION", "invalid expiration: must be at least 1 minute in the future")
@@ -247,7 +254,7 @@ class Engine:
             expiration=expiration if order_type == "GTD" else 0, created_at=self.now,
         )
         if post_only and self._crossable(order) > 0:
-            return self._reply_error(order_id, "INVALID_POST_ONLY_ORDER", f"invalid post-only order: order {order_id} crosses book")
+            return self._reply_error(order_id, "INVALID_POST_ONLY_ORDER", "invalid post-only order: order crosses book")
         return self.execute(order)
 
     @staticmethod
@@ -298,7 +305,10 @@ class Engine:
     def execute(self, order: SimOrder) -> dict:
         """Match a validated order against the book; rest the remainder of GTC/GTD orders."""
         if order.order_type == "FOK" and self._crossable(order, order.original_size) < order.original_size:
-            return self._reply_error(order.id, "FOK_ORDER_NOT_FILLED_ERROR", f"order {order.id} couldn't be fully filled. FOK orders are fully filled or killed.")
+            return self._reply_error(order.id, "FOK_ORDER_NOT_FILLED_ERROR", "order couldn't be fully filled. FOK orders are fully filled or killed.")
+        if order.order_type == "FAK" and not order.internal and self._crossable(order, 1) == 0:
+            return self._reply_error(order.id, "FAK_ORDER_NOT_FILLED_ERROR",
+                                     "no orders found to match with FAK order. FAK orders are partially filled or killed if no match is found.")
         self.orders[order.id] = order
         trade = self._match(order)
         acct = self.accounts[order.maker_address]

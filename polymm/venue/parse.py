@@ -15,6 +15,22 @@ class MalformedReply(ValueError):
     """The venue answered, but not in the shape polymm relies on."""
 
 
+# Trade statuses arrive in more than one wire form: the user channel sends the plain value
+# ("CONFIRMED"), REST may send the prefixed constant ("TRADE_STATUS_CONFIRMED"), and account trade
+# listings may show MATCHED_NOT_BROADCASTED, a match not yet sent to the chain — still MATCHED for
+# settlement purposes (source: the official `polymarket-client` package, models/clob/account.py,
+# `TradeStatus` and `_normalize_trade_status`). A value outside these passes through unchanged for
+# the caller's unknown-status handling.
+_TRADE_STATUS_ALIASES = {"MATCHED_NOT_BROADCASTED": "MATCHED"}
+
+
+def trade_status_from_wire(value: Any) -> str:
+    """The plain trade status (MATCHED, MINED, CONFIRMED, RETRYING, FAILED) of any wire form."""
+    status = str(value).strip().upper()
+    status = status.removeprefix("TRADE_STATUS_")
+    return _TRADE_STATUS_ALIASES.get(status, status)
+
+
 def _dec(value: Any, what: str) -> Decimal:
     try:
         out = Decimal(str(value))

@@ -35,7 +35,22 @@ from polymm.venue.gateway import VenueEndpoints
 from polymm.venue.outcomes import Ok, Outcome, Refused, Unknown
 
 MAX_BATCH = 15
-DUPLICATE_MARKERS = ("DUPLICATED", "duplicate", "already placed", "already exists")
+# A duplicate-order refusal means the first post landed: the order is live (or was matched).
+# The venue's wording is "order {id} is invalid. Duplicated." with code INVALID_ORDER_DUPLICATED
+# (docs.polymarket.com/resources/error-codes, "Order Processing Errors"); matched case-insensitively.
+DUPLICATE_MARKERS = ("is invalid. duplicated", "invalid_order_duplicated", "duplicate", "already placed",
+                     "already exists")
+
+
+def is_balance_refusal(message: str) -> bool:
+    """`not enough balance / allowance` (code INVALID_ORDER_NOT_ENOUGH_BALANCE; docs error codes)."""
+    text = message.lower()
+    return "not enough balance" in text or "invalid_order_not_enough_balance" in text
+
+
+def is_duplicate(message: str) -> bool:
+    text = message.lower()
+    return any(marker in text for marker in DUPLICATE_MARKERS)
 
 
 def _classify(exc: Exception) -> Refused | Unknown:
@@ -50,7 +65,7 @@ def _classify(exc: Exception) -> Refused | Unknown:
             if isinstance(exc.error_msg, dict):
                 retry = exc.error_msg.get("retry_after_seconds")
             return Refused(f"rate limited: {message}", status, float(retry) if retry is not None else 1.0)
-        if any(marker in message for marker in DUPLICATE_MARKERS):
+        if is_duplicate(message):
             return Unknown(f"duplicate: the order is already at the venue ({message})")
         return Refused(message, status)
     if isinstance(exc, (PolyException, httpx.HTTPError, ValueError, KeyError, TypeError)):
@@ -151,7 +166,7 @@ class TradingGateway:
                 per_order.append(Ok(item))
             else:
                 message = f"{item.get('errorCode', '')} {item.get('errorMsg', '')}".strip()
-                if any(marker in message for marker in DUPLICATE_MARKERS):
+                if is_duplicate(message):
                     per_order.append(Unknown(f"duplicate: the order is already at the venue ({message})"))
                 else:
                     per_order.append(Refused(message or "refused"))
