@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
+
+from polymm.legacy_keys import map_legacy_keys
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.yaml"
 ENV_PREFIX = "POLYMM_"
@@ -270,6 +273,20 @@ class ControllerConfig(_Section):
     heartbeat_interval_seconds: Annotated[float, Field(gt=0, lt=10)] = 5.0
     open_orders_grace_seconds: Seconds = 5.0
     settle_ticks: Annotated[int, Field(ge=1)] = 3
+    # Prometheus metrics (polymm/metrics.py): off unless a port is set, and on loopback unless told otherwise.
+    metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    metrics_host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
+
+
+class AlertsConfig(_Section):
+    """When alerts fire (polymm/alerts.py); where they go comes from the environment only."""
+
+    unhedged_ticks: Annotated[int, Field(ge=1)] = 5
+    unhedged_min_shares: NonNegativeDecimal = Decimal("5")
+    exposure_threshold: Annotated[Dec, Field(gt=0, le=1)] = Decimal("0.9")
+    min_interval_seconds: Annotated[float, Field(ge=0)] = 300.0
+    daily_summary_hour_utc: Annotated[int, Field(ge=0, le=23)] = 8
+    telegram_api_url: HttpUrl = "https://api.telegram.org"
 
 
 class PolymmConfig(_Section):
@@ -286,6 +303,7 @@ class PolymmConfig(_Section):
     logging: LoggingConfig = LoggingConfig()
     retries: RetriesConfig = RetriesConfig()
     controller: ControllerConfig = ControllerConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
 
 # --- secrets ------------------------------------------------------------------------------
@@ -450,6 +468,10 @@ def load_config(
         data = {}
     overrides, sources, problems = _env_overrides(os.environ if environ is None else environ)
     config: PolymmConfig | None = None
+    (data, overrides), renamed, rename_problems = map_legacy_keys(data, overrides)  # the seed bot's key names
+    for note in renamed:
+        print(f"config note: {note}", file=sys.stderr)
+    problems += rename_problems
     try:
         config = PolymmConfig.model_validate(_deep_merge(data, overrides))
     except ValidationError as exc:

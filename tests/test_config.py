@@ -236,7 +236,7 @@ def test_unknown_section_lists_the_sections(tmp_path: Path) -> None:
     [problem] = _problems(_write(tmp_path, "stratgy:\n  max_markets: 3\n"))
     assert problem == (
         "stratgy: {'max_markets': 3} — unknown key (allowed keys: strategy, risk, hedge_sell, filters, "
-        "loop, orderbook_service, venue, ledger, logging, retries, controller)"
+        "loop, orderbook_service, venue, ledger, logging, retries, controller, alerts)"
     )
 
 

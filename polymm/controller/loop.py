@@ -24,6 +24,7 @@ from polymm.controller.heartbeat import Heartbeat
 from polymm.controller.session import Session
 from polymm.controller.wake import MarketChannelWaker, UserChannelWaker
 from polymm.observed.state import known
+from polymm.observers import Observers
 from polymm.reconciler.gate import GatedPlan
 from polymm.reconciler.plan import Cancel
 
@@ -59,6 +60,7 @@ class Service:
         self.last_summary = 0.0
         self.totals = ExecutionReport()
         self.placing_problem: str | None = None
+        self.observers = Observers(self)  # metrics, alerts, the dashboard's market snapshot (polymm/observers.py)
 
     # ------------------------------------------------------------------ start
     def startup(self) -> None:
@@ -127,6 +129,7 @@ class Service:
                      t_total - t_observe - t_decide)
         self._accumulate(report)
         summary = self._summary(decision, report, health, why, t_total)
+        self.observers.tick(summary, decision, report)
         self.ledger.journal_tick(started, time.time(), summary)
         self._log_progress(summary, report)
         return TickResult(self.ticks, health, why, report, decision)
@@ -235,6 +238,7 @@ class Service:
         if self.book_waker:
             self.book_waker.stop()
         self.heartbeat.stop()
+        self.observers.close()
         positions = {t: str(p.size) for t, p in self.ledger.positions().items() if p.size > 0}
         final = {"final": True, "tick": self.ticks, "ticks": self.ticks, "totals": self.totals.__dict__ | {"notes": []},
                  "quotes_cancelled_at_stop": report.cancels_confirmed, "positions": positions}
