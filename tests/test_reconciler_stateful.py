@@ -1,5 +1,9 @@
 """Stateful property test of the pure core over a real ledger: sync → desire → plan → gate → execute.
 
+Each tick goes through the stages the one pure tick (`reconciler.tick.decide`) composes: `sync` (its
+ledger changes applied with `Ledger.apply_changes`, one transaction) and `act` (plan + gate); only
+the desired state is this test's own spec instead of `desired_state`.
+
 A small model venue (a dict of live orders with sizes) stands in for Polymarket; a tiny executor in
 this file writes intents to a real Ledger (SQLite in a temporary directory), moves orders through
 the state machine and mutates the model venue. Hypothesis drives new desired quotes, fills
@@ -33,9 +37,15 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from polymm.desired.state import DesiredOrder, DesiredState, slot_key
 from polymm.domain.exposure import BuyExposure, InventoryExposure, exposure_by_market, total_exposure
 from polymm.domain.types import Fill, LiveOrder
-from polymm.reconciler.gate import GatedPlan, RiskLimits, gate
-from polymm.reconciler.plan import PlanPolicy, plan
-from polymm.reconciler.sync import matched_by_order, observation_updates
+from polymm.config import PolymmConfig
+from polymm.desired.funnel import SelectionParams
+from polymm.desired.hedge import HedgeParams
+from polymm.domain.unknown import Unknown
+from polymm.observed.state import ObservedState
+from polymm.reconciler.gate import GatedPlan, RiskLimits
+from polymm.reconciler.plan import PlanPolicy
+from polymm.reconciler.sync import matched_by_order
+from polymm.reconciler.tick import Synced, TickParams, act, sync
 from polymm.statemachines.ledger import Ledger, NewOrder
 
 GRACE_S = 5.0
@@ -47,6 +57,9 @@ MARKET_OF = {t: m for m, pair in MARKETS.items() for t in pair}
 QUOTE_SLOTS = tuple(slot_key(MARKET_OF[t], t, "BUY", "quote") for t in MARKET_OF)
 HEDGE_PRICE = D("0.99")  # hedges rest far from the touch; only the fill rule trades them
 MIN_ORDER = D(5)
+CURSOR = "trades_after"
+PARAMS = TickParams(SelectionParams.from_config(PolymmConfig()), HedgeParams(D("0.05"), D("0.2"), D("0.2"), D(0)), True,
+                    POLICY, LIMITS, GRACE_S)
 DT = st.sampled_from((0.5, 1.0, 3.0, 6.0))  # seconds between ticks; the grace window is 5 s
 
 
@@ -98,28 +111,20 @@ class ReconcilerMachine(RuleBasedStateMachine):
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # ------------------------------------------------------------------ the pipeline
-    def observe_and_sync(self, blind: bool) -> dict[str, LiveOrder] | None:
-        """Deliver the venue's fills and resolve order states, as Controller.record_observation does."""
+    def observe_and_sync(self, blind: bool) -> tuple[ObservedState, Synced]:
+        """Deliver the venue's fills and resolve order states through the tick's own `sync`, applied to the
+        ledger in one transaction, as `polymm reconcile` does."""
         delivered, self.undelivered = self.undelivered, []
-        touched = {f.order_id for f in delivered if self.ledger.apply_fill(f)}
-        matched = matched_by_order(self.ledger.fills())
-        for oid in touched:  # a fill on an order we already closed (after our cancel) still counts
-            rec = self.ledger.order(oid)
-            if rec is None or rec.active or matched.get(oid, D(0)) <= rec.size_matched:
-                continue
-            if matched[oid] >= rec.size and rec.state == "cancelled":
-                self.ledger.transition(oid, "fill", reason="late fill after cancel", size_matched=matched[oid])
-            else:
-                self.ledger.update_order(oid, size_matched=matched[oid])
-        open_orders = None if blind else {
-            v.order_id: LiveOrder(v.order_id, v.condition_id, v.token_id, v.side, v.price, v.size, v.matched, "us", 0)
-            for v in self.venue.values() if v.live and self.now - v.placed_at >= self.read_lag_s}
-        for up in observation_updates(self.ledger.active_orders(), open_orders, matched, self.now, GRACE_S):
-            if not up.triggers:
-                self.ledger.update_order(up.order_id, size_matched=up.size_matched)
-            for trigger in up.triggers:
-                self.ledger.transition(up.order_id, trigger, reason=up.reason, size_matched=up.size_matched)
-        return open_orders
+        open_orders = Unknown("blind tick") if blind else tuple(
+            LiveOrder(v.order_id, v.condition_id, v.token_id, v.side, v.price, v.size, v.matched, "us", 0)
+            for v in self.venue.values() if v.live and self.now - v.placed_at >= self.read_lag_s)
+        collateral = Unknown("balance read failed") if self.collateral_unknown else COLLATERAL
+        observed = ObservedState(at=self.now, open_orders=open_orders, fills=tuple(delivered), collateral=collateral)
+        open_ids = [o.order_id for o in open_orders] if not blind else []
+        snapshot = self.ledger.tick_snapshot(open_ids, delivered, CURSOR)
+        synced = sync(snapshot, observed, PARAMS, self.now)
+        self.ledger.apply_changes(synced.changes, CURSOR)
+        return observed, synced
 
     def desired(self) -> DesiredState:
         orders = []
@@ -134,14 +139,11 @@ class ReconcilerMachine(RuleBasedStateMachine):
                                            HEDGE_PRICE, size, size, D("0.01"), False, False, "hedge"))
         return DesiredState(tuple(orders), frozenset(), frozenset())
 
-    def decide(self, open_orders: dict[str, LiveOrder] | None) -> GatedPlan:
-        active = self.ledger.active_orders()
-        the_plan = plan(self.desired(), open_orders, active, POLICY)
-        positions = self.ledger.positions()
-        inventory = [InventoryExposure(p.condition_id, p.size, p.avg_cost) for p in positions.values()]
-        holdings = {t: p.size for t, p in positions.items()}
-        collateral = None if self.collateral_unknown else COLLATERAL
-        return gate(the_plan, active, [], inventory, holdings, collateral, LIMITS)
+    def decide(self, seen: tuple[ObservedState, Synced]) -> GatedPlan:
+        """Plan and gate through the tick's own `act` (the desired state is this test's spec)."""
+        observed, synced = seen
+        _, gated, _ = act(synced, self.desired(), observed, PARAMS)
+        return gated
 
     def execute(self, gated: GatedPlan) -> None:
         confirmed: set[str] = set()
@@ -203,8 +205,7 @@ class ReconcilerMachine(RuleBasedStateMachine):
     def one_tick(self, dt: float) -> GatedPlan:
         self.now += dt
         blind, self.blind_next_tick = self.blind_next_tick, False
-        open_orders = self.observe_and_sync(blind)
-        gated = self.decide(open_orders)
+        gated = self.decide(self.observe_and_sync(blind))
         for _, why in gated.dropped:
             assert why
         for _, why in gated.deferred:
@@ -308,8 +309,7 @@ class ReconcilerMachine(RuleBasedStateMachine):
         self.blind_next_tick = False
         for _ in range(5):
             self.one_tick(3.0)
-        open_orders = self.observe_and_sync(blind=False)
-        gated = self.decide(open_orders)
+        gated = self.decide(self.observe_and_sync(blind=False))
         assert gated.cancels == () and gated.places == (), (gated.cancels, gated.places)
         assert all(why for _, why in gated.dropped)
         wanted = self.desired().by_slot()

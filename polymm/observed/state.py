@@ -8,23 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Mapping, TypeVar, Union
+from typing import Mapping
 
 from polymm.domain.types import Book, Fill, LiveOrder, RewardMarket
+from polymm.domain.unknown import Section, Unknown, known
 
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Unknown:
-    reason: str
-
-
-Section = Union[T, Unknown]
-
-
-def known(section: object) -> bool:
-    return not isinstance(section, Unknown)
+__all__ = ["ObservedState", "Section", "Unknown", "known"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +23,8 @@ class ObservedState:
     fills: Section[tuple[Fill, ...]]  # our fills in trades since the cursor (status changes included)
     books: Mapping[str, Book] = field(default_factory=dict)  # token -> book; a missing token is unknown
     reward_markets: Section[tuple[RewardMarket, ...]] = Unknown("not read this tick")
+    # details of markets we hold positions or orders in that the reward list lacks (read whatever it says)
+    other_markets: Section[tuple[RewardMarket, ...]] = ()
     collateral: Section[Decimal] = Unknown("not read this tick")
     volatility: Mapping[str, float] = field(default_factory=dict)
     problems: tuple[str, ...] = ()  # malformed rows skipped, with the reason

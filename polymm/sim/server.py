@@ -129,6 +129,7 @@ class SimServer:
         get("/_sim/faults", self.sim_faults_get); post("/_sim/faults", self.sim_faults)
         post("/_sim/mode", self.sim_mode); post("/_sim/take", self.sim_take)
         post("/_sim/advance", self.sim_advance); post("/_sim/fund", self.sim_fund)
+        post("/_sim/rewards", self.sim_rewards)
         return app
 
     @web.middleware
@@ -744,6 +745,22 @@ class SimServer:
         for token_id, size in (data.get("tokens") or {}).items():
             acct.tokens[token_id] = acct.tokens.get(token_id, 0) + round(Decimal(str(size)) * MICRO)
         return web.json_response({"address": acct.address, "collateral": acct.collateral / MICRO})
+
+    async def sim_rewards(self, request: web.Request) -> web.Response:
+        """POST /_sim/rewards {"condition_id", "rate_per_day"}: change a market's reward rate; 0 takes it off the
+        reward list (/rewards/markets/current) while it keeps trading, as when a program ends."""
+        data = json.loads(await self._body(request) or "{}")
+        market = self.engine.markets.get(str(data.get("condition_id", "")))
+        if market is None:
+            raise VenueError(404, "market not found")
+        try:
+            rate = float(data.get("rate_per_day", 0))
+        except (TypeError, ValueError) as exc:
+            raise VenueError(400, f"rate_per_day must be a number ≥ 0: {exc}") from exc
+        if rate < 0:
+            raise VenueError(400, "rate_per_day must be a number ≥ 0")
+        market.rate_per_day = rate
+        return web.json_response({"condition_id": market.condition_id, "rate_per_day": rate})
 
 
 class _RateLimited(VenueError):

@@ -39,6 +39,8 @@ from typing import Any
 
 import sqlite_utils
 
+from polymm.domain.positions import PositionRecord, apply_to_position
+from polymm.reconciler.snapshot import LedgerSnapshot
 from polymm.statemachines.orders import ACTIVE_STATES, ORDER_STATES, next_state
 from polymm.statemachines.trades import TRADE_STATUSES, check_trade_status, next_trade_status
 
@@ -47,6 +49,13 @@ BUSY_TIMEOUT_MS = 10_000
 SIDES = ("BUY", "SELL")
 LIQUIDITY = ("maker", "taker")
 ZERO = Decimal(0)
+UNSETTLED = ("MATCHED", "MINED", "RETRYING")  # trade statuses that may still change
+# A tick reads fills by order id and unsettled fills by status, never the whole table.
+TICK_INDEXES = (
+    ("idx_fills_order_id", "CREATE INDEX IF NOT EXISTS idx_fills_order_id ON fills (order_id)"),
+    ("idx_fills_status", "CREATE INDEX IF NOT EXISTS idx_fills_status ON fills (status)"),
+)
+SQL_VARS = 500  # ids per IN (...) query, well under SQLite's variable limit
 
 
 class LedgerError(Exception):
@@ -132,39 +141,6 @@ class FillRecord:
     reversed: bool
     first_seen_at: float
     updated_at: float
-
-
-@dataclass(frozen=True)
-class PositionRecord:
-    token_id: str
-    condition_id: str
-    size: Decimal
-    cost: Decimal  # total cost basis of the shares held
-    realized_pnl: Decimal
-
-    @property
-    def avg_cost(self) -> Decimal:
-        return self.cost / self.size if self.size else ZERO
-
-
-def apply_to_position(position: PositionRecord, side: str, size: Decimal, price: Decimal) -> PositionRecord:
-    """The position after one fill (pure; the one implementation of the average-cost rule)."""
-    if side == "BUY":
-        return PositionRecord(
-            position.token_id,
-            position.condition_id,
-            position.size + size,
-            position.cost + size * price,
-            position.realized_pnl,
-        )
-    avg = position.avg_cost
-    return PositionRecord(
-        position.token_id,
-        position.condition_id,
-        position.size - size,
-        position.cost - size * avg,
-        position.realized_pnl + size * (price - avg),
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,6 +370,7 @@ class Ledger:
         self.path = Path(path)
         self._clock = clock
         self._lock = threading.RLock()
+        self._depth = 0  # nesting of _write: inner writes join the outer transaction
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: no implicit BEGINs; every transaction is opened explicitly.
         conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
@@ -411,6 +388,7 @@ class Ledger:
             # sqlite-utils' Database() enables recursive triggers and may reset isolation; restore ours.
             conn.isolation_level = None
             self._ensure_schema()
+            self._ensure_tick_indexes()
             self._validate_stored_values()
         except BaseException:
             conn.close()
@@ -421,10 +399,19 @@ class Ledger:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: BEGIN IMMEDIATE (take the write lock up front), COMMIT or ROLLBACK."""
+        """One write transaction: BEGIN IMMEDIATE (take the write lock up front), COMMIT or ROLLBACK.
+        Nested inside another write (`apply_changes`), it joins that one transaction."""
         with self._lock:
             conn = self._conn
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield conn
+                finally:
+                    self._depth -= 1
+                return
             conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
             try:
                 yield conn
             except BaseException:
@@ -433,12 +420,17 @@ class Ledger:
                 raise
             else:
                 conn.execute("COMMIT")
+            finally:
+                self._depth = 0
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        """One read transaction: every query inside sees the same snapshot."""
+        """One read transaction: every query inside sees the same snapshot (inside a write: that one's)."""
         with self._lock:
             conn = self._conn
+            if self._depth:
+                yield conn
+                return
             conn.execute("BEGIN")
             try:
                 yield conn
@@ -462,6 +454,15 @@ class Ledger:
                 _create_schema(self._db)
             elif version != SCHEMA_VERSION:
                 raise LedgerError(f"{self.path}: unsupported schema version {version}")
+
+    def _ensure_tick_indexes(self) -> None:
+        """The indexes that keep a tick's reads independent of history (added to older ledgers on open)."""
+        have = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        missing = [(name, sql) for name, sql in TICK_INDEXES if name not in have]
+        if missing:
+            with self._write() as conn:
+                for _, sql in missing:
+                    conn.execute(sql)
 
     def _validate_stored_values(self) -> None:
         checks = (
@@ -740,6 +741,66 @@ class Ledger:
         with self._read() as conn:
             rows = conn.execute("SELECT * FROM positions ORDER BY token_id").fetchall()
         return {r["token_id"]: _position_from_row(r) for r in rows}
+
+    # -- one tick: a bounded snapshot, and the observation's changes in one transaction --------
+
+    def tick_snapshot(self, open_order_ids: Iterable[str], observed_fills: Iterable, cursor_name: str) -> LedgerSnapshot:
+        """What one tick needs, read in one snapshot; its size depends on what is live, not on history:
+        the active orders, the orders named by `open_order_ids` or `observed_fills`, the fills of all those
+        orders, every unsettled fill, position rows, the cursor, and the effective fills of a token where an
+        observed fill turns FAILED (to refold its position)."""
+        observed_fills = list(observed_fills)
+        with self._read() as conn:
+            active = [_order_from_row(r) for r in conn.execute(
+                f"SELECT * FROM orders WHERE state IN ({', '.join('?' for _ in ACTIVE_STATES)}) "
+                "ORDER BY created_at, order_id", sorted(ACTIVE_STATES))]
+            named_ids = list(dict.fromkeys([*open_order_ids, *(f.order_id for f in observed_fills)]))
+            named = {o.order_id: o for o in map(_order_from_row, self._rows_in(conn, "orders", "order_id", named_ids))}
+            order_ids = list(dict.fromkeys([*(o.order_id for o in active), *named]))
+            rows = {r["seq"]: r for r in self._rows_in(conn, "fills", "order_id", order_ids)}
+            rows.update({r["seq"]: r for r in self._rows_in(conn, "fills", "status", UNSETTLED)})
+            fills = {(f.trade_id, f.order_id): f for f in map(_fill_from_row, (rows[k] for k in sorted(rows)))}
+            token_fills = {}
+            for f in observed_fills:
+                stored = fills.get((f.trade_id, f.order_id))
+                if f.status == "FAILED" and stored is not None and stored.applied and not stored.reversed \
+                        and stored.token_id not in token_fills:
+                    token_fills[stored.token_id] = tuple(_fill_from_row(r) for r in conn.execute(
+                        "SELECT * FROM fills WHERE token_id = ? AND applied = 1 AND reversed = 0 ORDER BY seq",
+                        (stored.token_id,)))
+            positions = {r["token_id"]: _position_from_row(r) for r in conn.execute("SELECT * FROM positions")}
+            row = conn.execute("SELECT value FROM cursors WHERE name = ?", (cursor_name,)).fetchone()
+        cursor = int(row["value"]) if row is not None else None
+        return LedgerSnapshot(tuple(active), named, fills, positions, cursor, token_fills)
+
+    @staticmethod
+    def _rows_in(conn: sqlite3.Connection, table: str, column: str, values: Sequence[str]) -> list[sqlite3.Row]:
+        out: list[sqlite3.Row] = []
+        for i in range(0, len(values), SQL_VARS):
+            chunk = list(values[i:i + SQL_VARS])
+            out.extend(conn.execute(
+                f"SELECT * FROM {table} WHERE {column} IN ({', '.join('?' for _ in chunk)})", chunk).fetchall())
+        return out
+
+    def apply_changes(self, changes, cursor_name: str) -> list:
+        """Apply one tick's `LedgerChanges` (fills, fill status moves, order moves, cursor) in ONE transaction:
+        all of it commits, or none. Returns the fills recorded for the first time."""
+        recorded = []
+        with self._write():
+            for ch in changes.fills:
+                if ch.new:
+                    if self.apply_fill(ch.fill):
+                        recorded.append(ch.fill)
+                else:
+                    self.update_fill_status(ch.fill.trade_id, ch.fill.order_id, ch.fill.status)
+            for up in changes.orders:
+                if not up.triggers:
+                    self.update_order(up.order_id, size_matched=up.size_matched)
+                for trigger in up.triggers:
+                    self.transition(up.order_id, trigger, reason=up.reason, size_matched=up.size_matched)
+            if changes.cursor is not None:
+                self.set_cursor(cursor_name, str(changes.cursor))
+        return recorded
 
     @staticmethod
     def _position_in(conn: sqlite3.Connection, token_id: str) -> PositionRecord | None:

@@ -1,11 +1,11 @@
-"""The order state machine: a table of allowed transitions, driven by `transitions`, with no I/O.
+"""The order state machine: a table of allowed transitions as plain data, and the named state sets.
 
 Invariants:
 - the table `ORDER_TRANSITIONS` is the whole truth: a (state, trigger) pair that is not in it is
   refused with `IllegalTransition`, whose message names the order, the state, the trigger and
   the triggers that *are* allowed from that state;
-- `next_state` is pure: it looks the move up by running a throwaway model through a shared
-  `transitions.Machine`; the machine has no callbacks, so a lookup never writes, logs or sleeps;
+- `next_state` is pure: one lookup in `NEXT_STATE`, the table as a mapping
+  (state, trigger) -> state; it never writes, logs or sleeps;
 - states split into ACTIVE (occupy their slot and count toward exposure, including `intent`,
   `submitting` and `unknown`, whose venue outcome is not yet known) and TERMINAL; every state is
   exactly one of the two;
@@ -18,8 +18,6 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-from transitions import Machine, MachineError
 
 ORDER_STATES: tuple[str, ...] = (
     "intent",
@@ -37,6 +35,14 @@ ACTIVE_STATES: frozenset[str] = frozenset(
     {"intent", "submitting", "open", "partially_filled", "cancel_requested", "unknown"}
 )
 TERMINAL_STATES: frozenset[str] = frozenset({"filled", "cancelled", "rejected", "gone"})
+# Named subsets of ACTIVE_STATES, used everywhere instead of spelled-out tuples:
+RESTING_STATES: frozenset[str] = frozenset({"open", "partially_filled"})  # live at the venue, ours to keep
+# sent, outcome not yet known: they occupy their slot until observation resolves them
+PENDING_STATES: frozenset[str] = frozenset({"intent", "submitting", "unknown"})
+# what `request_cancel` accepts: an order that may be resting at the venue
+CANCELLABLE_STATES: frozenset[str] = frozenset({"open", "partially_filled", "unknown"})
+# may be resting at the venue and trade with anything crossing it (a cancel not yet confirmed included)
+MAYBE_RESTING_STATES: frozenset[str] = RESTING_STATES | {"cancel_requested"}
 
 # The table, as data. Sources are tuples so nobody can widen an edge by mutating a list.
 ORDER_TRANSITIONS: tuple[dict, ...] = (
@@ -98,22 +104,13 @@ class IllegalTransition(Exception):
         return self.key if self.entity == "order" else None
 
 
-class _Cursor:
-    """A throwaway model the machine moves; it only carries `state`."""
-
-    state: str
-
-
-# One shared machine, no models of its own; each lookup adds and removes a fresh cursor, so
-# concurrent lookups never share state. No callbacks: the table is data, lookups do no I/O.
-_MACHINE = Machine(
-    model=None,
-    states=list(ORDER_STATES),
-    transitions=[dict(t) for t in ORDER_TRANSITIONS],
-    initial=None,
-    auto_transitions=False,
-    ignore_invalid_triggers=False,
-)
+# The table as a mapping: (state, trigger) -> state. Built once; every lookup is one dict read.
+NEXT_STATE: dict[tuple[str, str], str] = {
+    (source, t["trigger"]): t["dest"] for t in ORDER_TRANSITIONS for source in t["source"]
+}
+_ALLOWED: dict[str, tuple[str, ...]] = {
+    state: tuple(trig for trig in ORDER_TRIGGERS if (state, trig) in NEXT_STATE) for state in ORDER_STATES
+}
 
 
 def _check_state(state: str) -> None:
@@ -124,8 +121,7 @@ def _check_state(state: str) -> None:
 def allowed_triggers(state: str) -> tuple[str, ...]:
     """The triggers the table allows from `state`, in table order; ValueError for an unknown state."""
     _check_state(state)
-    available = set(_MACHINE.get_triggers(state))
-    return tuple(t for t in ORDER_TRIGGERS if t in available)
+    return _ALLOWED[state]
 
 
 def next_state(state: str, trigger: str, *, order_id: str | None = None) -> str:
@@ -137,12 +133,7 @@ def next_state(state: str, trigger: str, *, order_id: str | None = None) -> str:
     _check_state(state)
     if trigger not in ORDER_TRIGGERS:
         raise ValueError(f"unknown order trigger {trigger!r}; allowed: {', '.join(ORDER_TRIGGERS)}")
-    cursor = _Cursor()
-    _MACHINE.add_model(cursor, initial=state)
-    try:
-        cursor.trigger(trigger)  # type: ignore[attr-defined]  # added by the machine
-    except MachineError:
-        raise IllegalTransition(state, trigger, allowed_triggers(state), key=order_id) from None
-    finally:
-        _MACHINE.remove_model(cursor)
-    return cursor.state
+    dest = NEXT_STATE.get((state, trigger))
+    if dest is None:
+        raise IllegalTransition(state, trigger, allowed_triggers(state), key=order_id)
+    return dest

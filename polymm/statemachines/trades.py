@@ -7,12 +7,10 @@ Invariants:
 - observing the status a trade already has is not a move (`None`), so re-reads are harmless;
 - a regression raises `IllegalTransition` (the same exception as the order machine), an
   unknown status string raises ValueError naming it and the allowed ones;
-- `next_trade_status` is pure: a lookup through a `transitions.Machine` with no callbacks.
+- `next_trade_status` is pure: one lookup in the table as a mapping (`NEXT_STATUS`).
 """
 
 from __future__ import annotations
-
-from transitions import Machine, MachineError
 
 from polymm.statemachines.orders import IllegalTransition
 
@@ -28,20 +26,10 @@ TRADE_TRANSITIONS: tuple[dict, ...] = (
 )
 
 
-class _Cursor:
-    """A throwaway model the machine moves; it only carries `state`."""
-
-    state: str
-
-
-_MACHINE = Machine(
-    model=None,
-    states=list(TRADE_STATUSES),
-    transitions=[dict(t) for t in TRADE_TRANSITIONS],
-    initial=None,
-    auto_transitions=False,
-    ignore_invalid_triggers=False,
-)
+# The table as a mapping: (current status, observed status) -> recorded status.
+NEXT_STATUS: dict[tuple[str, str], str] = {
+    (source, t["dest"]): t["dest"] for t in TRADE_TRANSITIONS for source in t["source"]
+}
 
 
 def check_trade_status(status: str) -> str:
@@ -54,8 +42,7 @@ def check_trade_status(status: str) -> str:
 def allowed_trade_statuses(current: str) -> tuple[str, ...]:
     """The statuses a trade in `current` may move to, in TRADE_STATUSES order."""
     check_trade_status(current)
-    reachable = {trigger.removeprefix("observe_") for trigger in _MACHINE.get_triggers(current)}
-    return tuple(s for s in TRADE_STATUSES if s in reachable)
+    return tuple(s for s in TRADE_STATUSES if (current, s) in NEXT_STATUS)
 
 
 def next_trade_status(current: str, observed: str, *, trade_id: str | None = None) -> str | None:
@@ -64,16 +51,7 @@ def next_trade_status(current: str, observed: str, *, trade_id: str | None = Non
     check_trade_status(observed)
     if observed == current:
         return None
-    trigger = f"observe_{observed}"
-    refused = IllegalTransition(current, observed, allowed_trade_statuses(current), entity="trade", key=trade_id)
-    if trigger not in _MACHINE.events:  # MATCHED is never a destination: nothing moves back to it
-        raise refused
-    cursor = _Cursor()
-    _MACHINE.add_model(cursor, initial=current)
-    try:
-        cursor.trigger(trigger)  # type: ignore[attr-defined]  # added by the machine
-    except MachineError:
-        raise refused from None
-    finally:
-        _MACHINE.remove_model(cursor)
-    return cursor.state
+    dest = NEXT_STATUS.get((current, observed))
+    if dest is None:  # MATCHED is never a destination: nothing moves back to it
+        raise IllegalTransition(current, observed, allowed_trade_statuses(current), entity="trade", key=trade_id)
+    return dest

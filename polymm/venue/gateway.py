@@ -17,7 +17,7 @@ from py_clob_client_v2.clob_types import BookParams
 from py_clob_client_v2.exceptions import PolyException
 
 from polymm.domain.types import Book, RewardMarket
-from polymm.venue.parse import MalformedReply, book_from_wire, reward_market_from_wire
+from polymm.venue.parse import MalformedReply, book_from_wire, market_from_gamma, reward_market_from_wire
 
 GAMMA_BATCH = 20
 BOOKS_BATCH = 500
@@ -87,6 +87,20 @@ class VenueGateway:
                 continue
             try:
                 markets.append(reward_market_from_wire(row, gamma))
+            except MalformedReply as exc:
+                problems.append(str(exc))
+        return markets, problems
+
+    def markets(self, condition_ids: list[str]) -> tuple[list[RewardMarket], list[str]]:
+        """Markets by condition id from Gamma, whether rewarded or not (for positions off the reward list)."""
+        details = self.gamma_rows(list(condition_ids))
+        markets, problems = [], []
+        for cid in condition_ids:
+            if cid not in details:
+                problems.append(f"{cid}: no market details")
+                continue
+            try:
+                markets.append(market_from_gamma(details[cid]))
             except MalformedReply as exc:
                 problems.append(str(exc))
         return markets, problems

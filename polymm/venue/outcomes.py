@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, TypeVar, Union
 
+from polymm.domain.unknown import Unknown
+
 T = TypeVar("T")
 
 
@@ -24,11 +26,6 @@ class Refused:
     reason: str
     status: int | None = None
     retry_after_s: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Unknown:
-    reason: str
 
 
 Outcome = Union[Ok[T], Refused, Unknown]

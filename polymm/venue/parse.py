@@ -106,3 +106,13 @@ def reward_market_from_wire(reward_row: dict, gamma_row: dict) -> RewardMarket:
         if isinstance(exc, MalformedReply):
             raise
         raise MalformedReply(f"reward market {reward_row.get('condition_id')!r}: {exc}") from exc
+
+
+def market_from_gamma(gamma_row: dict) -> RewardMarket:
+    """A market from its Gamma row alone (one we hold that is not in the reward list): no reward rate;
+    the reward spread and size are Gamma's `rewardsMaxSpread` / `rewardsMinSize` when it has them
+    (fields of a Gamma market row: ../shared/fixtures/polymarket/gamma_market_with_rewards.json)."""
+    row = {"condition_id": gamma_row.get("conditionId"), "rewards_config": [], "total_daily_rate": 0,
+           "rewards_max_spread": gamma_row.get("rewardsMaxSpread") or 0,
+           "rewards_min_size": gamma_row.get("rewardsMinSize") or 0}
+    return reward_market_from_wire(row, gamma_row)

@@ -1,0 +1,62 @@
+"""LedgerSnapshot: what one tick reads from the ledger — bounded by what is live, never the closed history.
+
+The ledger builds it (`Ledger.tick_snapshot`); the pure tick (`reconciler.tick`) reads it. It holds
+our active orders; the orders the observation names (by an open order or a fill), in any state; the
+fills of all those orders and every unsettled fill; the position rows; the trade cursor; and, for a
+token where an observed fill turns FAILED, that token's effective fills in first-seen order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Mapping, Protocol
+
+from polymm.domain.positions import PositionRecord
+
+
+class StoredOrder(Protocol):
+    order_id: str
+    slot_key: str
+    condition_id: str
+    token_id: str
+    side: str
+    role: str
+    price: Decimal
+    size: Decimal
+    size_matched: Decimal
+    state: str
+    created_at: float
+    submitted_at: float | None
+
+
+class StoredFill(Protocol):
+    trade_id: str
+    order_id: str
+    condition_id: str
+    token_id: str
+    side: str
+    size: Decimal
+    price: Decimal
+    status: str
+    match_time: int
+    applied: bool
+    reversed: bool
+
+
+@dataclass(frozen=True)
+class LedgerSnapshot:
+    """What a tick reads from the ledger (see the module docstring)."""
+
+    active_orders: tuple[StoredOrder, ...]
+    named_orders: Mapping[str, StoredOrder]  # orders the observation names (by open order or fill), any state
+    fills: Mapping[tuple[str, str], StoredFill]  # by (trade id, order id)
+    positions: Mapping[str, PositionRecord]
+    cursor: int | None
+    token_fills: Mapping[str, tuple[StoredFill, ...]] = field(default_factory=dict)  # effective, first-seen order
+
+    @classmethod
+    def empty(cls) -> "LedgerSnapshot":
+        return cls((), {}, {}, {}, None)
+
+

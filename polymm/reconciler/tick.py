@@ -1,0 +1,375 @@
+"""One tick's decision, pure: (ledger snapshot, observation, params, now) -> Decision.
+
+`Decision` holds everything the tick decided: the ledger changes the observation implies (new
+fills, fill status moves, order transitions, the trade cursor), the state they leave (our active
+orders and positions, projected), the selection, the desired state, the plan and the gated plan.
+`polymm reconcile` applies `decision.changes` in one ledger transaction and executes
+`decision.gated`; `polymm plan` prints the same decision and applies nothing — there is no second
+code path that could disagree with the tick it previews.
+
+The snapshot is what one tick reads from the ledger, bounded by what is live, never the closed
+history: the active orders, the closed orders the observation names (a late fill, a stray), the
+fills of those orders and every unsettled fill, position rows, the cursor — and, when an observed
+fill turns FAILED, that token's effective fills (to refold its position, as the ledger will).
+
+Invariants:
+- the projection applies exactly the ledger's rules: fills keyed by (trade id, order id) counted
+  once, a fill first seen FAILED never touches a position, a FAILED reversal refolds the token's
+  remaining effective fills (`apply_to_position`, the one average-cost rule), a stale status
+  (a regression) is ignored, order moves go through the order table;
+- a position is never forgotten: a held token whose market is unknown this tick (not in the reward
+  list, and its details unreadable) holds its market (keep what is live, place nothing);
+- market details for held tokens come from `observed.other_markets` whatever the reward list says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Iterable, Mapping, Sequence
+
+from polymm.desired.funnel import Selection, SelectionParams, select_markets
+from polymm.desired.hedge import HedgeParams
+from polymm.desired.state import DesiredState, desire
+from polymm.domain.exposure import BuyExposure, InventoryExposure
+from polymm.domain.positions import PositionRecord, apply_to_position
+from polymm.domain.types import Fill, LiveOrder, Position, RewardMarket
+from polymm.domain.unknown import known
+from polymm.observed.state import ObservedState
+from polymm.reconciler.gate import GatedPlan, RiskLimits, gate
+from polymm.reconciler.plan import Plan, PlanPolicy, plan
+from polymm.reconciler.snapshot import LedgerSnapshot, StoredFill, StoredOrder
+from polymm.reconciler.sync import OrderUpdate, observation_updates
+from polymm.statemachines.orders import MAYBE_RESTING_STATES, TERMINAL_STATES, IllegalTransition, next_state
+from polymm.statemachines.trades import FINAL_STATUSES, next_trade_status
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class TickParams:
+    selection: SelectionParams
+    hedge: HedgeParams
+    follow: bool
+    policy: PlanPolicy
+    limits: RiskLimits
+    grace_s: float
+    quoting_enabled: bool = True
+    initial_lookback_s: int = 300
+    cursor_overlap_s: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class FillChange:
+    """A fill to record (`new`) or a stored fill's status to move forward (`fill.status` is the new one)."""
+
+    fill: Fill
+    new: bool
+
+
+@dataclass(frozen=True)
+class LedgerChanges:
+    """What the observation changes in the ledger, in the order to apply it (one transaction)."""
+
+    fills: tuple[FillChange, ...] = ()
+    orders: tuple[OrderUpdate, ...] = ()  # late fills on closed orders first, then the active orders' moves
+    cursor: int | None = None  # the trade cursor to store; None leaves it
+
+    @property
+    def empty(self) -> bool:
+        return not self.fills and not self.orders and self.cursor is None
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectedOrder:
+    """An active ledger order as it is once this tick's changes apply."""
+
+    order_id: str
+    slot_key: str
+    condition_id: str
+    token_id: str
+    side: str
+    role: str
+    price: Decimal
+    size: Decimal
+    size_matched: Decimal
+    state: str
+    created_at: float
+    submitted_at: float | None
+
+    @property
+    def remaining(self) -> Decimal:
+        return max(self.size - self.size_matched, ZERO)
+
+
+@dataclass(frozen=True)
+class Synced:
+    """The ledger as it is once the observation is applied (projected, nothing written)."""
+
+    changes: LedgerChanges
+    orders: tuple[ProjectedOrder, ...]
+    positions: Mapping[str, PositionRecord]  # every position row, flat ones included
+    known_ids: frozenset[str]  # order ids of ours among those the snapshot holds
+
+
+@dataclass
+class Decision:
+    """Everything one tick decided, for execution and for `polymm plan` / `polymm status` to show."""
+
+    observed: ObservedState
+    changes: LedgerChanges
+    selection: Selection
+    desired: DesiredState
+    plan: Plan
+    gated: GatedPlan
+    orders_after_sync: tuple[ProjectedOrder, ...]
+    positions: Mapping[str, Position]
+    foreign: list[LiveOrder] = field(default_factory=list)
+
+    @property
+    def updates(self) -> tuple[OrderUpdate, ...]:
+        return self.changes.orders
+
+
+# ---------------------------------------------------------------------------------------------- sync
+
+
+@dataclass
+class _FillState:
+    view: StoredFill | Fill
+    status: str
+    applied: bool
+    reversed: bool
+
+
+def sync(snapshot: LedgerSnapshot, observed: ObservedState, params: TickParams, now: float) -> Synced:
+    """The ledger changes the observation implies, and the orders and positions they leave."""
+    fills: dict[tuple[str, str], _FillState] = {
+        k: _FillState(f, f.status, f.applied, f.reversed) for k, f in snapshot.fills.items()}
+    positions: dict[str, PositionRecord] = dict(snapshot.positions)
+    new_by_token: dict[str, list[Fill]] = {}
+    reversed_keys: set[tuple[str, str]] = set()
+    changes: list[FillChange] = []
+    touched: list[str] = []
+
+    if known(observed.fills):
+        for f in observed.fills:
+            key = (f.trade_id, f.order_id)
+            cur = fills.get(key)
+            if cur is None:
+                applied = f.status != "FAILED"
+                fills[key] = _FillState(f, f.status, applied, False)
+                changes.append(FillChange(f, True))
+                touched.append(f.order_id)
+                if applied:
+                    pos = positions.get(f.token_id) or PositionRecord(f.token_id, f.condition_id, ZERO, ZERO, ZERO)
+                    positions[f.token_id] = apply_to_position(pos, f.side, f.size, f.price)
+                    new_by_token.setdefault(f.token_id, []).append(f)
+                continue
+            try:
+                status = next_trade_status(cur.status, f.status, trade_id=f.trade_id)
+            except IllegalTransition:  # a stale read showing an older status: keep ours
+                continue
+            if status is None:
+                continue
+            reverse = status == "FAILED" and cur.applied and not cur.reversed
+            cur.status, cur.reversed = status, cur.reversed or reverse
+            changes.append(FillChange(replace(f, status=status), False))
+            touched.append(f.order_id)
+            if reverse:
+                reversed_keys.add(key)
+                positions[cur.view.token_id] = _refold(snapshot, cur.view, new_by_token, reversed_keys)
+
+    matched: dict[str, Decimal] = {}
+    for (_, order_id), st in fills.items():
+        if st.status != "FAILED":
+            matched[order_id] = matched.get(order_id, ZERO) + st.view.size
+
+    order_updates: list[OrderUpdate] = []
+    active_ids = {o.order_id for o in snapshot.active_orders}
+    for oid in dict.fromkeys(touched):  # fills on orders we already closed (a fill after our cancel) still count
+        rec = snapshot.named_orders.get(oid)
+        if rec is None or oid in active_ids:
+            continue
+        total = matched.get(oid, ZERO)
+        if total <= rec.size_matched:
+            continue
+        if total >= rec.size and rec.state == "cancelled":
+            order_updates.append(OrderUpdate(oid, ("fill",), total, "late fill after cancel"))
+        else:
+            order_updates.append(OrderUpdate(oid, (), total, "late fill on a closed order"))
+
+    open_map = {o.order_id: o for o in observed.open_orders} if known(observed.open_orders) else None
+    updates = observation_updates(snapshot.active_orders, open_map, matched, now, params.grace_s)
+    order_updates.extend(updates)
+
+    cursor = None
+    if known(observed.fills):
+        current = snapshot.cursor if snapshot.cursor is not None else int(now) - params.initial_lookback_s
+        unsettled = [st.view.match_time for st in fills.values() if st.status not in FINAL_STATUSES]
+        if unsettled:  # keep re-reading from the oldest unsettled fill: its status still changes
+            cursor = min(unsettled)
+        else:  # else from the newest trade seen, less an overlap for trades the venue lists late
+            seen = [f.match_time for f in observed.fills]
+            cursor = max(current, max(seen) - params.cursor_overlap_s) if seen else current
+
+    by_id = {u.order_id: u for u in updates}
+    projected: list[ProjectedOrder] = []
+    for r in snapshot.active_orders:
+        state, size_matched = r.state, r.size_matched
+        up = by_id.get(r.order_id)
+        if up is not None:
+            for trigger in up.triggers:
+                state = next_state(state, trigger, order_id=r.order_id)
+            size_matched = max(size_matched, up.size_matched)
+        if state in TERMINAL_STATES:
+            continue
+        projected.append(ProjectedOrder(r.order_id, r.slot_key, r.condition_id, r.token_id, r.side, r.role, r.price,
+                                        r.size, size_matched, state, r.created_at, r.submitted_at))
+    known_ids = frozenset(active_ids | set(snapshot.named_orders))
+    return Synced(LedgerChanges(tuple(changes), tuple(order_updates), cursor), tuple(projected), positions, known_ids)
+
+
+def _refold(snapshot: LedgerSnapshot, failed: StoredFill | Fill, new_by_token: Mapping[str, list[Fill]],
+            reversed_keys: set[tuple[str, str]]) -> PositionRecord:
+    """The token's position rebuilt from its remaining effective fills in first-seen order (the ledger's rule)."""
+    token = failed.token_id
+    if token not in snapshot.token_fills:
+        raise ValueError(f"snapshot lacks the effective fills of token {token} needed to reverse a FAILED fill")
+    position = PositionRecord(token, failed.condition_id, ZERO, ZERO, ZERO)
+    for f in list(snapshot.token_fills[token]) + list(new_by_token.get(token, [])):
+        if (f.trade_id, f.order_id) in reversed_keys:
+            continue
+        position = apply_to_position(position, f.side, f.size, f.price)
+    return position
+
+
+# ---------------------------------------------------------------------------------------------- decide
+
+
+def decide(snapshot: LedgerSnapshot, observed: ObservedState, params: TickParams, now: float) -> Decision:
+    """From the ledger snapshot and the observation to the gated plan, with the ledger changes it implies."""
+    synced = sync(snapshot, observed, params, now)
+    selection, desired = desired_state(synced, observed, params, now)
+    the_plan, gated, foreign = act(synced, desired, observed, params)
+    return Decision(observed, synced.changes, selection, desired, the_plan, gated, synced.orders,
+                    held_positions(synced), foreign)
+
+
+def held_positions(synced: Synced) -> dict[str, Position]:
+    return {t: Position(t, p.size, p.avg_cost) for t, p in synced.positions.items() if p.size > 0}
+
+
+def desired_state(synced: Synced, observed: ObservedState, params: TickParams, now: float) -> tuple[Selection, DesiredState]:
+    """The selection and the desired orders: quotes for the selected markets, a hedge per position."""
+    orders = synced.orders
+    positions = held_positions(synced)
+    reward_markets = list(observed.reward_markets) if known(observed.reward_markets) else []
+    others = list(observed.other_markets) if known(observed.other_markets) else []
+    markets_by_token: dict[str, RewardMarket] = {t: m for m in others for t in m.token_ids}
+    markets_by_token.update({t: m for m in reward_markets for t in m.token_ids})
+    own = own_book_sizes(orders, {t: m.token_ids for t, m in markets_by_token.items()})
+    selection = select_markets(reward_markets, observed.books, params.selection, _utc(now), observed.volatility, own)
+
+    # a position or an order in a market we cannot describe this tick is held there, never forgotten
+    unknown_markets = {synced.positions[t].condition_id for t in positions if t not in markets_by_token}
+    unknown_markets |= {o.condition_id for o in orders if o.token_id not in markets_by_token}
+    notes = tuple(f"market {cid[:12]}… of a position or order of ours is unknown this tick: held"
+                  for cid in sorted(unknown_markets))
+    # our own resting orders are not liquidity: a hedge priced off them sells to ourselves, and a hedge
+    # ask that sets the midpoint it is priced from chases itself
+    net_books = {t: b.without(own.get(t, {})) for t, b in observed.books.items()}
+    desired = desire(selection, positions, markets_by_token, net_books, params.hedge, params.follow,
+                     quoting_enabled=params.quoting_enabled,
+                     held_markets=held_markets(orders, observed) | frozenset(unknown_markets))
+    return selection, without_self_crossing_quotes(replace(desired, notes=desired.notes + notes))
+
+
+def act(synced: Synced, desired: DesiredState, observed: ObservedState,
+        params: TickParams) -> tuple[Plan, GatedPlan, list[LiveOrder]]:
+    """The plan from the synced ledger to the desired state, gated by the risk limits; and the foreign orders."""
+    orders = synced.orders
+    positions = held_positions(synced)
+    open_map = {o.order_id: o for o in observed.open_orders} if known(observed.open_orders) else None
+    active_ids = {o.order_id for o in orders}
+    foreign = [o for o in (open_map or {}).values() if o.order_id not in synced.known_ids]
+    strays = [o for o in (open_map or {}).values() if o.order_id in synced.known_ids and o.order_id not in active_ids]
+    the_plan = hedges_after_own_bids(plan(desired, open_map, orders, params.policy, strays), orders)
+    inventory = [InventoryExposure(synced.positions[t].condition_id, p.size, p.avg_cost) for t, p in positions.items()]
+    holdings = {t: p.size for t, p in positions.items()}
+    collateral = observed.collateral if known(observed.collateral) else None
+    foreign_buys = [BuyExposure(o.condition_id, o.price, o.remaining) for o in foreign + strays if o.side == "BUY"]
+    gated = gate(the_plan, orders, foreign_buys, inventory, holdings, collateral, params.limits)
+    return the_plan, gated, foreign
+
+
+# ---------------------------------------------------------------------------------------------- rules
+
+
+def held_markets(orders: Iterable[StoredOrder], observed: ObservedState) -> frozenset[str]:
+    """Markets we have live orders in whose inputs are Unknown this tick: no cancel, no place there.
+    A market is held when the reward list is unknown, or when either of our tokens' books is missing
+    (stale or unreadable) — never cancelled because data went missing."""
+    if not known(observed.reward_markets):
+        return frozenset(o.condition_id for o in orders)
+    return frozenset(o.condition_id for o in orders if o.token_id not in observed.books)
+
+
+def without_self_crossing_quotes(desired: DesiredState) -> DesiredState:
+    """A hedge sell priced at or below our own buy quote on the same token would trade with it (a self-trade,
+    then a partly filled quote to replace, and so on): while such a hedge is wanted, that quote is not."""
+    floor: dict[str, Decimal] = {}
+    for o in desired.orders:
+        if o.role == "hedge" and o.side == "SELL":
+            floor[o.token_id] = min(floor.get(o.token_id, o.price), o.price)
+    crossed = [o for o in desired.orders if o.side == "BUY" and o.token_id in floor and o.price >= floor[o.token_id]]
+    if not crossed:
+        return desired
+    notes = tuple(f"quote {o.slot_key} at {o.price} paused: our hedge sells at {floor[o.token_id]}" for o in crossed)
+    return replace(desired, orders=tuple(o for o in desired.orders if o not in crossed), notes=desired.notes + notes)
+
+
+def hedges_after_own_bids(the_plan: Plan, orders: Sequence[StoredOrder]) -> Plan:
+    """A hedge place that would meet a buy of ours resting at the venue goes out only once that buy's cancel
+    is confirmed in the same tick (`after_cancel`); if that buy is not being cancelled, the hedge waits. A buy
+    whose outcome is still unknown does not hold a hedge back (it may never have landed, and a position
+    must be hedged within K ticks)."""
+    cancelling = {c.order_id for c in the_plan.cancels}
+    places, held = [], list(the_plan.held)
+    for p in the_plan.places:
+        bids = [o for o in orders if p.order.side == "SELL" and o.side == "BUY" and o.token_id == p.order.token_id
+                and o.price >= p.order.price and o.state in MAYBE_RESTING_STATES]
+        if not bids:
+            places.append(p)
+        elif len(bids) == 1 and p.after_cancel is None and bids[0].order_id in cancelling:
+            places.append(replace(p, after_cancel=bids[0].order_id))
+        else:
+            held.append(f"{p.slot_key}: waits for our buy at {bids[0].price} on that token to go (it would trade with it)")
+    return replace(the_plan, places=tuple(places), held=tuple(held))
+
+
+def own_book_sizes(orders: Iterable[StoredOrder],
+                   pairs: Mapping[str, tuple[str, str]]) -> dict[str, dict[tuple[str, Decimal], Decimal]]:
+    """Our resting sizes per token by (side, price), on the token's own book and mirrored on its
+    complement's (a BUY NO at q is an ask at 1 − q on YES), to take ourselves out of the competition."""
+    own: dict[str, dict[tuple[str, Decimal], Decimal]] = {}
+
+    def add(token: str, side: str, price: Decimal, size: Decimal) -> None:
+        book = own.setdefault(token, {})
+        book[(side, price)] = book.get((side, price), ZERO) + size
+
+    for o in orders:
+        if o.state not in MAYBE_RESTING_STATES:
+            continue
+        left = max(o.size - o.size_matched, ZERO)
+        add(o.token_id, o.side, o.price, left)
+        pair = pairs.get(o.token_id)
+        if pair:
+            other = pair[1] if pair[0] == o.token_id else pair[0]
+            add(other, "SELL" if o.side == "BUY" else "BUY", 1 - o.price, left)
+    return own
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
