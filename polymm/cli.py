@@ -5,30 +5,111 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
+from typer import Abort
+from typer._click.exceptions import ClickException, UsageError  # typer vendors its click (pinned)
+from typer.core import TyperGroup
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="polymm — a reconciliation market maker for Polymarket liquidity rewards.")
+from polymm.format import make_console
+
+EXIT_RUNTIME = 1  # an outage or a fault at run time: worth retrying (systemd restarts it)
+EXIT_CONFIG = 2   # bad configuration or usage: retrying cannot help (deploy/polymm.service does not restart it)
+
+
+class CommandFailed(Exception):
+    """A runtime fault a command reports as one line (exit 1): the message says what failed and why."""
+
+
+def failure_lines(exc: BaseException) -> tuple[int, list[str]] | None:
+    """The one place that maps an error type to its stderr lines and exit code; None for a bug (traceback)."""
+    from polymm.config import ConfigError
+    from polymm.controller.session import SessionError
+    from polymm.venue.gateway import VenueUnavailable
+
+    if isinstance(exc, ConfigError):
+        return EXIT_CONFIG, [f"config error: {line}" for line in exc.problems]
+    if isinstance(exc, UsageError):
+        command = exc.ctx.command_path if exc.ctx is not None else "polymm"
+        return EXIT_CONFIG, [f"usage error: {exc.format_message()} (see {command} --help)"]
+    if isinstance(exc, ClickException):
+        return exc.exit_code, [f"error: {exc.format_message()}"]
+    if isinstance(exc, Abort):
+        return 130, ["interrupted"]
+    if isinstance(exc, (CommandFailed, SessionError)):
+        return EXIT_RUNTIME, [f"error: {exc}"]
+    if isinstance(exc, VenueUnavailable):
+        return EXIT_RUNTIME, [f"venue unavailable: {exc}"]
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return EXIT_RUNTIME, [f"error: {exc.strerror or exc}{where}"]
+    import sqlite3
+
+    if isinstance(exc, sqlite3.Error):
+        return EXIT_RUNTIME, [f"ledger error: {exc}"]
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:  # pragma: no cover - redis is a dependency
+        return None
+    if isinstance(exc, RedisError):
+        return EXIT_RUNTIME, [f"redis error: {exc}"]
+    return None
+
+
+class PolymmGroup(TyperGroup):
+    """Runs a command and turns every expected failure into its lines on stderr and its exit code."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except Exception as exc:  # noqa: BLE001 - mapped below; a bug re-raises with its traceback
+            mapped = failure_lines(exc)
+            if mapped is None:
+                raise
+            code, lines = mapped
+            for line in lines:
+                typer.echo(" ".join(line.split()), err=True)  # one line each, whatever the message held
+            if not standalone_mode:
+                return code
+            sys.exit(code)
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+app = typer.Typer(cls=PolymmGroup, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="polymm — a reconciliation market maker for Polymarket liquidity rewards.")
 sim_app = typer.Typer(no_args_is_help=True, help="The simulated Polymarket venue (paper trading, demos, tests).")
 app.add_typer(sim_app, name="sim")
-console = Console(stderr=True)
+console = make_console(stderr=True)
 
-ConfigOption = typer.Option(None, "--config", help="Path of config.yaml (default: the repository's config.yaml).")
+ConfigOption = typer.Option(None, "--config", envvar="POLYMM_CONFIG",
+                            help="Path of config.yaml (default: the repository's config.yaml; env POLYMM_CONFIG).")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from polymm import __version__
+
+        typer.echo(f"polymm {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """polymm — a reconciliation market maker for Polymarket liquidity rewards."""
 
 
 def _load_config(path: Optional[Path]):
-    """Validate the configuration once; a bad value exits 2 with one line per problem."""
-    from polymm.config import ConfigError, load_config
+    """Validate the configuration once; a bad value is a ConfigError (exit 2, one line per problem)."""
+    from polymm.config import load_config
 
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        for line in exc.problems:
-            typer.echo(f"config error: {line}", err=True)
-        raise typer.Exit(2) from None
+    return load_config(path)
 
 
 @app.command("check-config")
@@ -51,7 +132,7 @@ def markets_cmd(
 
     from polymm.controller.endpoints import venue_endpoints
     from polymm.desired.funnel import SelectionParams, prefilter, select_markets
-    from polymm.venue.gateway import VenueGateway, VenueUnavailable
+    from polymm.venue.gateway import VenueGateway
     from polymm.views import print_selection, selection_json
 
     cfg = _load_config(config)
@@ -68,27 +149,28 @@ def markets_cmd(
                 tokens = [t for m in survivors for t in m.token_ids]
                 books_task = progress.add_task("order books", total=len(tokens))
                 books = gateway.books(tokens, progress=lambda n: progress.advance(books_task, n))
-        except VenueUnavailable as exc:
-            console.print(f"[red]venue unavailable:[/red] {exc}")
-            raise typer.Exit(1) from None
         finally:
             gateway.close()
     selection = select_markets(markets, books, params, datetime.now(timezone.utc))
     if as_json:
         typer.echo(json.dumps(selection_json(selection, show_all, problems), indent=2))
     else:
-        print_selection(Console(), selection, show_all, problems)
+        print_selection(make_console(), selection, show_all, problems)
 
 
 def _load_secrets():
-    from polymm.config import ConfigError, load_secrets
+    from polymm.config import load_secrets
 
-    try:
-        return load_secrets()
-    except ConfigError as exc:
-        for line in exc.problems:
-            typer.echo(f"config error: {line}", err=True)
-        raise typer.Exit(2) from None
+    return load_secrets()
+
+
+def _setup_logging(cfg, secrets=None, console: bool = True) -> None:
+    """Logging for a long-running command; an unwritable log directory is a configuration error."""
+    from polymm.controller.session import writable_directory
+    from polymm.logs import setup_logging
+
+    writable_directory(Path(cfg.logging.directory), "logging.directory", cfg.logging.directory)
+    setup_logging(cfg, _secret_values(secrets) if secrets is not None else (), console=console)
 
 
 def _secret_values(secrets) -> tuple[str, ...]:
@@ -103,26 +185,20 @@ def plan_cmd(
 ) -> None:
     """Dry run: observe the venue, compute the desired state, plan and gate — list what the next tick would
     do and why. Sends nothing to the venue and writes nothing to the ledger."""
-    from polymm.controller.session import SessionError, open_session
-
-    from polymm.logs import setup_logging
+    from polymm.controller.session import open_session
 
     cfg = _load_config(config)
     secrets = _load_secrets()
-    setup_logging(cfg, _secret_values(secrets), console=False)
-    try:
-        with open_session(cfg, secrets, dry_run=True) as session:
-            observed = session.controller.observe(rescan=True)
-            decision = session.controller.decide(observed, dry_run=True)
-    except SessionError as exc:
-        console.print(f"[red]cannot plan:[/red] {exc}")
-        raise typer.Exit(1) from None
+    _setup_logging(cfg, secrets, console=False)
+    with open_session(cfg, secrets, dry_run=True) as session:
+        observed = session.controller.observe(rescan=True)
+        decision = session.controller.decide(observed, dry_run=True)
     from polymm.views import plan_json, print_plan
 
     if as_json:
         typer.echo(json.dumps(plan_json(decision), indent=2))
     else:
-        print_plan(Console(), decision)
+        print_plan(make_console(), decision)
 
 
 @app.command("reconcile")
@@ -135,24 +211,19 @@ def reconcile_cmd(
     import threading
 
     from polymm.controller.loop import Service
-    from polymm.controller.session import SessionError, open_session
-    from polymm.logs import setup_logging
+    from polymm.controller.session import open_session
 
     cfg = _load_config(config)
     secrets = _load_secrets()
-    setup_logging(cfg, _secret_values(secrets))
+    _setup_logging(cfg, secrets)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    try:
-        with open_session(cfg, secrets) as session:
-            service = Service(session, stop)
-            if max_ticks is not None:
-                _stop_after(service, max_ticks, stop)
-            code = service.run(loop=loop or max_ticks is not None)
-    except SessionError as exc:
-        console.print(f"[red]cannot start:[/red] {exc}")
-        raise typer.Exit(1) from None
+    with open_session(cfg, secrets) as session:
+        service = Service(session, stop)
+        if max_ticks is not None:
+            _stop_after(service, max_ticks, stop)
+        code = service.run(loop=loop or max_ticks is not None)
     raise typer.Exit(code)
 
 
@@ -181,13 +252,12 @@ def status_cmd(
     cfg = _load_config(config)
     path = ledger_path_for(cfg)
     if not path.exists():
-        console.print(f"[yellow]no ledger at {path}[/yellow]: polymm has not run with this configuration yet")
-        raise typer.Exit(1)
+        raise CommandFailed(f"no ledger at {path}: polymm has not run with this configuration yet")
     if as_json:
         typer.echo(json.dumps(gather_status(cfg, path), indent=2, default=str))
         return
     if not watch:
-        Console().print(render_status(gather_status(cfg, path)))
+        make_console().print(render_status(gather_status(cfg, path)))
         return
     import time
 
@@ -255,20 +325,18 @@ def data_service_cmd(config: Optional[Path] = ConfigOption) -> None:
 
     from polymm.controller.endpoints import venue_endpoints
     from polymm.controller.session import redis_url
-    from polymm.logs import setup_logging
     from polymm.marketdata.service import DataService
     from polymm.marketdata.store import RedisStore
     from polymm.venue.gateway import VenueGateway
 
     cfg = _load_config(config)
-    setup_logging(cfg)
+    _setup_logging(cfg)
     svc = cfg.orderbook_service
     store = RedisStore.from_url(redis_url(cfg), svc.redis_key_prefix)
     try:
         store.r.ping()
     except Exception as exc:
-        console.print(f"[red]cannot reach Redis at {redis_url(cfg)}:[/red] {exc}")
-        raise typer.Exit(1) from None
+        raise CommandFailed(f"cannot reach Redis at {redis_url(cfg)}: {exc}") from None
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -283,7 +351,7 @@ def data_service_cmd(config: Optional[Path] = ConfigOption) -> None:
 
 @sim_app.command("serve")
 def sim_serve(
-    port: int = typer.Option(8080, help="Loopback port to listen on."),
+    port: int = typer.Option(8080, min=0, max=65535, help="Loopback port to listen on (0: any free port)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default)."),
     seed: Optional[int] = typer.Option(None, help="Seed for markets, traders, ids and faults (default: venue.sim.seed)."),
     scenario: Optional[str] = typer.Option(None, help="calm | trending | jumpy (default: venue.sim.scenario)."),
@@ -320,8 +388,7 @@ def sim_serve(
             faults=plan,
         )
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise UsageError(str(exc)) from None
 
     def announce(urls: dict[str, str]) -> None:
         typer.echo(f"polymm sim listening on {urls['clob_url']}", err=False)
@@ -339,7 +406,14 @@ def sim_serve(
         except asyncio.CancelledError:
             pass
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except OSError as exc:  # bind(): the port is taken, or the address is not ours
+        import errno
+
+        why = "the port is already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        raise CommandFailed(f"cannot listen on {host}:{port}: {why} — choose another --port "
+                            "(or stop the process holding it)") from None
 
 
 def _read_fault_plan(path: Path):
@@ -350,11 +424,10 @@ def _read_fault_plan(path: Path):
     try:
         data = yaml.safe_load(path.read_text())
         return FaultPlanSpec.model_validate(data or {})
-    except FileNotFoundError:
-        console.print(f"[red]error:[/red] fault plan {path} does not exist")
+    except OSError as exc:
+        raise UsageError(f"fault plan {path}: {exc.strerror or exc}") from None
     except (yaml.YAMLError, ValueError) as exc:
-        console.print(f"[red]error:[/red] fault plan {path} is invalid: {exc}")
-    raise typer.Exit(2)
+        raise UsageError(f"fault plan {path} is invalid: {exc}") from None
 
 
 if __name__ == "__main__":

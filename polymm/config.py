@@ -308,7 +308,10 @@ class PolymmConfig(_Section):
 
 # --- secrets ------------------------------------------------------------------------------
 
-_PRIVATE_KEY = re.compile(r"0x[0-9a-fA-F]{64}")
+_PRIVATE_KEY = re.compile(r"(?:0x)?[0-9a-fA-F]{64}")
+# secp256k1's group order: a private key is a scalar in 1..n-1 (SEC 2, section 2.4.1); an all-zero
+# key is 64 hex digits too, but no wallet can sign with it.
+_SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
@@ -327,9 +330,18 @@ class Secrets(BaseModel):
     @field_validator("private_key")
     @classmethod
     def _private_key_format(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not _PRIVATE_KEY.fullmatch(value.get_secret_value()):
-            raise PydanticCustomError("private_key_format", "must be 0x followed by 64 hex digits")
-        return value
+        if value is None:
+            return None
+        text = value.get_secret_value().strip()
+        if not _PRIVATE_KEY.fullmatch(text):
+            raise PydanticCustomError("private_key_format", "must be 64 hex digits, with or without a leading 0x")
+        digits = text[2:] if text.startswith("0x") else text
+        if not 0 < int(digits, 16) < _SECP256K1_ORDER:
+            raise PydanticCustomError(
+                "private_key_range", "is not a usable secp256k1 key (zero, or not below the curve order)"
+            )
+        # wallets export the key without 0x; the SDK and the signer want it with
+        return SecretStr("0x" + digits.lower())
 
     @field_validator("funder")
     @classmethod
@@ -422,8 +434,14 @@ def _env_overrides(
         if not name.upper().startswith(ENV_PREFIX):
             continue
         rest = name[len(ENV_PREFIX):]
-        # A name without "__" (e.g. POLYMM_CONFIG) is not a key override; it belongs to the CLI.
         if ENV_PATH_SEPARATOR not in rest:
+            problem = _check_name_without_path(name, environ[name])
+            if problem is None:  # a whole section given as a mapping: an override like any other
+                path = (rest.lower(),)
+                tree[path[0]] = _parse_yaml(environ[name])
+                sources[path] = name
+            elif problem:
+                problems.append(problem)
             continue
         path = tuple(part.lower() for part in rest.split(ENV_PATH_SEPARATOR))
         raw = environ[name]
@@ -443,6 +461,59 @@ def _env_overrides(
         node[path[-1]] = value
         sources[path] = name
     return tree, sources, problems
+
+
+# POLYMM_* names that are not settings: the CLI's --config, and knobs of the test suite.
+ENV_NOT_SETTINGS = ("POLYMM_CONFIG",)
+ENV_NOT_SETTINGS_PREFIXES = ("POLYMM_TEST_",)
+
+
+def _check_name_without_path(name: str, raw: str) -> str | None:
+    """A POLYMM_ name without `__` is a typo unless it is reserved or names a section holding a mapping.
+    Returns "" to skip it, None for a section override, else the problem line. The value of an
+    unknown name is never shown: it may be a secret put under the wrong name."""
+    upper = name.upper()
+    if upper in ENV_NOT_SETTINGS or upper.startswith(ENV_NOT_SETTINGS_PREFIXES):
+        return ""
+    section = upper[len(ENV_PREFIX):].lower()
+    if section in PolymmConfig.model_fields:
+        try:
+            value = _parse_yaml(raw)
+        except yaml.YAMLError:
+            value = raw
+        if isinstance(value, dict):
+            return None
+        keys = ", ".join(_allowed_keys((section,)))
+        return (f"{section}: {_show(value)} — a section, not a key: set one key as {upper}__<KEY> "
+                f"(keys: {keys}) (set by {name})")
+    return f"{name}: not a configuration key — {_nearest_env_name(upper)}"
+
+
+def _env_names(model: type[BaseModel] = None, prefix: str = ENV_PREFIX) -> list[str]:  # type: ignore[assignment]
+    """Every override name that sets one key, e.g. POLYMM_STRATEGY__MAX_MARKETS."""
+    model = model or PolymmConfig
+    names = []
+    for field_name, field in model.model_fields.items():
+        name = f"{prefix}{field_name.upper()}"
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel) and field.annotation is not ValueRange:
+            names += _env_names(field.annotation, name + ENV_PATH_SEPARATOR)
+        else:
+            names.append(name)
+    return names
+
+
+def _nearest_env_name(upper: str) -> str:
+    import difflib
+
+    secret = {name[len("POLYMARKET_"):]: name for name in SECRET_ENV_VARS.values()}
+    if upper[len(ENV_PREFIX):] in secret:
+        return f"secrets are read from {secret[upper[len(ENV_PREFIX):]]}"
+    names = _env_names()
+    # compare with single underscores so that one missing `_` of a `__` counts as a small typo
+    flat = {n.replace(ENV_PATH_SEPARATOR, "_"): n for n in names}
+    close = difflib.get_close_matches(upper.replace(ENV_PATH_SEPARATOR, "_"), list(flat), n=1, cutoff=0.6)
+    hint = f"did you mean {flat[close[0]]}?" if close else "overrides are named POLYMM_<SECTION>__<KEY>"
+    return f"{hint} (sections and keys are separated by a double underscore)"
 
 
 def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -340,9 +340,52 @@ def test_env_override_that_is_not_yaml_is_an_error() -> None:
     assert " — invalid YAML: " in problem
 
 
-def test_env_names_without_a_key_path_are_not_overrides() -> None:
-    # POLYMM_CONFIG and the like belong to the CLI, not to the settings tree.
-    assert load_config(environ={"POLYMM_CONFIG": "/etc/polymm.yaml", "OTHER__X": "1"}) == PolymmConfig()
+def test_reserved_env_names_are_not_overrides() -> None:
+    # POLYMM_CONFIG is the CLI's --config; POLYMM_TEST_* belong to the test suite
+    environ = {"POLYMM_CONFIG": "/etc/polymm.yaml", "POLYMM_TEST_REDIS_URL": "redis://x", "OTHER__X": "1"}
+    assert load_config(environ=environ) == PolymmConfig()
+
+
+def test_env_name_with_one_underscore_is_refused_with_the_nearest_key() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ={"POLYMM_STRATEGY_MAX_MARKETS": "abc"})
+    assert caught.value.problems == [
+        "POLYMM_STRATEGY_MAX_MARKETS: not a configuration key — did you mean POLYMM_STRATEGY__MAX_MARKETS? "
+        "(sections and keys are separated by a double underscore)"
+    ]
+
+
+def test_env_name_of_a_section_with_a_scalar_is_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ={"POLYMM_STRATEGY": "5"})
+    assert caught.value.problems == [
+        f"strategy: 5 — a section, not a key: set one key as POLYMM_STRATEGY__<KEY> (keys: {STRATEGY_KEYS}) "
+        "(set by POLYMM_STRATEGY)"
+    ]
+
+
+def test_env_name_of_a_section_with_a_mapping_overrides_its_keys() -> None:
+    config = load_config(environ={"POLYMM_STRATEGY": "{max_markets: 3}"})
+    assert config.strategy.max_markets == 3
+    assert config.strategy.ranking == "expected_reward"
+
+
+def test_unknown_env_name_never_shows_its_value() -> None:
+    # a key put under the wrong name must not end up in the journal
+    key = _random_private_key()
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ={"POLYMM_PRIVATE_KEY": key})
+    assert caught.value.problems == ["POLYMM_PRIVATE_KEY: not a configuration key — secrets are read from POLYMARKET_PRIVATE_KEY"]
+    assert key[2:12] not in str(caught.value)
+
+
+def test_every_key_has_an_env_name_that_loads() -> None:
+    names = config_module._env_names()
+    assert "POLYMM_VENUE__SIM__SEED" in names and "POLYMM_FILTERS__SPREAD_RANGE" in names
+    for name in names:
+        with pytest.raises(ConfigError) as caught:
+            load_config(environ={name: "[[not a value of any key"})
+        assert all("not a configuration key" not in p for p in caught.value.problems), name
 
 
 # --- secrets --------------------------------------------------------------------------------
@@ -379,7 +422,7 @@ def test_malformed_private_key_is_reported_without_its_value() -> None:
     with pytest.raises(ConfigError) as caught:
         load_secrets({"POLYMARKET_PRIVATE_KEY": bad_key})
     assert caught.value.problems == [
-        "POLYMARKET_PRIVATE_KEY: <hidden> — must be 0x followed by 64 hex digits"
+        "POLYMARKET_PRIVATE_KEY: <hidden> — must be 64 hex digits, with or without a leading 0x"
     ]
     assert caught.value.__context__ is None and caught.value.__cause__ is None
     with pytest.raises(ValidationError) as direct:
@@ -387,11 +430,27 @@ def test_malformed_private_key_is_reported_without_its_value() -> None:
     assert bad_key[2:10] not in str(direct.value)
 
 
-def test_private_key_without_0x_prefix_is_rejected() -> None:
+def test_private_key_without_0x_prefix_is_accepted_and_normalised() -> None:
+    # wallets (MetaMask's "export private key") give the 64 hex digits without 0x
+    digits = secrets.token_hex(32)
+    loaded = load_secrets({"POLYMARKET_PRIVATE_KEY": digits.upper()})
+    assert loaded.private_key is not None and loaded.private_key.get_secret_value() == "0x" + digits
+
+
+@pytest.mark.parametrize("key", ["0x" + "0" * 64, "0" * 64, "f" * 64], ids=["zero", "zero-no-0x", "above-curve-order"])
+def test_private_key_that_cannot_sign_is_refused(key: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        load_secrets({"POLYMARKET_PRIVATE_KEY": secrets.token_hex(32)})
+        load_secrets({"POLYMARKET_PRIVATE_KEY": key})
     assert caught.value.problems == [
-        "POLYMARKET_PRIVATE_KEY: <hidden> — must be 0x followed by 64 hex digits"
+        "POLYMARKET_PRIVATE_KEY: <hidden> — is not a usable secp256k1 key (zero, or not below the curve order)"
+    ]
+
+
+def test_private_key_of_wrong_length_is_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_secrets({"POLYMARKET_PRIVATE_KEY": secrets.token_hex(31)})
+    assert caught.value.problems == [
+        "POLYMARKET_PRIVATE_KEY: <hidden> — must be 64 hex digits, with or without a leading 0x"
     ]
 
 

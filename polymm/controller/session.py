@@ -17,7 +17,7 @@ from typing import Iterator
 
 from py_clob_client_v2.clob_types import ApiCreds
 
-from polymm.config import PolymmConfig, Secrets
+from polymm.config import ConfigError, PolymmConfig, Secrets
 from polymm.controller.core import Controller
 from polymm.controller.endpoints import venue_endpoints
 from polymm.statemachines.ledger import Ledger
@@ -49,6 +49,19 @@ def ledger_path_for(cfg: PolymmConfig) -> Path:
     return path
 
 
+def writable_directory(folder: Path, key: str, value: object) -> None:
+    """Create `folder` if needed and check that files can be written there; ConfigError naming `key`
+    if not (an unwritable ledger or log path is a configuration problem: exit 2, no restart loop)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".polymm-write-check-"):
+            pass
+    except OSError as exc:
+        where = exc.filename or folder
+        raise ConfigError([f"{key}: '{value}' — cannot write in {where} ({exc.strerror or exc}); "
+                           "must be a path in a writable directory"]) from None
+
+
 def redis_url(cfg: PolymmConfig) -> str:
     svc = cfg.orderbook_service
     return f"redis://{svc.redis_host}:{svc.redis_port}/{svc.redis_db}"
@@ -73,14 +86,17 @@ def open_session(cfg: PolymmConfig, secrets: Secrets, *, dry_run: bool = False) 
     embedded = cfg.venue.mode == "embedded-sim"
     key = secrets.private_key.get_secret_value() if secrets.private_key else None
     if key is None:
-        if not embedded:
-            raise SessionError("POLYMARKET_PRIVATE_KEY is not set: remote mode needs the wallet's key in the environment")
+        if not embedded:  # a configuration problem (exit 2), not an outage: restarting cannot fix it
+            raise ConfigError(["POLYMARKET_PRIVATE_KEY: not set — venue.mode remote needs the wallet's key in the "
+                               "environment (64 hex digits; or venue.mode: embedded-sim for paper trading)"])
         key = "0x" + os.urandom(32).hex()
     creds = None
     if secrets.api_key and secrets.api_secret and secrets.api_passphrase:
         creds = ApiCreds(secrets.api_key.get_secret_value(), secrets.api_secret.get_secret_value(),
                          secrets.api_passphrase.get_secret_value())
     funder = secrets.funder.get_secret_value() if secrets.funder else None
+    if not dry_run:
+        writable_directory(ledger_path_for(cfg).parent, "ledger.path", cfg.ledger.path)
 
     with ExitStack() as stack:
         endpoints = stack.enter_context(venue_endpoints(cfg))

@@ -17,6 +17,7 @@ from py_clob_client_v2.clob_types import BookParams
 from py_clob_client_v2.exceptions import PolyException
 
 from polymm.domain.types import Book, RewardMarket
+from polymm.venue.outcomes import no_reply_cause
 from polymm.venue.parse import MalformedReply, book_from_wire, market_from_gamma, reward_market_from_wire
 
 GAMMA_BATCH = 20
@@ -50,7 +51,8 @@ class VenueGateway:
         try:
             return self.clob.get_current_rewards()
         except (PolyException, KeyError, TypeError) as exc:
-            raise VenueUnavailable(f"reward markets: {exc}") from exc
+            cause = no_reply_cause(exc)
+            raise VenueUnavailable(f"reward markets: {f'no reply from {cause}' if cause else exc}") from exc
 
     def gamma_rows(self, condition_ids: list[str], progress: Callable[[int], None] | None = None) -> dict[str, dict]:
         out: dict[str, dict] = {}

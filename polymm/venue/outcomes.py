@@ -29,3 +29,15 @@ class Refused:
 
 
 Outcome = Union[Ok[T], Refused, Unknown]
+
+
+def no_reply_cause(exc: BaseException) -> str | None:
+    """For the SDK's `PolyApiException("Request exception!")`, which drops the transport error it was
+    raised from (py_clob_client_v2/http_helpers/helpers.py, `request`): the URL and the cause, e.g.
+    `http://127.0.0.1:9/auth/derive-api-key: [Errno 111] Connection refused`; None for other errors."""
+    cause = exc.__cause__ or exc.__context__
+    request = getattr(cause, "_request", None)  # httpx.RequestError keeps the request it failed on
+    if cause is None or not type(cause).__module__.startswith("httpx"):
+        return None
+    text = str(cause) or type(cause).__name__
+    return f"{request.url}: {text}" if request is not None else text

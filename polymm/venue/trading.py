@@ -32,7 +32,7 @@ from py_clob_client_v2.order_utils.model.order_data_v2 import order_to_json_v2
 
 from polymm.domain.eip712 import order_digest
 from polymm.venue.gateway import VenueEndpoints
-from polymm.venue.outcomes import Ok, Outcome, Refused, Unknown
+from polymm.venue.outcomes import Ok, Outcome, Refused, Unknown, no_reply_cause
 
 MAX_BATCH = 15
 # A duplicate-order refusal means the first post landed: the order is live (or was matched).
@@ -59,7 +59,8 @@ def _classify(exc: Exception) -> Refused | Unknown:
         status = exc.status_code
         message = exc.error_msg if isinstance(exc.error_msg, str) else json.dumps(exc.error_msg)[:300]
         if status is None or status >= 500:
-            return Unknown(f"{status or 'no reply'}: {message}")
+            cause = no_reply_cause(exc) if status is None else None
+            return Unknown(f"no reply from {cause}" if cause else f"{status or 'no reply'}: {message}")
         if status == 429:
             retry = None
             if isinstance(exc.error_msg, dict):

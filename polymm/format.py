@@ -1,0 +1,98 @@
+"""How every view writes money, prices, sizes and market names: one formatter for status, plan, markets and logs.
+
+Money is USDC to the cent (`-$1.10`, never `$-1.1000` or a 28-digit Decimal); in JSON it is a string
+with two decimals (`"-1.10"`), exact and unambiguous, which a machine reads with Decimal(). Prices
+are written at their market's tick (`0.90` beside `0.70` on a 0.01 tick, `0.905` on a 0.001 tick).
+Sizes are shares with two decimals, the venue's size precision (py_clob_client_v2
+order_builder ROUNDING_CONFIG: size 2 decimals for every tick size).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from rich.console import Console
+
+CENT = Decimal("0.01")
+DEFAULT_TICK = Decimal("0.01")
+NON_TTY_WIDTH = 240  # the journal and pipes: long lines stay whole instead of wrapping at 80 columns
+
+
+def _dec(value: Decimal | float | int | str) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"not a number: {value!r}") from None
+
+
+def cents(value: Decimal | float | int | str) -> Decimal:
+    """The value rounded to the cent (half up), with no negative zero."""
+    rounded = _dec(value).quantize(CENT, rounding=ROUND_HALF_UP)
+    return rounded if rounded != 0 else CENT * 0
+
+
+def money(value: Decimal | float | int | str | None) -> str:
+    """`$1,234.50`, `-$1.10`; `—` for an unknown amount."""
+    if value is None:
+        return "—"
+    c = cents(value)
+    return f"-${-c:,.2f}" if c < 0 else f"${c:,.2f}"
+
+
+def money_json(value: Decimal | float | int | str | None) -> str | None:
+    """Money for JSON: a string with exactly two decimals (`"-1.10"`), None when unknown."""
+    return None if value is None else f"{cents(value):.2f}"
+
+
+def tick_places(tick: Decimal | float | str | None) -> int:
+    """Decimal places of a tick size: 0.01 → 2, 0.001 → 3 (0.01 when the tick is unknown)."""
+    t = _dec(tick) if tick is not None else DEFAULT_TICK
+    return max(0, -t.normalize().as_tuple().exponent)
+
+
+def price(value: Decimal | float | str | None, tick: Decimal | float | str | None = None) -> str:
+    """A price at its market's tick: `0.90` on a 0.01 tick, `0.905` on a 0.001 tick."""
+    if value is None:
+        return "—"
+    places = tick_places(tick)
+    return f"{_dec(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):.{places}f}"
+
+
+def avg_price(value: Decimal | float | str | None, tick: Decimal | float | str | None = None) -> str:
+    """An average price (cost basis) has sub-tick precision: two places more than the tick."""
+    if value is None:
+        return "—"
+    places = tick_places(tick) + 2
+    return f"{_dec(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):.{places}f}"
+
+
+def shares(value: Decimal | float | str | None) -> str:
+    """A size in shares, two decimals (the venue's size precision)."""
+    if value is None:
+        return "—"
+    return f"{_dec(value).quantize(CENT, rounding=ROUND_HALF_UP):,.2f}"
+
+
+def percent(fraction: float | Decimal | None, places: int = 0) -> str:
+    return "—" if fraction is None else f"{float(fraction):.{places}%}"
+
+
+def market_label(question: str | None, outcome: str | None = None, condition_id: str = "") -> str:
+    """`Will X happen? — Yes`; the condition id's start only when the question is not known."""
+    name = question or (f"market {condition_id[:10]}…" if condition_id else "unknown market")
+    return f"{name} — {outcome}" if outcome else name
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A rich Console that does not wrap at 80 columns when the output is not a terminal (journal, pipe):
+    $COLUMNS if set, else NON_TTY_WIDTH."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    columns = os.environ.get("COLUMNS", "")
+    width = int(columns) if columns.isdigit() and int(columns) > 0 else NON_TTY_WIDTH
+    return Console(stderr=stderr, width=width, soft_wrap=False)
