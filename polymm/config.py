@@ -463,8 +463,9 @@ def _env_overrides(
     return tree, sources, problems
 
 
-# POLYMM_* names that are not settings: the CLI's --config, and knobs of the test suite.
-ENV_NOT_SETTINGS = ("POLYMM_CONFIG",)
+# POLYMM_* names that are not settings: the CLI's --config, the alert destinations (credentials, read by
+# polymm/alerts.py from the environment only), and knobs of the test suite.
+ENV_NOT_SETTINGS = ("POLYMM_CONFIG", "POLYMM_ALERT_WEBHOOK_URL", "POLYMM_TELEGRAM_BOT_TOKEN", "POLYMM_TELEGRAM_CHAT_ID")
 ENV_NOT_SETTINGS_PREFIXES = ("POLYMM_TEST_",)
 
 

@@ -346,6 +346,14 @@ def test_reserved_env_names_are_not_overrides() -> None:
     assert load_config(environ=environ) == PolymmConfig()
 
 
+def test_alert_destinations_are_not_taken_for_typos() -> None:
+    from polymm import alerts
+
+    environ = {alerts.WEBHOOK_ENV: "https://hooks.example/x", alerts.TELEGRAM_TOKEN_ENV: "1:abc",
+               alerts.TELEGRAM_CHAT_ENV: "42"}
+    assert load_config(environ=environ) == load_config(environ={})
+
+
 def test_env_name_with_one_underscore_is_refused_with_the_nearest_key() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(environ={"POLYMM_STRATEGY_MAX_MARKETS": "abc"})
