@@ -272,6 +272,34 @@ def status_cmd(
             pass
 
 
+@app.command("dashboard")
+def dashboard_cmd(
+    config: Optional[Path] = ConfigOption,
+    port: int = typer.Option(8765, help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default; the page is read-only but shows your book)."),
+) -> None:
+    """A live read-only web dashboard from the ledger (safe while the loop runs): health, markets with our quotes
+    and the band, positions and hedges, exposure against the caps, P&L and reward charts. No CDN, works offline."""
+    from polymm.controller.session import ledger_path_for
+    from polymm.dashboard import make_server
+
+    cfg = _load_config(config)
+    path = ledger_path_for(cfg)
+    try:
+        server = make_server(cfg, path, host, port)
+    except OSError as exc:
+        console.print(f"[red]cannot listen on {host}:{port}:[/red] {exc.strerror or exc}")
+        raise typer.Exit(1) from None
+    typer.echo(f"polymm dashboard on http://{host}:{server.server_port}/ (ledger {path}); Ctrl-C stops it")
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 @app.command("stop")
 def stop_cmd(config: Optional[Path] = ConfigOption) -> None:
     """Cancel our buy quotes at the venue and exit (the original --stop mode); hedge sells stay."""

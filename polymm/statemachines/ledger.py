@@ -864,6 +864,21 @@ class Ledger:
             "summary": _stored_json("ticks", str(row["id"]), "summary", row["summary"]),
         }
 
+    def recent_ticks(self, count: int, every: int = 1) -> list[dict]:
+        """Up to `count` of the latest journaled ticks, one per `every` ids, oldest first (the dashboard's
+        history: a bounded read however long the journal is)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM ticks WHERE id % ? = 0 AND id > (SELECT COALESCE(MAX(id), 0) FROM ticks) - ? "
+                "ORDER BY id", (every, count * every),
+            ).fetchall()
+        return [{"id": r["id"], "started_at": r["started_at"], "finished_at": r["finished_at"],
+                 "summary": _stored_json("ticks", str(r["id"]), "summary", r["summary"])} for r in rows]
+
+    def tick_count(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM ticks").fetchone()[0])
+
     def set_selection(self, condition_ids: Sequence[str], at: float) -> None:
         text = json.dumps(list(condition_ids))
         with self._write() as conn:
