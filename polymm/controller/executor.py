@@ -25,6 +25,7 @@ from polymm.config import PolymmConfig
 from polymm.reconciler.gate import GatedPlan
 from polymm.reconciler.plan import Place
 from polymm.statemachines.ledger import Ledger, NewOrder
+from polymm.statemachines.orders import CANCELLABLE_STATES
 from polymm.venue.outcomes import Ok, Refused
 from polymm.venue.trading import MAX_BATCH, TradingGateway, is_balance_refusal
 
@@ -74,7 +75,7 @@ class Executor:
         ours = []
         for c in gated.cancels:
             rec = None if c.foreign else self.ledger.order(c.order_id)
-            if rec is not None and rec.state in ("open", "partially_filled", "unknown"):
+            if rec is not None and rec.state in CANCELLABLE_STATES:
                 self.ledger.transition(c.order_id, "request_cancel", reason=c.reason)
             ours.append(c.order_id)
         for i in range(0, len(ours), CANCEL_BATCH):

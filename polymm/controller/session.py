@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from py_clob_client_v2.clob_types import ApiCreds
 
 from polymm.config import ConfigError, PolymmConfig, Secrets
 from polymm.controller.core import Controller
@@ -23,7 +22,7 @@ from polymm.controller.endpoints import venue_endpoints
 from polymm.statemachines.ledger import Ledger
 from polymm.venue.gateway import VenueEndpoints, VenueGateway
 from polymm.venue.outcomes import Ok
-from polymm.venue.trading import TradingGateway
+from polymm.venue.trading import ApiCreds, TradingGateway
 
 
 class SessionError(Exception):

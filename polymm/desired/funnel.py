@@ -29,13 +29,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
-from polymm.config import PolymmConfig, ValueRange
 from polymm.desired.quotes import RewardBand, quote_price, quote_size
 from polymm.desired.safety import SafetyLimits, refusals
 from polymm.domain import rewards
 from polymm.domain.types import Book, RewardMarket
+
+if TYPE_CHECKING:  # types only: desired/ never loads the config module (file loading is I/O)
+    from polymm.config import PolymmConfig, ValueRange
 
 ONE_SHARE = Decimal(1)
 LOW_PRICE_TWO_SIDED = Decimal("0.10")

@@ -25,9 +25,8 @@ from typing import Iterable, Mapping, Protocol
 
 from polymm.desired.state import DesiredOrder, DesiredState
 from polymm.domain.types import LiveOrder
+from polymm.statemachines.orders import PENDING_STATES, RESTING_STATES
 
-PENDING_STATES = frozenset({"intent", "submitting", "unknown"})
-RESTING_STATES = frozenset({"open", "partially_filled"})
 
 
 class OrderView(Protocol):

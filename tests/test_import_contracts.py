@@ -1,0 +1,68 @@
+"""The import rules (tests/helpers/import_rules.py) hold for polymm, and the checker catches a break.
+
+Pure modules (desired/, reconciler/, domain/) import no I/O — no clock, no logging, no config loading,
+no venue, SQLite, Redis or SDK, not even through another module; only venue/ imports the SDK, only
+statemachines/ touches SQLite, only marketdata/ touches Redis.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))
+
+from import_rules import check  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_polymm_keeps_its_import_rules():
+    violations = check(ROOT, "polymm")
+    assert not violations, "\n".join(map(str, violations))
+
+
+def make_package(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / "pkg" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    for d in {p.parent for p in (root / "pkg").rglob("*.py")} | {root / "pkg"}:
+        (d / "__init__.py").touch()
+
+
+CLEAN = {
+    "domain/types.py": "from dataclasses import dataclass\nfrom decimal import Decimal\n",
+    "reconciler/plan.py": "from pkg.domain.types import Decimal\n",
+    "venue/gateway.py": "import httpx\nimport py_clob_client_v2\n",
+    "statemachines/ledger.py": "import sqlite3\n",
+    "marketdata/store.py": "import redis\n",
+}
+
+
+def test_a_clean_package_passes(tmp_path):
+    make_package(tmp_path, CLEAN)
+    assert check(tmp_path, "pkg") == []
+
+
+@pytest.mark.parametrize("module, source, expected", [
+    ("reconciler/plan.py", "import sqlite3\n", "only pkg/statemachines/ may import sqlite3"),
+    ("domain/types.py", "import time\n", "a pure module imports a module that may do I/O"),
+    ("desired/state.py", "def f():\n    import logging\n", "a pure module imports a module that may do I/O"),
+    ("desired/state.py", "from pkg.venue.gateway import X\n", "a pure module imports pkg.venue.gateway, which is not pure"),
+    ("reconciler/plan.py", "from ..statemachines import ledger\n", "a pure module imports pkg.statemachines.ledger"),
+    ("controller/core.py", "import redis\n", "only pkg/marketdata/ may import redis"),
+    ("controller/session.py", "from py_clob_client_v2.clob_types import ApiCreds\n", "only pkg/venue/ may import"),
+])
+def test_the_checker_fails_when_a_rule_is_broken(tmp_path, module, source, expected):
+    make_package(tmp_path, {**CLEAN, module: source})
+    violations = check(tmp_path, "pkg")
+    assert any(expected in str(v) and v.module == "pkg." + module[:-3].replace("/", ".") for v in violations), violations
+
+
+def test_imports_for_type_checking_only_are_allowed(tmp_path):
+    make_package(tmp_path, {**CLEAN, "desired/funnel.py":
+                            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.venue.gateway import X\n"})
+    assert check(tmp_path, "pkg") == []
