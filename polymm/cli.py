@@ -47,15 +47,13 @@ def failure_lines(exc: BaseException) -> tuple[int, list[str]] | None:
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
         return EXIT_RUNTIME, [f"error: {exc.strerror or exc}{where}"]
-    import sqlite3
+    # the storage errors come from their owners (only statemachines/ touches SQLite, only marketdata/ Redis)
+    from polymm.marketdata.store import STORE_ERRORS
+    from polymm.statemachines.ledger import SQLITE_ERRORS
 
-    if isinstance(exc, sqlite3.Error):
+    if isinstance(exc, SQLITE_ERRORS):
         return EXIT_RUNTIME, [f"ledger error: {exc}"]
-    try:
-        from redis.exceptions import RedisError
-    except ImportError:  # pragma: no cover - redis is a dependency
-        return None
-    if isinstance(exc, RedisError):
+    if isinstance(exc, STORE_ERRORS):
         return EXIT_RUNTIME, [f"redis error: {exc}"]
     return None
 

@@ -30,6 +30,7 @@ BOOK_TTL_S = 300
 DETAILS_TTL_S = 7 * 24 * 3600
 VOLATILITY_TTL_S = 900
 SERVICE_TTL_S = 60
+STORE_ERRORS = (redis.exceptions.RedisError,)  # what a failing store raises, for callers that must not import redis
 
 
 # ---------------------------------------------------------------------- codecs

@@ -55,6 +55,7 @@ TICK_INDEXES = (
     ("idx_fills_order_id", "CREATE INDEX IF NOT EXISTS idx_fills_order_id ON fills (order_id)"),
     ("idx_fills_status", "CREATE INDEX IF NOT EXISTS idx_fills_status ON fills (status)"),
 )
+SQLITE_ERRORS = (sqlite3.Error,)  # what a failing ledger raises, for callers that must not import sqlite3
 SQL_VARS = 500  # ids per IN (...) query, well under SQLite's variable limit
 
 
