@@ -31,6 +31,7 @@ class SimOptions:
     scenario: str = "calm"
     speed: float = 1.0  # simulated seconds per wall second; 0 = the clock moves only through /_sim/advance
     markets: int = 300
+    depth: int | None = None  # price levels a side in every background book; None: 4–12, drawn per market
     initial_collateral_usdc: float = 1000.0
     fail_rate: float = 0.0
     rate_limits: bool = True
@@ -43,6 +44,8 @@ class SimOptions:
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
             raise ValueError(f"scenario {self.scenario!r} — allowed: {', '.join(SCENARIOS)}")
+        if self.depth is not None and not 1 <= self.depth <= 200:
+            raise ValueError(f"depth {self.depth} — must be between 1 and 200 levels")
         if self.speed < 0:
             raise ValueError(f"speed {self.speed} — must be ≥ 0")
         if not 0 <= self.fail_rate <= 1:
@@ -67,7 +70,7 @@ def build_server(options: SimOptions) -> SimServer:
     # end dates are generated relative to the simulated start, so "days to end" stays meaningful in any year
     start = datetime.fromtimestamp(settings.start_time, tz=timezone.utc)
     engine = Engine(generate_markets(options.markets, options.seed, now=start), settings)
-    SimulatedTraders(engine, SCENARIOS[options.scenario], options.seed)
+    SimulatedTraders(engine, SCENARIOS[options.scenario], options.seed, levels=options.depth)
     sampler = RewardSampler(engine)
     server = SimServer(engine, sampler, rate_limits=options.rate_limits)
     server.faults = FaultPlan(options.faults)

@@ -59,7 +59,9 @@ def _sigmoid(x: float) -> float:
 class SimulatedTraders:
     """Drives every market's background flow on each engine clock step."""
 
-    def __init__(self, engine: Engine, scenario: Scenario, seed: int) -> None:
+    def __init__(self, engine: Engine, scenario: Scenario, seed: int, levels: int | None = None) -> None:
+        """`levels`: book depth (price levels a side) of every market's background ladder; None draws 4–12
+        per market. The draw happens either way, so the rest of the seeded sequence does not change."""
         self.engine = engine
         self.scenario = scenario
         self.rng = random.Random(f"traders:{seed}:{scenario.name}")
@@ -73,7 +75,7 @@ class SimulatedTraders:
                 logit=_logit(market.fair_value),
                 drift=self.rng.choice((-1, 1)) * scenario.drift_per_hour,
                 depth=math.exp(self.rng.gauss(math.log(max(40.0, market.rewards_min_size * 2.5)), 0.6)),
-                levels=self.rng.randint(4, 12),
+                levels=_fixed_or(levels, self.rng.randint(4, 12)),  # drawn either way: same seeded sequence
                 gap_ticks=self.rng.choice((1, 1, 1, 2, 3)),
                 half_spread_ticks=self.rng.choice((1, 1, 2, 3)),
                 next_refresh=engine.now,
@@ -160,6 +162,10 @@ class SimulatedTraders:
             original_size=int(shares * MICRO), order_type=order_type, expiration=0,
             created_at=self.engine.now, internal=True,
         )
+
+
+def _fixed_or(fixed: int | None, drawn: int) -> int:
+    return drawn if fixed is None else fixed
 
 
 def _owner(address: str) -> str:
