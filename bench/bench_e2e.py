@@ -115,6 +115,7 @@ def run_one(reward_markets: int, depth: int | None, selected: int, ticks: int, w
         sim_args += ["--depth", str(depth)]
     with tempfile.TemporaryDirectory(prefix="polymm-e2e-") as tmp:
         sim = subprocess.Popen(_cli(*sim_args), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        ctl: subprocess.Popen | None = None
         try:
             _wait_ready(url, sim, timeout=600)
             actual = _count_reward_markets(url)
@@ -151,6 +152,9 @@ def run_one(reward_markets: int, depth: int | None, selected: int, ticks: int, w
                 raise RuntimeError(f"reconcile exited with {ctl.returncode}: {err[-2000:]}")
             summaries, started_at = _journal(ledger)
         finally:
+            if ctl is not None and ctl.poll() is None:  # interrupted: do not leave the controller running
+                ctl.kill()
+                ctl.wait()
             sim.terminate()
             try:
                 sim.wait(30)

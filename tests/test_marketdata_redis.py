@@ -233,6 +233,27 @@ def test_the_store_reader_treats_a_silent_service_and_old_books_as_unknown(servi
     assert reader.books(tokens, clock[0] + 10.5) == ({}, [])
 
 
+def test_the_store_reader_parses_the_market_list_only_when_the_service_wrote_a_new_one(service, redis_store) -> None:
+    clock = [time.time()]
+    service.clock = lambda: clock[0]
+    reader = StoreMarketData(redis_store, max_book_age_s=10, max_service_age_s=10)
+    service.scan()
+    redis_store.mark_alive(clock[0])
+    first = reader.reward_markets(clock[0])
+    again = reader.reward_markets(clock[0] + 1)
+    assert known(first.markets) and first.fresh
+    assert again.markets is first.markets and not again.fresh  # the same parsed list: nothing re-read per tick
+
+    clock[0] += 5
+    service.scan()  # a new list (same markets, new written_at)
+    redis_store.mark_alive(clock[0])
+    newer = reader.reward_markets(clock[0])
+    assert newer.fresh and newer.markets is not first.markets and newer.markets == first.markets
+
+    redis_store.r.delete(f"{redis_store.p}:markets", f"{redis_store.p}:markets_at")  # past its TTL
+    assert not known(reader.reward_markets(clock[0]).markets)
+
+
 # ----------------------------------------------------------------------------- the market channel
 def test_the_market_channel_keeps_a_subscribed_book_live_between_refreshes(
         venue, service, redis_store, http, client, reward_market) -> None:

@@ -18,6 +18,7 @@ from polymm.controller.executor import ExecutionReport, Executor
 from polymm.desired.funnel import SelectionParams, prefilter
 from polymm.desired.hedge import HedgeParams
 from polymm.domain.types import Fill, LiveOrder, RewardMarket
+from polymm.marketdata.scope import Scope
 from polymm.marketdata.source import VenueMarketData
 from polymm.observed.parse import live_order_from_wire, our_fills
 from polymm.observed.state import ObservedState, Unknown, known
@@ -55,6 +56,7 @@ class Controller:
         self.policy = PlanPolicy(cfg.loop.price_deviation_threshold_bps, cfg.controller.cancel_foreign_orders)
         self.market_data = market_data or VenueMarketData(public, cfg.loop.update_interval_seconds,
                                                           cfg.orderbook_service.volatility_check.window_samples)
+        self.scope = Scope(cfg.loop.update_interval_seconds, cfg.strategy.max_markets)
         self.executor = Executor(ledger, trading, cfg, clock)
         self.quoting_enabled = True  # False: the desired state holds hedges only (no buy quotes)
         self._details: dict[str, tuple[RewardMarket, float]] = {}  # markets we hold, off the reward list
@@ -63,7 +65,7 @@ class Controller:
     def observe(self, rescan: bool | None = None) -> ObservedState:
         now = self.clock()
         read = self.market_data.reward_markets(now, rescan)
-        reward_markets = read.markets
+        full_scan = self.scope.full_scan_due(now, read.fresh, rescan)
         problems: list[str] = list(read.problems)
 
         open_orders: tuple[LiveOrder, ...] | Unknown
@@ -87,15 +89,16 @@ class Controller:
         else:
             fills = Unknown(outcome.reason)
 
-        other_markets = self._other_markets(reward_markets, now, problems)
-        tokens = self._tokens_of_interest(reward_markets)
+        other_markets = self._other_markets(read.markets, now, problems)
+        reward_markets, tokens = self._tokens_of_interest(read.markets, full_scan)
         books, book_problems = self.market_data.books(tokens, now)
         problems.extend(book_problems)
         volatility = self.market_data.volatility(tokens, now)
         collateral_outcome = self.trading.collateral()
         collateral = collateral_outcome.value if isinstance(collateral_outcome, Ok) else Unknown(collateral_outcome.reason)
         return ObservedState(at=now, open_orders=open_orders, fills=fills, books=books, reward_markets=reward_markets,
-                             other_markets=other_markets, collateral=collateral, volatility=volatility, problems=tuple(problems))
+                             other_markets=other_markets, collateral=collateral, volatility=volatility, problems=tuple(problems),
+                             full_scan=full_scan)
 
     def _trade_cursor(self, now: float) -> int:
         stored = self.ledger.get_cursor(TRADE_CURSOR)
@@ -121,14 +124,22 @@ class Controller:
                     self._details[m.condition_id] = (m, now)
         return tuple(self._details[c][0] for c in sorted(wanted) if c in self._details)
 
-    def _tokens_of_interest(self, reward_markets) -> list[str]:
-        tokens: list[str] = []
-        if known(reward_markets):
-            survivors, _, _ = prefilter(list(reward_markets), self.params)
-            tokens.extend(t for m in survivors for t in m.token_ids)
-        tokens.extend(p.token_id for p in self.ledger.positions().values() if p.size > 0)
-        tokens.extend(o.token_id for o in self.ledger.active_orders())
-        return list(dict.fromkeys(tokens))
+    def _tokens_of_interest(self, universe, full_scan: bool):
+        """The reward markets this tick looks at and the tokens whose books it reads: on a full scan every
+        reward market and the books of those passing rules 1–4; else the markets in force and those we
+        hold orders or positions in (polymm.marketdata.scope). Our own tokens' books are read either way."""
+        held = [p.token_id for p in self.ledger.positions().values() if p.size > 0]
+        held.extend(o.token_id for o in self.ledger.active_orders())
+        if not known(universe):
+            return universe, list(dict.fromkeys(held))
+        if full_scan:
+            markets = universe
+            survivors, _, _ = prefilter(list(universe), self.params)
+        else:
+            markets = survivors = self.scope.narrow(universe, held)
+        tokens = [t for m in survivors for t in m.token_ids]
+        tokens.extend(held)
+        return markets, list(dict.fromkeys(tokens))
 
     # ------------------------------------------------------------------ decide and apply
     def tick_params(self) -> TickParams:
@@ -146,6 +157,11 @@ class Controller:
         """From observation to a gated plan through the one pure function. Unless dry_run, the decision's
         ledger changes are applied (one transaction) before it is returned, ready to execute."""
         decision = decide(self.snapshot(observed), observed, self.tick_params(), observed.at)
+        if known(observed.reward_markets):  # what the next ticks look at (polymm.marketdata.scope)
+            if observed.full_scan:
+                self.scope.scanned([ev.market.condition_id for ev in decision.selection.ranked], observed.at)
+            else:
+                self.scope.narrow_result(len(decision.selection.selected), observed.at)
         if not dry_run:
             self.apply(decision.changes)
         return decision

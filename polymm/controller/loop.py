@@ -174,6 +174,7 @@ class Service:
             "health": health,
             "why": why,
             "seconds": round(seconds, 4),
+            "full_scan": decision.observed.full_scan,
             "writes": report.writes,
             "cancels": report.cancels_sent,
             "places": report.places_sent,

@@ -1,7 +1,8 @@
 """The controller's one market-data interface, with two backends.
 
 - `VenueMarketData` (the default, in-process): reads the venue directly — reward markets on each
-  rescan, books every tick — and keeps volatility windows itself.
+  rescan, books every tick (only the markets the tick looks at: polymm.marketdata.scope) — and
+  keeps volatility windows itself.
 - `StoreMarketData` (when `orderbook_service.enabled`): reads what `polymm data-service` wrote to
   Redis. A book older than `max_book_age_s`, a market list past its TTL, or a data service that has
   stopped writing makes that data Unknown, and the controller holds the affected markets.
@@ -23,6 +24,7 @@ from polymm.venue.gateway import VenueGateway, VenueUnavailable
 class MarketsRead:
     markets: tuple[RewardMarket, ...] | Unknown
     problems: list[str]
+    fresh: bool = False  # a list not seen before (read from the venue, or newly written by the data service)
 
 
 class VenueMarketData:
@@ -44,7 +46,7 @@ class VenueMarketData:
             held = self.markets if self.markets is not None else Unknown(str(exc))
             return MarketsRead(held, [f"reward markets: {exc}"])
         self.markets, self.markets_at = tuple(markets), now
-        return MarketsRead(self.markets, list(skipped))
+        return MarketsRead(self.markets, list(skipped), fresh=True)
 
     def books(self, tokens: Iterable[str], now: float) -> tuple[dict[str, Book], list[str]]:
         tokens = list(tokens)
@@ -74,6 +76,7 @@ class StoreMarketData:
         self.store = store
         self.max_book_age_s = max_book_age_s
         self.max_service_age_s = max_service_age_s
+        self._markets: tuple[tuple[RewardMarket, ...], float] | None = None  # the last list read, by its written_at
 
     def _service_alive(self, now: float) -> str | None:
         """None when the data service wrote recently, else why the data cannot be trusted."""
@@ -93,10 +96,16 @@ class StoreMarketData:
         dead = self._service_alive(now)
         if dead:
             return MarketsRead(Unknown(dead), [dead])
+        # the list is parsed only when the data service wrote a new one, not every tick
+        written_at = self.store.markets_written_at(now)
+        if written_at is not None and self._markets is not None and self._markets[1] == written_at:
+            return MarketsRead(self._markets[0], [])
         got = self.store.get_markets(now)
         if got is None:
+            self._markets = None
             return MarketsRead(Unknown("reward-market list missing or past its TTL"), [])
-        return MarketsRead(tuple(got[0]), [])
+        self._markets = (tuple(got[0]), got[1])
+        return MarketsRead(self._markets[0], [], fresh=True)
 
     def books(self, tokens: Iterable[str], now: float) -> tuple[dict[str, Book], list[str]]:
         dead = self._service_alive(now)

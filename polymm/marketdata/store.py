@@ -5,6 +5,8 @@ so the controller treats them alike: data older than its TTL, or never written, 
 
 Redis keys (prefix `orderbook_service.redis_key_prefix`, default `polymm`):
 - `<p>:markets`          the reward-market list (JSON), TTL 300 s
+- `<p>:markets_at`       when that list was written (unix seconds), same TTL: a reader re-parses the
+                         list only when this changes
 - `<p>:market:<cid>`     one market's details (JSON), TTL 7 days
 - `<p>:book:<token>`     one token's book with its `written_at` (JSON), TTL 300 s
 - `<p>:vol:<token>`      volatility (coefficient of variation), TTL 900 s
@@ -89,6 +91,7 @@ class Freshness:
 class MarketDataStore(Protocol):
     def put_markets(self, markets: list[RewardMarket], now: float) -> None: ...
     def get_markets(self, now: float) -> tuple[list[RewardMarket], float] | None: ...
+    def markets_written_at(self, now: float) -> float | None: ...
     def put_books(self, books: Iterable[Book], now: float) -> None: ...
     def get_books(self, tokens: Iterable[str], now: float, max_age_s: float) -> dict[str, Book]: ...
     def put_volatility(self, values: dict[str, float]) -> None: ...
@@ -114,6 +117,10 @@ class MemoryStore:
         if self.markets is None or now - self.markets[1] > MARKETS_TTL_S:
             return None
         return self.markets
+
+    def markets_written_at(self, now: float) -> float | None:
+        got = self.get_markets(now)
+        return None if got is None else got[1]
 
     def put_books(self, books: Iterable[Book], now: float) -> None:
         for book in books:
@@ -160,6 +167,7 @@ class RedisStore:
         body = json.dumps({"written_at": now, "markets": [market_to_dict(m) for m in markets]}, separators=(",", ":"))
         pipe = self.r.pipeline(transaction=False)
         pipe.set(self._k("markets"), body, ex=MARKETS_TTL_S)
+        pipe.set(self._k("markets_at"), repr(now), ex=MARKETS_TTL_S)
         for m in markets:
             pipe.set(self._k("market", m.condition_id), json.dumps(market_to_dict(m)), ex=DETAILS_TTL_S)
         pipe.execute()
@@ -170,6 +178,10 @@ class RedisStore:
             return None
         d = json.loads(raw)
         return [market_from_dict(m) for m in d["markets"]], float(d["written_at"])
+
+    def markets_written_at(self, now: float) -> float | None:
+        raw = self.r.get(self._k("markets_at"))
+        return float(raw) if raw is not None else None
 
     def put_books(self, books: Iterable[Book], now: float) -> None:
         pipe = self.r.pipeline(transaction=False)

@@ -28,6 +28,9 @@ class ObservedState:
     collateral: Section[Decimal] = Unknown("not read this tick")
     volatility: Mapping[str, float] = field(default_factory=dict)
     problems: tuple[str, ...] = ()  # malformed rows skipped, with the reason
+    # True: `reward_markets` is the whole universe (a rescan); False: only the markets in force and those
+    # we hold orders or positions in (polymm.marketdata.scope)
+    full_scan: bool = True
 
     def book(self, token_id: str) -> Book | None:
         return self.books.get(token_id)

@@ -1,0 +1,89 @@
+"""Which reward markets a tick reads and ranks: the whole universe on a rescan, else the markets in force.
+
+A rescan runs the full funnel over every reward market, with the books of every market that
+passes the book-free rules (rules 1–4): when the venue's reward-market list is read anew, every
+`loop.update_interval_seconds`, and early when a tick finds that the markets in force no longer
+fill `strategy.max_markets` (at most every EARLY_RESCAN_SPACING_S). The rescan's ranking leaves
+the markets in force: its best `RESERVE_FACTOR × max_markets` in rank order — the top
+`max_markets` are quoted, the rest stand by, so a market that drops out (its spread widened, a
+safety rule refused it) is replaced at once, without a rescan.
+
+Between rescans a tick reads and ranks only the markets in force and the markets we hold orders
+or positions in, with their books: its cost follows the markets we quote, not the size of the
+venue's reward universe (issue 15). Unknown semantics are unchanged: a held market whose book is
+missing is held, not cancelled (controller.core.held_markets).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from polymm.domain.types import RewardMarket
+
+RESERVE_FACTOR = 2
+EARLY_RESCAN_SPACING_S = 60.0
+
+
+class Scope:
+    """The markets in force between rescans, and when the next full scan is due."""
+
+    def __init__(self, rescan_interval_s: float, max_markets: int) -> None:
+        self.rescan_interval_s = rescan_interval_s
+        self.max_markets = max_markets
+        self.in_force: tuple[str, ...] = ()  # condition ids, in the last rescan's rank order
+        self.scanned_at: float | None = None
+        self.short_since: float | None = None  # a narrow tick selected fewer markets than are in force
+        self._universe: Sequence[RewardMarket] | None = None  # the list the indexes below were built from
+        self._by_condition: dict[str, RewardMarket] = {}
+        self._by_token: dict[str, RewardMarket] = {}
+
+    # ------------------------------------------------------------------ when
+    def full_scan_due(self, now: float, new_list: bool, rescan: bool | None) -> bool:
+        """`rescan` True forces a full scan, False forbids one (a command that only needs our orders);
+        None: due on a new reward-market list, before the first scan, after the rescan interval, or
+        early when the markets in force fell short."""
+        if rescan is not None:
+            return rescan
+        if new_list or self.scanned_at is None or now - self.scanned_at >= self.rescan_interval_s:
+            return True
+        return self.short_since is not None and now - self.scanned_at >= min(EARLY_RESCAN_SPACING_S,
+                                                                           self.rescan_interval_s)
+
+    # ------------------------------------------------------------------ what
+    def narrow(self, universe: Sequence[RewardMarket], held_tokens: Iterable[str]) -> tuple[RewardMarket, ...]:
+        """The markets in force, then those of `held_tokens` (our orders and positions) that are reward
+        markets, each once, taken from the current `universe`."""
+        self._index(universe)
+        out: dict[str, RewardMarket] = {}
+        for cid in self.in_force:
+            m = self._by_condition.get(cid)
+            if m is not None:
+                out[cid] = m
+        for token in held_tokens:
+            m = self._by_token.get(token)
+            if m is not None:
+                out.setdefault(m.condition_id, m)
+        return tuple(out.values())
+
+    def _index(self, universe: Sequence[RewardMarket]) -> None:
+        if universe is self._universe:
+            return
+        self._universe = universe
+        self._by_condition = {m.condition_id: m for m in universe}
+        self._by_token = {t: m for m in universe for t in m.token_ids}
+
+    # ------------------------------------------------------------------ after the decision
+    def scanned(self, ranked_condition_ids: Sequence[str], now: float) -> None:
+        """A full scan's ranking (best first) becomes the markets in force."""
+        self.in_force = tuple(ranked_condition_ids[: RESERVE_FACTOR * self.max_markets])
+        self.scanned_at = now
+        self.short_since = None
+
+    def narrow_result(self, selected: int, now: float) -> None:
+        """A narrow tick selected `selected` markets: fewer than the markets in force could give means some
+        dropped out and the reserve ran dry — look at the whole universe again soon."""
+        could = min(self.max_markets, len(self.in_force))
+        if selected < could:
+            self.short_since = self.short_since if self.short_since is not None else now
+        else:
+            self.short_since = None

@@ -1,0 +1,112 @@
+"""A tick's scope (issue 15): the full funnel over every reward market on a rescan, between rescans only the
+markets in force and those we hold orders in — against the simulated venue over HTTP with the real SDK.
+
+The controller runs in-process on a manual clock (the venue's is frozen too), so "one rescan interval
+later" is exact; the venue's truth (its engine and `/_sim/state`) judges what was quoted.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from polymm.config import load_config, load_secrets
+from polymm.controller.session import open_session
+from polymm.marketdata.scope import RESERVE_FACTOR
+from polymm.sim.runner import SimOptions
+
+MAX_MARKETS = 3
+INTERVAL_S = 600.0
+
+
+@pytest.fixture
+def sim_options() -> SimOptions:
+    return SimOptions(seed=11, speed=0, markets=150, scenario="calm")
+
+
+@pytest.fixture
+def controller(venue, tmp_path):
+    u = venue.urls
+    env = {"POLYMARKET_PRIVATE_KEY": "0x" + os.urandom(32).hex(), "POLYMM_VENUE__MODE": "remote",
+           "POLYMM_VENUE__CLOB_URL": u["clob_url"], "POLYMM_VENUE__GAMMA_URL": u["gamma_url"],
+           "POLYMM_VENUE__DATA_URL": u["data_url"], "POLYMM_VENUE__WS_URL": u["ws_url"],
+           "POLYMM_STRATEGY__MAX_MARKETS": str(MAX_MARKETS), "POLYMM_LOOP__UPDATE_INTERVAL_SECONDS": str(INTERVAL_S),
+           "POLYMM_LEDGER__PATH": str(tmp_path / "ledger.sqlite")}
+    cfg = load_config(environ=env)
+    with open_session(cfg, load_secrets(env)) as session:
+        clock = [1_800_000_000.0]
+        ctl = session.controller
+        ctl.clock = ctl.executor.clock = lambda: clock[0]
+        ctl.test_clock = clock
+        yield ctl
+
+
+def tick(ctl):
+    observed = ctl.observe()
+    decision = ctl.decide(observed)
+    ctl.execute(decision)
+    return decision
+
+
+def reward_condition_ids(venue) -> set[str]:
+    return venue.call(lambda: {m.condition_id for m in venue.server.engine.markets.values() if m.rate_per_day > 0})
+
+
+def quoted_markets(admin, address: str) -> set[str]:
+    acct = admin.state()["accounts"][address]
+    return {o["market"] for o in acct["open_orders"] if o["side"] == "BUY"}
+
+
+def test_a_rescan_reaches_every_reward_market_and_ticks_between_read_only_the_markets_in_force(venue, admin, controller):
+    everything = reward_condition_ids(venue)
+    first = tick(controller)
+    assert first.observed.full_scan
+    assert {m.condition_id for m in first.observed.reward_markets} == everything
+    # every reward market was judged: ranked, or rejected by exactly one named rule
+    judged = {ev.market.condition_id for ev in first.selection.ranked} | set(first.selection.rejected)
+    assert judged == everything
+    assert len(first.selection.selected) == MAX_MARKETS
+    address = controller.trading.address
+    quoted = quoted_markets(admin, address)
+    assert quoted == {ev.market.condition_id for ev in first.selection.selected}
+
+    before = admin.requests()["counts"]
+    controller.test_clock[0] += 1
+    second = tick(controller)
+    after = admin.requests()["counts"]
+    assert not second.observed.full_scan
+    in_force = {ev.market.condition_id for ev in first.selection.ranked[:RESERVE_FACTOR * MAX_MARKETS]}
+    looked_at = {m.condition_id for m in second.observed.reward_markets}
+    assert looked_at == in_force | quoted
+    assert set(second.observed.books) == {t for m in second.observed.reward_markets for t in m.token_ids}
+    assert after.get("GET /rewards/markets/current", 0) == before.get("GET /rewards/markets/current", 0)
+    # the same markets stay quoted, and nothing is rewritten at the venue
+    assert {ev.market.condition_id for ev in second.selection.selected} == quoted
+    assert quoted_markets(admin, address) == quoted
+    assert after.get("POST /orders", 0) + after.get("POST /order", 0) == \
+        before.get("POST /orders", 0) + before.get("POST /order", 0)
+
+
+def test_a_market_made_attractive_is_quoted_within_one_rescan_interval(venue, admin, controller):
+    first = tick(controller)
+    ranked = first.selection.ranked
+    # a market outside those in force whose quotes would score (a bigger pool then ranks it first)
+    outside = [ev for ev in ranked[RESERVE_FACTOR * MAX_MARKETS:] if ev.q_ours > 0]
+    assert outside, "the universe must have scoring markets outside those in force"
+    outsider = outside[-1].market.condition_id
+
+    def raise_rate() -> None:
+        venue.server.engine.markets[outsider].rate_per_day = 50_000.0  # the admin hook: its reward pool jumps
+
+    venue.call(raise_rate)
+    controller.test_clock[0] += 1
+    between = tick(controller)
+    assert not between.observed.full_scan
+    assert outsider not in {m.condition_id for m in between.observed.reward_markets}
+
+    controller.test_clock[0] = controller.scope.scanned_at + INTERVAL_S
+    rescan = tick(controller)
+    assert rescan.observed.full_scan
+    assert rescan.selection.selected[0].market.condition_id == outsider
+    assert outsider in quoted_markets(admin, controller.trading.address)
