@@ -96,10 +96,8 @@ def test_a_market_made_attractive_is_quoted_within_one_rescan_interval(venue, ad
     assert outside, "the universe must have scoring markets outside those in force"
     outsider = outside[-1].market.condition_id
 
-    def raise_rate() -> None:
-        venue.server.engine.markets[outsider].rate_per_day = 50_000.0  # the admin hook: its reward pool jumps
-
-    venue.call(raise_rate)
+    # the venue's admin hook: that market's reward pool jumps
+    admin.http.post("/_sim/rewards", json={"condition_id": outsider, "rate_per_day": 50_000}).raise_for_status()
     controller.test_clock[0] += 1
     between = tick(controller)
     assert not between.observed.full_scan
