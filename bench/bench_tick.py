@@ -1,21 +1,24 @@
-"""Benchmark: the compute of one controller tick — parse, sync, desire, plan, gate — venue time excluded.
+"""Benchmark: one controller tick's compute — parse, ledger snapshot, the pure decide — venue time excluded.
 
 Builds the venue's JSON in memory for N selected markets (default: 10 and 100): reward markets,
 both tokens' order books with 10 levels a side (listed worst first, as the venue does), about two
 open orders of ours per market (most at their desired price, some stale so plan has replacements
-to make), and a few trades with our maker fills. Then it times the pure pipeline many times:
+to make), and a few trades with our maker fills. Our orders and a position live in a real SQLite
+ledger (a temporary file) holding H closed orders and H settled fills of history besides (default
+H: 0, 10 000 and 100 000). Then it times what a tick computes, many times:
 
-  parse    open orders → LiveOrder, trades → our Fills, books → Book (`book_from_wire`)
-  sync     observation_updates over our active orders
-  desire   select_markets (every filter, quote, safety rule, reward estimate, ranking) + desire
-  plan     plan(desired, open orders, our orders)
-  gate     gate(plan, ...) with exposure caps, holdings and collateral
+  parse     open orders → LiveOrder, trades → our Fills, books → Book (`book_from_wire`)
+  snapshot  `Ledger.tick_snapshot`: what the tick reads from the ledger (active orders, the orders the
+            observation names, their fills, unsettled fills, positions, the cursor)
+  decide    `reconciler.tick.decide`, the one pure function `polymm plan` and `reconcile` call:
+            sync, select + desire, plan, gate
 
-Our orders are an in-memory list of order views (no SQLite). Prints the median and p95 per tick
-and per market, and the median of each stage. Targets: < 5 ms per tick for 10 markets, < 50 ms
-for 100.
+The ledger changes are not applied (each repetition sees the same state). Prints the median and p95
+per tick and per market, the median of each stage, and per market count how the figure with history
+compares with the one without. Targets: < 5 ms per tick for 10 markets, < 50 ms for 100; the 100k
+history figure within 20 % of the empty-history one.
 
-    .venv/bin/python bench/bench_tick.py [--markets 10 100] [--repeat 300] [--profile]
+    .venv/bin/python bench/bench_tick.py [--markets 10 100] [--history 0 10000 100000] [--repeat 300] [--profile]
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ import argparse
 import cProfile
 import pstats
 import random
+import sqlite3
 import statistics
 import sys
+import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -34,16 +39,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from polymm.config import PolymmConfig  # noqa: E402
-from polymm.controller.core import ProjectedOrder  # noqa: E402
 from polymm.desired.funnel import SelectionParams, select_markets  # noqa: E402
 from polymm.desired.hedge import HedgeParams  # noqa: E402
 from polymm.desired.state import desire  # noqa: E402
-from polymm.domain.exposure import InventoryExposure  # noqa: E402
-from polymm.domain.types import Position, RewardMarket, Token  # noqa: E402
+from polymm.domain.types import RewardMarket, Token  # noqa: E402
 from polymm.observed.parse import live_order_from_wire, our_fills  # noqa: E402
-from polymm.reconciler.gate import RiskLimits, gate  # noqa: E402
-from polymm.reconciler.plan import PlanPolicy, plan  # noqa: E402
-from polymm.reconciler.sync import matched_by_order, observation_updates  # noqa: E402
+from polymm.observed.state import ObservedState  # noqa: E402
+from polymm.reconciler.gate import RiskLimits  # noqa: E402
+from polymm.reconciler.plan import PlanPolicy  # noqa: E402
+from polymm.reconciler.tick import ProjectedOrder, TickParams, act, decide, desired_state, sync  # noqa: E402
+from polymm.statemachines.ledger import Ledger  # noqa: E402
 from polymm.venue.parse import book_from_wire  # noqa: E402
 
 NOW = datetime(2026, 9, 1, tzinfo=timezone.utc)
@@ -55,8 +60,8 @@ TICK = Decimal("0.01")
 LEVELS = 10
 
 
-# one of our active ledger orders as sync, plan and gate read it (an OrderRecord without SQLite)
-OrderView = ProjectedOrder
+CURSOR = "trades_after"
+OrderView = ProjectedOrder  # an order as the scenario builds it, before it is written to the ledger
 
 
 def fmt(price: Decimal) -> str:
@@ -119,29 +124,58 @@ def trade_row(i: int, ours: OrderView, size: Decimal) -> dict:
             "maker_orders": others + [mine], "trader_side": "MAKER"}
 
 
-class Scenario:
-    """The inputs of one tick for `count` selected markets, built once outside the timed section."""
+ORDER_COLUMNS = ("order_id", "slot_key", "condition_id", "token_id", "side", "role", "price", "size", "size_matched",
+                 "order_type", "post_only", "payload", "state", "venue_status", "created_at", "updated_at",
+                 "submitted_at", "last_error")
+FILL_COLUMNS = ("trade_id", "order_id", "condition_id", "token_id", "side", "size", "price", "status", "liquidity",
+                "match_time", "applied", "reversed", "first_seen_at", "updated_at")
 
-    def __init__(self, count: int, seed: int) -> None:
+
+def write_rows(path: Path, orders: list[tuple], fills: list[tuple], positions: list[tuple]) -> None:
+    """Bulk rows straight into the ledger file (one transaction; the Ledger API would fsync each row)."""
+    conn = sqlite3.connect(str(path))
+    with conn:
+        conn.executemany(f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES ({', '.join('?' * len(ORDER_COLUMNS))})",
+                         orders)
+        conn.executemany(f"INSERT INTO fills ({', '.join(FILL_COLUMNS)}) VALUES ({', '.join('?' * len(FILL_COLUMNS))})",
+                         fills)
+        conn.executemany("INSERT INTO positions (token_id, condition_id, size, cost, realized_pnl) VALUES (?, ?, ?, ?, ?)",
+                         positions)
+    conn.close()
+
+
+def order_row(o: OrderView) -> tuple:
+    return (o.order_id, o.slot_key, o.condition_id, o.token_id, o.side, o.role, str(o.price), str(o.size),
+            str(o.size_matched), "GTC", 1, "{}", o.state, "live", o.created_at, o.created_at, o.submitted_at, None)
+
+
+class Scenario:
+    """The inputs of one tick for `count` selected markets and `history` closed orders and fills, built once
+    outside the timed section; the ledger is a real SQLite file in a temporary directory."""
+
+    def __init__(self, count: int, seed: int, history: int = 0) -> None:
         cfg = PolymmConfig.model_validate({
             "strategy": {"max_markets": count, "max_exposure_per_market_usdc": 100, "max_total_exposure_usdc": 100 * count},
             "filters": {k: {"min": None, "max": None} for k in
                         ("spread_range", "volume_24hr_range", "rewards_min_size_range", "rate_per_day_range")},
         })
-        self.params = SelectionParams.from_config(cfg)
-        self.hedge_params = HedgeParams(cfg.hedge_sell.max_bid_gap, cfg.hedge_sell.stop_loss_pct,
-                                        cfg.hedge_sell.take_profit_pct, cfg.strategy.min_profit_margin_bps)
-        self.policy = PlanPolicy(cfg.loop.price_deviation_threshold_bps, cfg.controller.cancel_foreign_orders)
-        self.limits = RiskLimits(cfg.strategy.max_exposure_per_market_usdc, cfg.strategy.max_total_exposure_usdc)
+        self.params = TickParams(
+            SelectionParams.from_config(cfg),
+            HedgeParams(cfg.hedge_sell.max_bid_gap, cfg.hedge_sell.stop_loss_pct, cfg.hedge_sell.take_profit_pct,
+                        cfg.strategy.min_profit_margin_bps),
+            True, PlanPolicy(cfg.loop.price_deviation_threshold_bps, cfg.controller.cancel_foreign_orders),
+            RiskLimits(cfg.strategy.max_exposure_per_market_usdc, cfg.strategy.max_total_exposure_usdc),
+            cfg.controller.open_orders_grace_seconds)
+        self.history = history
         self.markets, self.book_rows = universe(count, seed)
         self.markets_by_token = {t: m for m in self.markets for t in m.token_ids}
         self.volatility = {t: 0.001 for t in self.markets_by_token}
         books = {b.token_id: b for b in map(book_from_wire, self.book_rows)}
 
         # Our resting orders: the desired quotes, most at their price, every fifth one stale (to be replaced).
-        selection = select_markets(self.markets, books, self.params, NOW, self.volatility)
+        selection = select_markets(self.markets, books, self.params.selection, NOW, self.volatility)
         self.selected = len(selection.selected)
-        wanted = desire(selection, {}, self.markets_by_token, books, self.hedge_params, True)
+        wanted = desire(selection, {}, self.markets_by_token, books, self.params.hedge, True)
         rng = random.Random(seed + 1)
         self.orders: list[OrderView] = []
         for i, w in enumerate(wanted.orders):
@@ -151,33 +185,64 @@ class Scenario:
         self.open_rows = [open_order_row(o) for o in self.orders]
         # A few trades: partial maker fills on some of our orders; one position to hedge.
         self.trade_rows = [trade_row(i, o, Decimal(2)) for i, o in enumerate(rng.sample(self.orders, min(5, len(self.orders))))]
-        pos_token = self.orders[0].token_id
-        self.positions = {pos_token: Position(pos_token, Decimal(12), Decimal("0.45"))}
-        self.collateral = Decimal(100_000)
 
-    def tick(self, stages: dict[str, list[float]] | None = None):
-        t0 = time.perf_counter()
+        self.dir = tempfile.TemporaryDirectory(prefix="polymm-bench-tick-")
+        path = Path(self.dir.name) / "ledger.sqlite"
+        Ledger(path).close()  # the schema
+        first = self.orders[0]
+        orders = [order_row(o) for o in self.orders]
+        fills = [("t-position", first.order_id, first.condition_id, first.token_id, "BUY", "12", "0.45", "CONFIRMED",
+                  "maker", int(NOW_TS) - 900, 1, 0, NOW_TS - 900, NOW_TS - 900)]
+        positions = [(first.token_id, first.condition_id, "12", "5.40", "0")]
+        # History: closed orders (filled or cancelled) and their settled fills, spread over the universe's tokens.
+        tokens = list(self.markets_by_token)
+        for k in range(history):
+            token = tokens[k % len(tokens)]
+            cid = self.markets_by_token[token].condition_id
+            oid, at = f"0xclosed{k:058x}", NOW_TS - 86_400 * 30 + k
+            side = "BUY" if k % 2 == 0 else "SELL"
+            orders.append((oid, f"{cid}|{token}|{side}|{'quote' if side == 'BUY' else 'hedge'}", cid, token, side,
+                           "quote" if side == "BUY" else "hedge", "0.50", "10", "10" if k % 3 else "0", "GTC", 1, "{}",
+                           "filled" if k % 3 else "cancelled", "matched", at, at, at, None))
+            fills.append((f"trade-h{k}", oid, cid, token, side, "10", "0.50", "CONFIRMED", "maker", int(at), 1, 0, at, at))
+        write_rows(path, orders, fills, positions)
+        self.ledger = Ledger(path)
+        self.ledger.set_cursor(CURSOR, str(int(NOW_TS) - 60))
+
+    def observe(self) -> ObservedState:
         open_orders = tuple(live_order_from_wire(r) for r in self.open_rows)
         fills = tuple(f for t in self.trade_rows for f in our_fills(t, API_KEY, ADDRESS))
         books = {b.token_id: b for b in map(book_from_wire, self.book_rows)}
+        return ObservedState(at=NOW_TS, open_orders=open_orders, fills=fills, books=books,
+                             reward_markets=tuple(self.markets), collateral=Decimal(100_000), volatility=self.volatility)
+
+    def snapshot(self, observed: ObservedState):
+        return self.ledger.tick_snapshot([o.order_id for o in observed.open_orders], observed.fills, CURSOR)
+
+    def tick(self):
+        observed = self.observe()
+        return decide(self.snapshot(observed), observed, self.params, NOW_TS)
+
+    def stages(self, out: dict[str, list[float]]) -> None:
+        """The same tick, stage by stage (what `decide` composes)."""
+        t0 = time.perf_counter()
+        observed = self.observe()
         t1 = time.perf_counter()
-        open_map = {o.order_id: o for o in open_orders}
-        updates = observation_updates(self.orders, open_map, matched_by_order(fills), NOW_TS, 5.0)
+        snapshot = self.snapshot(observed)
         t2 = time.perf_counter()
-        selection = select_markets(self.markets, books, self.params, NOW, self.volatility)
-        wanted = desire(selection, self.positions, self.markets_by_token, books, self.hedge_params, True)
+        synced = sync(snapshot, observed, self.params, NOW_TS)
         t3 = time.perf_counter()
-        the_plan = plan(wanted, open_map, self.orders, self.policy)
+        _, desired = desired_state(synced, observed, self.params, NOW_TS)
         t4 = time.perf_counter()
-        inventory = [InventoryExposure(self.markets_by_token[t].condition_id, p.size, p.avg_cost)
-                     for t, p in self.positions.items()]
-        gated = gate(the_plan, self.orders, [], inventory, {t: p.size for t, p in self.positions.items()},
-                     self.collateral, self.limits)
+        act(synced, desired, observed, self.params)
         t5 = time.perf_counter()
-        if stages is not None:
-            for name, a, b in (("parse", t0, t1), ("sync", t1, t2), ("desire", t2, t3), ("plan", t3, t4), ("gate", t4, t5)):
-                stages[name].append((b - a) * 1000)
-        return updates, wanted, the_plan, gated
+        for name, a, b in (("parse", t0, t1), ("snapshot", t1, t2), ("sync", t2, t3), ("desire", t3, t4),
+                           ("plan+gate", t4, t5)):
+            out[name].append((b - a) * 1000)
+
+    def close(self) -> None:
+        self.ledger.close()
+        self.dir.cleanup()
 
 
 def p95(values: list[float]) -> float:
@@ -187,41 +252,65 @@ def p95(values: list[float]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--markets", type=int, nargs="+", default=[10, 100])
+    ap.add_argument("--history", type=int, nargs="+", default=[0, 10_000, 100_000],
+                    help="closed orders (and as many settled fills) in the ledger besides the live ones")
     ap.add_argument("--repeat", type=int, default=300, help="timed ticks per size (after 20 warm-up ticks)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--profile", action="store_true", help="also print a cProfile of the largest size (top 25 by own time)")
     args = ap.parse_args()
 
     for count in args.markets:
-        sc = Scenario(count, args.seed)
-        for _ in range(20):
-            sc.tick()
-        stages: dict[str, list[float]] = {k: [] for k in ("parse", "sync", "desire", "plan", "gate")}
-        totals = []
-        for _ in range(args.repeat):
-            start = time.perf_counter()
-            sc.tick(stages)
-            totals.append((time.perf_counter() - start) * 1000)
-        updates, wanted, the_plan, gated = sc.tick()
-        median, high = statistics.median(totals), p95(totals)
-        target = TARGET_MS.get(count)
-        print(f"{count} markets ({sc.selected} selected; {len(sc.book_rows)} books × {LEVELS} levels a side, "
-              f"{len(sc.open_rows)} open orders, {len(sc.trade_rows)} trades), {args.repeat} ticks")
-        print(f"  tick   median {median:7.2f} ms  p95 {high:7.2f} ms   per market: median {median * 1000 / count:6.0f} µs"
-              f"  p95 {high * 1000 / count:6.0f} µs")
-        print("  stages (median ms): " + "  ".join(f"{k} {statistics.median(v):.2f}" for k, v in stages.items()))
-        print(f"  outcome: {len(wanted.orders)} desired, {len(gated.cancels)} cancels, {len(gated.places)} places, "
-              f"{len(the_plan.kept)} kept, {len(gated.dropped)} dropped, {len(updates)} ledger updates")
-        if target is not None:
-            print(f"  target < {target:.0f} ms per tick: {'met' if median < target and high < target else 'NOT met'}")
+        # every history size at once, their ticks interleaved: a busy machine slows them all alike
+        scenarios = [Scenario(count, args.seed, history) for history in args.history]
+        try:
+            for _ in range(20):
+                for sc in scenarios:
+                    sc.tick()
+            wall: dict[int, list[float]] = {sc.history: [] for sc in scenarios}
+            cpu: dict[int, list[float]] = {sc.history: [] for sc in scenarios}
+            for _ in range(args.repeat):
+                for sc in scenarios:
+                    w, c = time.perf_counter(), time.process_time()
+                    sc.tick()
+                    cpu[sc.history].append((time.process_time() - c) * 1000)
+                    wall[sc.history].append((time.perf_counter() - w) * 1000)
+            stages = {sc.history: {k: [] for k in ("parse", "snapshot", "sync", "desire", "plan+gate")} for sc in scenarios}
+            for _ in range(max(20, args.repeat // 3)):
+                for sc in scenarios:
+                    sc.stages(stages[sc.history])
+            decisions = {sc.history: sc.tick() for sc in scenarios}
+        finally:
+            for sc in scenarios:
+                sc.close()
+        base = statistics.median(cpu[scenarios[0].history])
+        for sc in scenarios:
+            d, totals = decisions[sc.history], wall[sc.history]
+            median, high, cpu_median = statistics.median(totals), p95(totals), statistics.median(cpu[sc.history])
+            target = TARGET_MS.get(count)
+            print(f"{count} markets, history {sc.history} closed orders + {sc.history} fills ({sc.selected} selected; "
+                  f"{len(sc.book_rows)} books × {LEVELS} levels a side, {len(sc.open_rows)} open orders, "
+                  f"{len(sc.trade_rows)} trades), {args.repeat} ticks")
+            print(f"  tick   median {median:7.2f} ms  p95 {high:7.2f} ms  (cpu median {cpu_median:7.2f} ms)   "
+                  f"per market: median {median * 1000 / count:6.0f} µs  p95 {high * 1000 / count:6.0f} µs")
+            print("  stages (median ms): " + "  ".join(f"{k} {statistics.median(v):.2f}" for k, v in stages[sc.history].items()))
+            print(f"  outcome: {len(d.desired.orders)} desired, {len(d.gated.cancels)} cancels, {len(d.gated.places)} places, "
+                  f"{len(d.plan.kept)} kept, {len(d.gated.dropped)} dropped, {len(d.changes.fills)} fill changes, "
+                  f"{len(d.changes.orders)} order updates")
+            if target is not None:
+                print(f"  target < {target:.0f} ms per tick: {'met' if median < target and high < target else 'NOT met'}")
+            if sc is not scenarios[0]:
+                ratio = cpu_median / base - 1
+                print(f"  cpu vs history {scenarios[0].history}: {ratio * 100:+.1f} % "
+                      f"({'within' if abs(ratio) <= 0.2 else 'NOT within'} 20 %)")
 
     if args.profile:
-        sc = Scenario(max(args.markets), args.seed)
+        sc = Scenario(max(args.markets), args.seed, max(args.history))
         profiler = cProfile.Profile()
         profiler.enable()
         for _ in range(50):
             sc.tick()
         profiler.disable()
+        sc.close()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 
