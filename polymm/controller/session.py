@@ -106,6 +106,10 @@ def open_session(cfg: PolymmConfig, secrets: Secrets, *, dry_run: bool = False) 
         # a dry run against a real venue only derives; the embedded venue is our own and starts empty
         outcome = trading.ensure_credentials(allow_create=embedded or not dry_run)
         if not isinstance(outcome, Ok):
+            if dry_run and "Could not derive api key" in outcome.reason:  # a fresh wallet (polymm/venue/account.py)
+                raise SessionError(f"this wallet has no API key at {endpoints.clob_url} yet (the venue answered "
+                                   "\"Could not derive api key!\"); run `polymm keys --create` to create it, then "
+                                   "`polymm plan` again")
             raise SessionError(f"API credentials: {outcome.reason}")
         path = ledger_path_for(cfg)
         if dry_run and not path.exists():

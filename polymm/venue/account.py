@@ -1,0 +1,146 @@
+"""First run on a real account: the wallet's API credentials (`polymm keys`) and the checks of
+`polymm check-config --remote` — keys, funder, signature type, balance and allowances — each a
+one-line finding, before the first order is sent.
+
+Facts relied on:
+- API keys are derived (GET /auth/derive-api-key) or created (POST /auth/api-key) with the wallet's
+  L1 signature; a wallet that never created one is answered 400 "Could not derive api key!"
+  (VENUE.md "Authentication"; the simulator answers the same).
+- Signature type 0 is a plain EOA: the signer is the order's maker and holds the funds. Types 1
+  (POLY_PROXY, email/Magic accounts), 2 (POLY_GNOSIS_SAFE, browser-wallet accounts) and 3
+  (POLY_1271 deposit wallets, new accounts) trade through a contract wallet whose address is the
+  funder; the signer, the funder and the API key must agree, else orders are refused ("the order
+  signer address has to be the address of the API KEY", "maker address not allowed, please use
+  the deposit wallet flow"). Sources: github.com/Polymarket/examples README (Proxy and Safe
+  wallets); VENUE.md "wallets" (py-clob-client-v2 issues #70, #76, #77).
+- GET /balance-allowance?asset_type=COLLATERAL answers the collateral balance (6 decimals) and an
+  `allowances` map of exchange contract → allowance; an allowance of 0 means the exchange cannot
+  move the funds, so every buy would be refused "not enough balance / allowance"
+  (py-clob-client `get_balance_allowance`; VENUE.md "balance after a fill").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from py_clob_client_v2.clob_types import ApiCreds, AssetType, BalanceAllowanceParams
+
+from polymm.venue.trading import TradingGateway
+
+NO_API_KEY = "Could not derive api key"
+SIGNATURE_TYPES = {0: "EOA", 1: "POLY_PROXY", 2: "POLY_GNOSIS_SAFE", 3: "POLY_1271"}
+USDC = Decimal(1_000_000)
+
+
+@dataclass(frozen=True)
+class Finding:
+    ok: bool
+    what: str
+    detail: str
+
+    def line(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'} {self.what}: {self.detail}"
+
+
+def redact(value: str, keep: int = 8) -> str:
+    """Enough of an identifier to recognise it, never enough to use it."""
+    return value[:keep] + "…" if len(value) > keep else "…"
+
+
+def signer_address(trading: TradingGateway) -> str:
+    return trading.client.signer.address()
+
+
+def credentials(trading: TradingGateway, create: bool) -> tuple[str, ApiCreds | None, str]:
+    """(how they were obtained: env | derived | created | missing, the credentials, the venue's reason if missing)."""
+    if trading.client.creds is not None:
+        return "env", trading.client.creds, ""
+    try:
+        return "derived", trading.client.derive_api_key(), ""
+    except Exception as exc:  # the SDK raises PolyApiException (or bare Exceptions from L1 helpers)
+        reason = _reason(exc)
+    if not create:
+        return "missing", None, reason
+    try:
+        return "created", trading.client.create_api_key(), ""
+    except Exception as exc:
+        return "missing", None, _reason(exc)
+
+
+def _reason(exc: Exception) -> str:
+    message = getattr(exc, "error_msg", None)
+    if isinstance(message, dict):
+        message = message.get("error") or str(message)
+    status = getattr(exc, "status_code", None)
+    text = str(message or exc)
+    return f"{status}: {text}" if status else text
+
+
+def wallet_findings(signature_type: int, signer: str, funder: str | None) -> list[Finding]:
+    """Signer, funder and signature type agree (local: no request)."""
+    name = SIGNATURE_TYPES.get(signature_type, str(signature_type))
+    if signature_type == 0:
+        if funder and funder.lower() != signer.lower():
+            return [Finding(False, "funder", f"POLYMARKET_FUNDER is {funder}, but venue.signature_type 0 (EOA) trades "
+                                             f"from the signer {signer} itself: unset POLYMARKET_FUNDER, or set "
+                                             "venue.signature_type to 1, 2 or 3 for a proxy, safe or deposit wallet")]
+        return [Finding(True, "wallet", f"signer {signer} trades for itself (signature type 0, EOA)")]
+    if not funder:
+        return [Finding(False, "funder", f"venue.signature_type {signature_type} ({name}) trades through a contract "
+                                         "wallet: set POLYMARKET_FUNDER to its address (the one Polymarket shows on "
+                                         "your profile)")]
+    if funder.lower() == signer.lower():
+        return [Finding(False, "funder", f"POLYMARKET_FUNDER equals the signer {signer}, but signature type "
+                                         f"{signature_type} ({name}) needs the contract wallet's address; or use "
+                                         "venue.signature_type 0 for a plain EOA")]
+    return [Finding(True, "wallet", f"signer {signer} trades for funder {funder} (signature type {signature_type}, {name})")]
+
+
+def remote_findings(trading: TradingGateway, signature_type: int, funder: str | None,
+                    min_collateral: Decimal) -> list[Finding]:
+    """Every check of `check-config --remote`, in order; later checks are skipped when an earlier one makes them moot."""
+    signer = signer_address(trading)
+    out = wallet_findings(signature_type, signer, funder)
+    try:
+        trading.client.get_ok()
+    except Exception as exc:
+        return out + [Finding(False, "venue", f"{trading.endpoints.clob_url} not reachable ({_reason(exc)})")]
+    out.append(Finding(True, "venue", f"{trading.endpoints.clob_url} reachable"))
+    how, creds, reason = credentials(trading, create=False)
+    if creds is None:
+        hint = "run `polymm keys --create` to create it" if NO_API_KEY in reason else "check the key and the venue URL"
+        return out + [Finding(False, "api key", f"this wallet has no API key yet ({reason}): {hint}")]
+    trading.client.set_api_creds(creds)
+    try:
+        reply = trading.client.get_balance_allowance(BalanceAllowanceParams(asset_type=AssetType.COLLATERAL))
+    except Exception as exc:
+        source = ("POLYMARKET_API_KEY/SECRET/PASSPHRASE were refused" if how == "env"
+                  else "the derived credentials were refused")
+        return out + [Finding(False, "api key", f"{source} ({_reason(exc)}): unset them to derive the wallet's own, "
+                                                "or run `polymm keys`")]
+    out.append(Finding(True, "api key", f"{redact(creds.api_key)} ({'from the environment' if how == 'env' else 'derived from the wallet'}) accepted"))
+    try:
+        balance = Decimal(str(reply["balance"])) / USDC
+    except (KeyError, TypeError, ArithmeticError, ValueError):
+        return out + [Finding(False, "balance", f"unreadable balance reply: {str(reply)[:120]}")]
+    if balance <= 0:
+        out.append(Finding(False, "balance", f"no collateral at the venue ({balance} USDC): deposit USDC to the "
+                                             f"{'funder' if signature_type else 'signer'} address first"))
+    elif balance < min_collateral:
+        out.append(Finding(False, "balance", f"{balance:.2f} USDC is below strategy.max_exposure_per_market_usdc "
+                                             f"({min_collateral}): not one market's cap can be quoted"))
+    else:
+        out.append(Finding(True, "balance", f"{balance:.2f} USDC collateral"))
+    allowances = reply.get("allowances") if isinstance(reply, dict) else None
+    if not isinstance(allowances, dict) or not allowances:
+        out.append(Finding(False, "allowances", "the venue reported no allowances: approve the exchange contracts "
+                                                "to spend your USDC (once, on Polygon) before trading"))
+    else:
+        zero = [addr for addr, amount in allowances.items() if Decimal(str(amount or 0)) <= 0]
+        if zero:
+            out.append(Finding(False, "allowances", f"no allowance for {', '.join(zero)}: approve "
+                                                    "these exchange contracts to spend your USDC (once, on Polygon)"))
+        else:
+            out.append(Finding(True, "allowances", f"{len(allowances)} exchange contract(s) approved"))
+    return out
