@@ -633,6 +633,9 @@ def run_chaos(kills: int = 20, seed: int = 1, workdir: Path | None = None, marke
         # judged is the restart itself; then K ticks to settle
         traffic.stop_event.set()
         traffic.join(10)
+        # tokens bought in the last seconds are not sellable until the venue's balance catches up (a few
+        # simulated seconds, `polymm sim serve --balance-delay`): let that pass, within the heartbeat timeout
+        admin.advance(6)
         fired = Counter(f["kind"] for f in admin.fired())
         admin.faults({"rules": []})
         ctl.start()

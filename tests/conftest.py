@@ -52,8 +52,11 @@ class Admin:
 
 @pytest.fixture
 def sim_options() -> SimOptions:
-    """Manual clock (speed 0) so tests decide when simulated time passes; a small universe for speed."""
-    return SimOptions(seed=7, speed=0, markets=30, scenario="calm")
+    """Manual clock (speed 0) so tests decide when simulated time passes; a small universe for speed.
+    The real venue's behaviour (fees, self-trade prevention, settlement delays, heartbeat rotation), except
+    the balance lag after a fill: on a manual clock no bought token would ever become sellable (the tests of
+    that lag set it themselves)."""
+    return SimOptions(seed=7, speed=0, markets=30, scenario="calm", balance_delay_s=0.0)
 
 
 @pytest.fixture

@@ -23,8 +23,15 @@ from py_clob_client_v2.clob_types import (
 
 from polymm.domain import rewards
 from polymm.sim.model import PIPS, SimMarket
+from polymm.sim.runner import SimOptions
 
 MINUTES_PER_DAY = 1440
+
+
+@pytest.fixture
+def sim_options() -> SimOptions:
+    """Samples at the end of each minute (not the venue's random instant), so a test knows when one is taken."""
+    return SimOptions(seed=7, speed=0, markets=30, scenario="calm", balance_delay_s=0.0, reward_sample_random=False)
 
 
 @pytest.fixture

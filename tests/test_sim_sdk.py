@@ -438,17 +438,30 @@ def test_positions_show_the_filled_size_after_a_fill(client, admin, venue, rewar
 
 
 # ----------------------------------------------------------------------------- heartbeats
-def test_heartbeat_returns_an_id_and_echoing_it_keeps_orders_alive(client, admin, reward_market) -> None:
+def test_heartbeat_id_rotates_on_every_beat_and_echoing_the_latest_keeps_orders_alive(client, admin, reward_market) -> None:
     yes = reward_market.token_ids[0]
     ids = {place(client, reward_market, yes, "BUY", lowest_price(reward_market), 5 + i) for i in range(2)}
 
     heartbeat_id = client.post_heartbeat("")["heartbeat_id"]
     assert heartbeat_id
+    seen = {heartbeat_id}
     for _ in range(4):  # 20 simulated seconds, twice the timeout, with a heartbeat every 5 s
         admin.advance(5)
-        assert client.post_heartbeat(heartbeat_id)["heartbeat_id"] == heartbeat_id
+        heartbeat_id = client.post_heartbeat(heartbeat_id)["heartbeat_id"]
+        seen.add(heartbeat_id)
 
+    assert len(seen) == 5  # a new id on each beat
     assert venue_open_ids(admin, client) == ids
+
+
+def test_a_stale_heartbeat_id_is_refused_with_the_expected_id(client, admin, reward_market) -> None:
+    first = client.post_heartbeat("")["heartbeat_id"]
+    second = client.post_heartbeat(first)["heartbeat_id"]
+    with pytest.raises(PolyApiException) as refused:
+        client.post_heartbeat(first)
+    assert refused.value.status_code == 400
+    assert refused.value.error_msg["heartbeat_id"] == second
+    assert client.post_heartbeat(second)["heartbeat_id"] not in (first, second)
 
 
 def test_missed_heartbeats_cancel_all_orders_and_retire_the_heartbeat_id(client, admin, reward_market, second_market) -> None:

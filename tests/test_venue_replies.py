@@ -115,3 +115,41 @@ def test_a_hedge_refused_for_balance_is_retried_on_every_tick_without_a_cool_dow
         states = [o.state for o in ledger.orders()]
     assert sent == [1] * (cfg.retries.hedge_max_tries + 2)  # never skipped for a cool-down
     assert set(states) == {"rejected"}
+
+
+def test_a_taker_fill_carries_the_fee_of_each_maker_fill_at_the_trade_rate():
+    trade = {
+        "id": "t2", "taker_order_id": "0xaa", "market": "0xc", "asset_id": "1", "side": "SELL", "size": "30",
+        "price": "0.4", "status": "MATCHED", "match_time": "1790000000", "owner": "key", "maker_address": "0xme",
+        "fee_rate_bps": "400",
+        "maker_orders": [
+            {"order_id": "0xm1", "owner": "other", "maker_address": "0xo", "matched_amount": "10", "price": "0.5", "asset_id": "1"},
+            # a BUY of the complement at 0.6 meets our SELL at 0.4
+            {"order_id": "0xm2", "owner": "other", "maker_address": "0xo", "matched_amount": "20", "price": "0.6", "asset_id": "2"},
+        ],
+    }
+    [fill] = our_fills(trade, "key", "0xme")
+    assert fill.fee == Decimal("0.1") + Decimal("0.192")  # 10×0.04×0.5×0.5 + 20×0.04×0.4×0.6
+
+
+def test_the_ledger_keeps_the_fee_of_a_fill_and_opens_a_ledger_of_the_previous_schema(tmp_path):
+    import sqlite3
+
+    from polymm.domain.types import Fill
+    from polymm.statemachines.ledger import Ledger
+
+    path = tmp_path / "old.sqlite"
+    with Ledger(path) as ledger:
+        ledger.apply_fill(Fill("t1", "o1", "c", "tok", "BUY", Decimal(10), Decimal("0.5"), "MATCHED", "taker", 1, Decimal("0.1")))
+        [fill] = ledger.fills()
+        assert fill.fee == Decimal("0.1")
+    conn = sqlite3.connect(path)  # make it a schema-1 file: no fee column
+    conn.execute("ALTER TABLE fills DROP COLUMN fee")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with Ledger(path) as ledger:
+        [fill] = ledger.fills()
+        assert fill.fee == 0
+        ledger.apply_fill(Fill("t2", "o2", "c", "tok", "SELL", Decimal(5), Decimal("0.5"), "MATCHED", "taker", 2, Decimal("0.05")))
+        assert [f.fee for f in ledger.fills()] == [0, Decimal("0.05")]

@@ -140,6 +140,7 @@ class Fill:
     status: str  # MATCHED | MINED | CONFIRMED | RETRYING | FAILED
     liquidity: str  # maker | taker
     match_time: int
+    fee: Decimal = Decimal(0)  # taker fee paid on this fill (makers pay none; their rebates are paid daily)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from polymm.domain.fees import rate_from_bps, taker_fee
 from polymm.domain.types import Fill, LiveOrder
 from polymm.venue.parse import MalformedReply, trade_status_from_wire
 
@@ -64,6 +65,23 @@ def live_order_from_wire(row: dict) -> LiveOrder:
         raise MalformedReply(f"open order: missing or wrong field {exc}") from exc
 
 
+def _taker_fee(trade: dict, taker_asset: str) -> Decimal:
+    """The taker's fee: the fee formula on each maker fill at the taker's price for it (the maker's price on
+    the same token, its complement on the other), at the trade's `fee_rate_bps`."""
+    rate = rate_from_bps(trade.get("fee_rate_bps"))
+    if rate <= 0:
+        return Decimal(0)
+    total = Decimal(0)
+    for i, maker in enumerate(trade.get("maker_orders") or []):
+        if not isinstance(maker, dict):
+            raise MalformedReply(f"maker_orders[{i}]: expected an object, got {type(maker).__name__}")
+        price = _dec(maker["price"], "maker price")
+        if str(maker.get("asset_id")) != taker_asset:
+            price = 1 - price
+        total += taker_fee(_dec(maker["matched_amount"], "matched_amount"), price, rate)
+    return total
+
+
 def our_fills(trade: dict, api_key: str, address: str) -> list[Fill]:
     """Our fills in one trade (none if we took no part)."""
     if not isinstance(trade, dict):
@@ -75,14 +93,14 @@ def our_fills(trade: dict, api_key: str, address: str) -> list[Fill]:
         match_time = _int(trade.get("match_time"), "match_time")
         fills: list[Fill] = []
         address = address.lower()
-        if trade.get("owner") == api_key or (not trade.get("owner") and str(trade.get("maker_address", "")).lower() == address):
-            fills.append(Fill(
-                trade_id, str(trade["taker_order_id"]), condition_id, str(trade["asset_id"]),
-                _side(trade["side"], "side"), _dec(trade["size"], "size"), _dec(trade["price"], "price"),
-                status, "taker", match_time,
-            ))
         taker_side = _side(trade["side"], "side")
         taker_asset = str(trade["asset_id"])
+        if trade.get("owner") == api_key or (not trade.get("owner") and str(trade.get("maker_address", "")).lower() == address):
+            fills.append(Fill(
+                trade_id, str(trade["taker_order_id"]), condition_id, taker_asset,
+                taker_side, _dec(trade["size"], "size"), _dec(trade["price"], "price"),
+                status, "taker", match_time, _taker_fee(trade, taker_asset),
+            ))
         for i, maker in enumerate(trade.get("maker_orders") or []):
             if not isinstance(maker, dict):
                 raise MalformedReply(f"maker_orders[{i}]: expected an object, got {type(maker).__name__}")

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
-from polymm.sim import auth, wire
+from polymm.sim import auth, fees, wire
 from polymm.sim.model import (
     MICRO,
     PIPS,
@@ -46,17 +46,48 @@ class VenueError(Exception):
         self.code = code
 
 
+class HeartbeatMismatch(VenueError):
+    """A heartbeat with a stale id: 400 naming the id the venue expects."""
+
+    def __init__(self, expected: str) -> None:
+        super().__init__(400, "Invalid Heartbeat ID")
+        self.expected = expected
+
+
 @dataclass
 class EngineSettings:
+    """The defaults are the real venue's behaviour; each can be switched off where a test needs the old one."""
+
     seed: int = 42
     chain_id: int = 137
     start_time: float = 1_790_000_000.0
     initial_collateral_usdc: float = 1000.0
-    mined_delay_s: float = 2.0
-    confirmed_delay_s: float = 6.0
+    # settlement as in the captured user trades (ws_user_trade_matched/mined.json, clob_data_trade.json):
+    # MINED about 26 s after the match, CONFIRMED about 180 s after it
+    mined_delay_s: float = 26.0
+    confirmed_delay_s: float = 180.0
     fail_rate: float = 0.0  # fraction of trades that end FAILED and are reversed
     heartbeat_timeout_s: float = 10.0
     step_s: float = 1.0  # the clock's quantum: background activity happens on these steps
+    # taker fees by market category and maker rebates (polymm.sim.fees)
+    taker_fees: bool = True
+    maker_rebates: bool = True
+    # "CLOB blocks self-trading: a bid and ask from the same address will never match"
+    # (py-clob-client-v2 examples/orders/match_orders.py): a taker skips resting orders of its own address
+    self_trade_prevention: bool = True
+    # tokens bought are not sellable at once: a sell right after a fill is refused "not enough balance /
+    # allowance" until the balance catches up (py-clob-client issues #287, #290, #342). The lag is our
+    # choice (the sources say "a few seconds"); 0 = sellable at once
+    balance_delay_s: float = 5.0
+    # the heartbeat id rotates on each beat; a stale id is refused with the expected one (VENUE.md)
+    heartbeat_rotation: bool = True
+
+    @classmethod
+    def instant(cls, **overrides) -> "EngineSettings":
+        """The kind venue of old: no fees, self-trades allowed, settlement in 2 s / 6 s, no balance lag."""
+        base = dict(mined_delay_s=2.0, confirmed_delay_s=6.0, taker_fees=False, maker_rebates=False,
+                    self_trade_prevention=False, balance_delay_s=0.0, heartbeat_rotation=False)
+        return cls(**{**base, **overrides})
 
 
 @dataclass
@@ -76,8 +107,14 @@ class Event:
 
 @dataclass
 class RewardsLedger:
-    earnings: dict[tuple[str, str, str], float] = field(default_factory=lambda: defaultdict(float))
+    """Rewards and maker rebates per (UTC day, maker address, market): accrued, then paid once a day."""
+
+    earnings: dict[tuple[str, str, str], float] = field(default_factory=lambda: defaultdict(float))  # accrued
     last_share: dict[str, dict[str, float]] = field(default_factory=dict)  # market -> address -> share
+    paid: dict[tuple[str, str, str], float] = field(default_factory=dict)  # rewards credited at the payout
+    rebates: dict[tuple[str, str, str], float] = field(default_factory=dict)  # rebates worked out at the payout
+    rebates_paid: dict[tuple[str, str, str], float] = field(default_factory=dict)  # ... and credited (≥ $1)
+    paid_days: list[str] = field(default_factory=list)  # days whose payout has run, oldest first
 
 
 class Engine:
@@ -102,6 +139,22 @@ class Engine:
         self._changed_levels: dict[str, set[tuple[bool, int]]] = defaultdict(set)
         self._step_hooks: list[Callable[[float], None]] = []
         self._clock_remainder = 0.0
+        self._locks: dict[str, list[tuple[float, str, int]]] = defaultdict(list)  # address -> (until, token, micro)
+        for market in markets:
+            self._price_market(market)
+
+    def _price_market(self, market: SimMarket) -> None:
+        """Give a market its category, taker fee rate and rebate share (polymm.sim.fees), unless set."""
+        if not market.category:
+            market.category = fees.category_of(market.condition_id, market.tags)
+        rate, share = fees.CATEGORY_RATES.get(market.category, (0.04, 0.25))
+        if market.fee_rate is None:
+            market.fee_rate = rate
+            market.rebate_share = share
+        if not self.settings.taker_fees:
+            market.fee_rate = 0.0
+        if not self.settings.maker_rebates:
+            market.rebate_share = 0.0
 
     # ----------------------------------------------------------------- ids and time
     def new_uuid(self) -> str:
@@ -242,10 +295,11 @@ class Engine:
         acct = self.account(str(order_fields["maker"]))
         if not acct.unlimited:
             if side == "BUY":
-                need = notional_micro(size_micro, price_pips)
+                # a marketable buy also pays the taker fee (docs: trading/fees); resting buys pay none
+                need = notional_micro(size_micro, price_pips) + fees.fee_micro(size_micro, price_pips, market.fee_rate or 0.0)
                 if acct.collateral - acct.reserved_collateral() < need:
                     return self._reply_error(order_id, "INVALID_ORDER_NOT_ENOUGH_BALANCE", "not enough balance / allowance")
-            elif acct.tokens.get(token_id, 0) - acct.reserved_tokens(token_id) < size_micro:
+            elif acct.tokens.get(token_id, 0) - acct.reserved_tokens(token_id) - self.locked_tokens(acct.address, token_id) < size_micro:
                 return self._reply_error(order_id, "INVALID_ORDER_NOT_ENOUGH_BALANCE", "not enough balance / allowance")
 
         order = SimOrder(
@@ -253,7 +307,7 @@ class Engine:
             side=side, price_pips=price_pips, original_size=size_micro, order_type=order_type,
             expiration=expiration if order_type == "GTD" else 0, created_at=self.now,
         )
-        if post_only and self._crossable(order) > 0:
+        if post_only and self._crossable(order, 1, own_too=True) > 0:
             return self._reply_error(order_id, "INVALID_POST_ONLY_ORDER", "invalid post-only order: order crosses book")
         return self.execute(order)
 
@@ -281,23 +335,26 @@ class Engine:
             "transactionsHashes": [], "tradeIDs": [], "errorMsg": message, "errorCode": code,
         }
 
-    def _crossable(self, order: SimOrder, limit: int | None = None) -> int:
-        """Micro-shares available to `order` as a taker at its limit price (complement orders included)."""
+    def _crossable(self, order: SimOrder, limit: int | None = None, own_too: bool = False) -> int:
+        """Micro-shares available to `order` as a taker at its limit price (complement orders included).
+        Under self-trade prevention the orders of the taker's own address do not count, unless `own_too`
+        (a post-only order that meets even its own resting order crosses the book)."""
         book = order.market.book
         yes_px = order.yes_pips
+        skip = order.maker_address if self.settings.self_trade_prevention and not own_too else None
         total = 0
         if order.is_yes_bid:
             for px, level in book.asks.items():
                 if px > yes_px:
                     break
-                total += sum(o.remaining for o in level)
+                total += sum(o.remaining for o in level if o.maker_address != skip)
                 if limit is not None and total >= limit:
                     break
         else:
             for px, level in reversed(book.bids.items()):
                 if px < yes_px:
                     break
-                total += sum(o.remaining for o in level)
+                total += sum(o.remaining for o in level if o.maker_address != skip)
                 if limit is not None and total >= limit:
                     break
         return total
@@ -363,16 +420,18 @@ class Engine:
             for maker in list(level):
                 if order.remaining <= 0:
                     break
+                if self.settings.self_trade_prevention and maker.maker_address == order.maker_address:
+                    continue  # self-trade prevention: the resting order stays, the taker goes on past it
                 qty = min(order.remaining, maker.remaining)
                 maker.size_matched += qty
                 order.size_matched += qty
                 fills.append(MakerFill(order=maker, matched=qty, price_pips=maker.price_pips))
+                last_px = px
                 if maker.remaining == 0:
                     maker.status = "MATCHED"
                     maker.closed_at = self.now
                     level.remove(maker)
                     self.accounts[maker.maker_address].open_orders.pop(maker.id, None)
-                last_px = px
             if not level:
                 del opposite[px]
             self._changed_levels[order.market.condition_id].add((not order.is_yes_bid, px))
@@ -383,6 +442,7 @@ class Engine:
             id=self.new_uuid(), taker_order=order, maker_fills=fills, size=sum(f.matched for f in fills),
             price_pips=taker_px, match_time=int(self.now), transaction_hash=self.new_hash(),
             last_update=int(self.now), fails=self.rng.random() < self.settings.fail_rate,
+            fee_rate=order.market.fee_rate or 0.0,
         )
         self._settle(trade)
         self.trades.append(trade)
@@ -398,25 +458,42 @@ class Engine:
         self._emit_market(order.market, {
             "event_type": "last_trade_price", "asset_id": order.token_id, "market": order.market.condition_id,
             "price": format_pips(taker_px), "side": order.side, "size": format_micro(trade.size),
-            "fee_rate_bps": "0", "timestamp": str(int(self.now * 1000)),
+            "fee_rate_bps": str(round(trade.fee_rate * 10_000)), "timestamp": str(int(self.now * 1000)),
         }, order.token_id)
         return trade
 
     def _settle(self, trade: SimTrade) -> None:
-        """Move collateral and tokens for every participant at its own price (covers transfer, mint and merge)."""
+        """Move collateral and tokens for every participant at its own price (covers transfer, mint and merge).
+        The taker pays the fee of each fill in collateral (more for a BUY, less received for a SELL); tokens
+        bought stay locked for `balance_delay_s`."""
         moves: list[tuple[str, str, int, int]] = []
         taker = trade.taker_order
         for fill in trade.maker_fills:
             taker_px = self._taker_price(taker, fill)
-            for order, px in ((fill.order, fill.price_pips), (taker, taker_px)):
+            fill.taker_fee = fees.fee_micro(fill.matched, taker_px, trade.fee_rate)
+            fill.maker_fee_equivalent = fees.fee_micro(fill.matched, fill.price_pips, trade.fee_rate)
+            for order, px, fee in ((fill.order, fill.price_pips, 0), (taker, taker_px, fill.taker_fee)):
                 cash = notional_micro(fill.matched, px)
                 if order.side == "BUY":
-                    moves.append((order.maker_address, order.token_id, fill.matched, -cash))
+                    moves.append((order.maker_address, order.token_id, fill.matched, -cash - fee))
                 else:
-                    moves.append((order.maker_address, order.token_id, -fill.matched, cash))
+                    moves.append((order.maker_address, order.token_id, -fill.matched, cash - fee))
+        delay = self.settings.balance_delay_s
         for address, token_id, d_tokens, d_cash in moves:
             self._apply_move(address, token_id, d_tokens, d_cash)
+            if d_tokens > 0 and delay > 0 and not self.accounts[address].unlimited:
+                self._locks[address].append((self.now + delay, token_id, d_tokens))
         trade.settlement = moves
+
+    def locked_tokens(self, address: str, token_id: str) -> int:
+        """Micro-shares of `token_id` bought too recently to be sold (the venue's balance has not caught up)."""
+        locks = self._locks.get(address)
+        if not locks:
+            return 0
+        live = [lock for lock in locks if lock[0] > self.now]
+        if len(live) != len(locks):
+            self._locks[address] = live
+        return sum(amount for _, token, amount in live if token == token_id)
 
     def _apply_move(self, address: str, token_id: str, d_tokens: int, d_cash: int) -> None:
         acct = self.accounts[address]
@@ -501,9 +578,14 @@ class Engine:
         if not heartbeat_id:
             session = self.heartbeats[api_key] = HeartbeatSession(self.new_uuid(), self.now)
             return {"heartbeat_id": session.heartbeat_id}
-        if session is None or session.heartbeat_id != heartbeat_id:
+        if session is None:
             raise VenueError(400, "Invalid Heartbeat ID")
+        if session.heartbeat_id != heartbeat_id:
+            # a stale id (a lost reply, a second client): refused, with the id the venue expects
+            raise HeartbeatMismatch(session.heartbeat_id)
         session.last_seen = self.now
+        if self.settings.heartbeat_rotation:
+            session.heartbeat_id = self.new_uuid()  # the id rotates on each beat
         return {"heartbeat_id": session.heartbeat_id}
 
     def _expire_heartbeats(self) -> None:

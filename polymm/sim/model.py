@@ -44,6 +44,13 @@ class SimMarket:
     tags: tuple[str, ...] = ()
     last_trade_pips: int = 0
     book: "YesBook" = field(default_factory=lambda: YesBook())
+    # fees (polymm.sim.fees): set by the engine from the category unless given
+    category: str = ""
+    fee_rate: float | None = None  # taker fee rate; 0 = fee-free
+    rebate_share: float = 0.0  # share of the market's taker fees rebated to its makers
+    # lifecycle (polymm.sim.lifecycle): closed markets take no orders; a resolved one pays 1 per winning share
+    closed: bool = False
+    winner: int | None = None  # index of the winning outcome once resolved
 
     @property
     def tick_str(self) -> str:
@@ -95,6 +102,8 @@ class MakerFill:
     order: SimOrder
     matched: int  # micro-shares
     price_pips: int  # the maker's own price
+    taker_fee: int = 0  # micro-USDC the taker paid on this fill
+    maker_fee_equivalent: int = 0  # micro-USDC: the fee formula on the maker's side, the rebate weight
 
 
 @dataclass
@@ -109,6 +118,11 @@ class SimTrade:
     status: str = "MATCHED"
     last_update: int = 0
     fails: bool = False  # decided at match time from the seeded RNG
+    fee_rate: float = 0.0  # the market's taker fee rate at match time
+
+    @property
+    def taker_fee(self) -> int:
+        return sum(f.taker_fee for f in self.maker_fills)
     # (account address, token_id, token delta, collateral delta) applied at match, undone on FAILED
     settlement: list[tuple[str, str, int, int]] = field(default_factory=list)
 

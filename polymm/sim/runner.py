@@ -37,9 +37,24 @@ class SimOptions:
     rate_limits: bool = True
     start_time: float | None = None  # simulated unix time at start; default: now (wall clock)
     faults: FaultPlanSpec = field(default_factory=FaultPlanSpec)
-    mined_delay_s: float = 2.0
-    confirmed_delay_s: float = 6.0
+    # the real venue's behaviour by default (polymm.sim.engine.EngineSettings); `SimOptions.instant()`
+    # is the kind venue of old (no fees, self-trades, 2 s / 6 s settlement, no balance lag)
+    mined_delay_s: float = 26.0
+    confirmed_delay_s: float = 180.0
     heartbeat_timeout_s: float = 10.0
+    taker_fees: bool = True
+    maker_rebates: bool = True
+    self_trade_prevention: bool = True
+    balance_delay_s: float = 5.0
+    heartbeat_rotation: bool = True
+    reward_sample_random: bool = True  # sample rewards at a random instant in each minute (else at its end)
+    daily_payout: bool = True  # pay rewards and rebates at midnight UTC, nothing under $1
+
+    @classmethod
+    def instant(cls, **overrides) -> "SimOptions":
+        base = dict(mined_delay_s=2.0, confirmed_delay_s=6.0, taker_fees=False, maker_rebates=False,
+                    self_trade_prevention=False, balance_delay_s=0.0, heartbeat_rotation=False)
+        return cls(**{**base, **overrides})
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -50,6 +65,8 @@ class SimOptions:
             raise ValueError(f"speed {self.speed} — must be ≥ 0")
         if not 0 <= self.fail_rate <= 1:
             raise ValueError(f"fail_rate {self.fail_rate} — must be in [0, 1]")
+        if self.balance_delay_s < 0:
+            raise ValueError(f"balance_delay {self.balance_delay_s} — must be ≥ 0")
         if not 0 <= self.mined_delay_s <= self.confirmed_delay_s:
             raise ValueError(f"mined_delay {self.mined_delay_s} / confirmed_delay {self.confirmed_delay_s} — "
                              "need 0 ≤ mined ≤ confirmed")
@@ -63,6 +80,11 @@ def build_server(options: SimOptions) -> SimServer:
         fail_rate=options.fail_rate,
         mined_delay_s=options.mined_delay_s,
         confirmed_delay_s=options.confirmed_delay_s,
+        taker_fees=options.taker_fees,
+        maker_rebates=options.maker_rebates,
+        self_trade_prevention=options.self_trade_prevention,
+        balance_delay_s=options.balance_delay_s,
+        heartbeat_rotation=options.heartbeat_rotation,
         # the dead-man switch is about the client's liveness in real time: at speed X the simulated
         # clock runs X times faster, so the timeout in simulated seconds grows with it
         heartbeat_timeout_s=options.heartbeat_timeout_s * max(options.speed, 1.0),
@@ -71,7 +93,8 @@ def build_server(options: SimOptions) -> SimServer:
     start = datetime.fromtimestamp(settings.start_time, tz=timezone.utc)
     engine = Engine(generate_markets(options.markets, options.seed, now=start), settings)
     SimulatedTraders(engine, SCENARIOS[options.scenario], options.seed, levels=options.depth)
-    sampler = RewardSampler(engine)
+    sampler = RewardSampler(engine, random_instant=options.reward_sample_random,
+                            daily_payout=options.daily_payout, seed=options.seed)
     server = SimServer(engine, sampler, rate_limits=options.rate_limits)
     server.faults = FaultPlan(options.faults)
     return server

@@ -19,7 +19,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import WSMsgType, web
 
 from polymm.sim import auth, wire
-from polymm.sim.engine import Engine, Event, VenueError
+from polymm.sim.engine import Engine, Event, HeartbeatMismatch, VenueError
 from polymm.sim.faults import PHASE_AFTER, FaultPlan, FaultPlanSpec
 from polymm.sim.payouts import RewardSampler, utc_date
 from polymm.sim.model import MICRO, PIPS, SimMarket
@@ -105,6 +105,12 @@ class SimServer:
         get("/book", self.book); post("/books", self.books)
         get("/midpoint", self.midpoint); post("/midpoints", self.midpoints)
         get("/price", self.price); get("/spread", self.spread); get("/last-trade-price", self.last_trade_price)
+        post("/prices", self.prices); post("/spreads", self.spreads); post("/last-trades-prices", self.last_trades_prices)
+        get("/prices-history", self.prices_history); get("/markets/live-activity/{condition_id}", self.live_activity)
+        get("/notifications", self.notifications); delete("/notifications", self.drop_notifications)
+        get("/auth/ban-status/closed-only", self.closed_only)
+        get("/rewards/user/markets", self.rewards_user_markets); get("/rewards/markets/multi", self.rewards_markets_multi)
+        get("/rebates/current", self.rebates_current)
         get("/markets", self.markets); get("/sampling-markets", self.sampling_markets)
         get("/simplified-markets", self.simplified_markets); get("/sampling-simplified-markets", self.sampling_simplified)
         get("/markets/{condition_id}", self.market); get("/clob-markets/{condition_id}", self.clob_market)
@@ -178,6 +184,8 @@ class SimServer:
             )
         except VenueError as exc:
             extra = {"code": exc.code} if exc.code else {}
+            if isinstance(exc, HeartbeatMismatch):
+                extra["heartbeat_id"] = exc.expected
             response = _error(exc.status, exc.message, **extra)
         await self._flush_ws()
         return response
@@ -249,8 +257,9 @@ class SimServer:
         return web.json_response({"neg_risk": self._market_of(request.query.get("token_id")).neg_risk})
 
     async def fee_rate(self, request: web.Request) -> web.Response:
-        self._market_of(request.query.get("token_id"))
-        return web.json_response({"base_fee": 0})
+        market = self._market_of(request.query.get("token_id"))
+        # GET /fee-rate answers basis points (docs.polymarket.com/api-reference/market-data/get-fee-rate)
+        return web.json_response({"base_fee": round((market.fee_rate or 0.0) * 10_000)})
 
     async def book(self, request: web.Request) -> web.Response:
         token_id = request.query.get("token_id", "")
@@ -292,11 +301,72 @@ class SimServer:
     async def midpoints(self, request: web.Request) -> web.Response:
         return web.json_response({i["token_id"]: self._mid(i["token_id"]) for i in await self._token_list(request)})
 
+    def _price_of(self, token_id: str, side: str) -> str:
+        """GET /price: side=BUY is the best bid, side=SELL the best ask (the price a resting order of that
+        side would join; docs.polymarket.com/api-reference/market-data/get-market-price)."""
+        if side not in ("BUY", "SELL"):
+            raise VenueError(400, "Invalid side")
+        bid, ask = self._best(token_id)
+        px = bid if side == "BUY" else ask
+        return f"{(px or 0) / PIPS:g}"
+
     async def price(self, request: web.Request) -> web.Response:
-        bid, ask = self._best(request.query.get("token_id", ""))
         side = request.query.get("side", "BUY").upper()
-        px = ask if side == "BUY" else bid
-        return web.json_response({"price": f"{(px or 0) / PIPS:g}"})
+        return web.json_response({"price": self._price_of(request.query.get("token_id", ""), side)})
+
+    async def prices(self, request: web.Request) -> web.Response:
+        """POST /prices [{token_id, side}] -> {token_id: {side: price}}."""
+        out: dict[str, dict[str, str]] = {}
+        for item in await self._token_list(request):
+            side = str(item.get("side", "BUY")).upper()
+            out.setdefault(item["token_id"], {})[side] = self._price_of(item["token_id"], side)
+        return web.json_response(out)
+
+    async def spreads(self, request: web.Request) -> web.Response:
+        """POST /spreads [{token_id}] -> {token_id: spread}."""
+        out = {}
+        for item in await self._token_list(request):
+            bid, ask = self._best(item["token_id"])
+            out[item["token_id"]] = f"{((ask or PIPS) - (bid or 0)) / PIPS:g}"
+        return web.json_response(out)
+
+    async def last_trades_prices(self, request: web.Request) -> web.Response:
+        rows = []
+        for item in await self._token_list(request):
+            market = self._market_of(item["token_id"])
+            px = market.last_trade_pips if market.token_index(item["token_id"]) == 0 else PIPS - market.last_trade_pips
+            rows.append({"token_id": item["token_id"], "price": f"{px / PIPS:g}", "side": "BUY"})
+        return web.json_response(rows)
+
+    async def prices_history(self, request: web.Request) -> web.Response:
+        """GET /prices-history: the sim keeps no history; one point, the current midpoint (or none)."""
+        token_id = request.query.get("market") or request.query.get("token_id") or ""
+        market = self.engine.market_by_token.get(token_id)
+        if market is None:
+            return web.json_response({"history": []})
+        bid, ask = self._best(token_id)
+        if bid is None or ask is None:
+            return web.json_response({"history": []})
+        return web.json_response({"history": [{"t": int(self.engine.now), "p": round((bid + ask) / 2 / PIPS, 4)}]})
+
+    async def live_activity(self, request: web.Request) -> web.Response:
+        """GET /markets/live-activity/{condition_id}: the shape of the capture clob_markets_live_activity.json."""
+        m = self._condition(request)
+        return web.json_response({"condition_id": m.condition_id, "id": int(m.condition_id[2:8], 16),
+                                  "question": m.question, "market_slug": m.slug, "event_slug": m.slug,
+                                  "series_slug": m.slug, "icon": "", "image": "", "tags": list(m.tags)})
+
+    async def notifications(self, request: web.Request) -> web.Response:
+        self._l2(request, "")
+        return web.json_response([])  # the sim raises no notifications
+
+    async def drop_notifications(self, request: web.Request) -> web.Response:
+        self._l2(request, await self._body(request))
+        return web.json_response("OK")
+
+    async def closed_only(self, request: web.Request) -> web.Response:
+        self._l2(request, "")
+        return web.json_response({"closed_only": False})
 
     async def spread(self, request: web.Request) -> web.Response:
         bid, ask = self._best(request.query.get("token_id", ""))
@@ -347,7 +417,7 @@ class SimServer:
             "t": [{"t": t, "o": o} for t, o in zip(m.token_ids, m.outcomes)],
             "c": m.condition_id, "mos": m.min_order_size, "mts": m.tick_pips / PIPS,
             "mbf": 0, "tbf": 0, "ao": m.accepting_orders, "cbos": True, "aot": "2026-01-01T00:00:00Z", "ibce": True,
-            "fd": {"r": 0.0, "e": 1, "to": True},
+            "fd": {"r": m.fee_rate or 0.0, "e": 1, "to": True},  # fee rate, exponent, taker-only (docs: fees)
             **({"nr": True} if m.neg_risk else {}),  # the venue omits nr for markets that are not neg-risk
         })
 
@@ -550,6 +620,39 @@ class SimServer:
         return web.json_response([{"date": date, "asset_address": wire.COLLATERAL_ASSET, "maker_address": address,
                                    "earnings": round(total, 6), "asset_rate": 1.0}])
 
+    async def rewards_user_markets(self, request: web.Request) -> web.Response:
+        """GET /rewards/user/markets (L2): reward markets with the user's share and earnings of the day."""
+        api_key = self._l2(request, "")
+        address = self.engine.owner_address[api_key]
+        date = request.query.get("date") or utc_date(self.engine.now)
+        rows = []
+        for m in self._markets(True):
+            share = self.engine.rewards.last_share.get(m.condition_id, {}).get(address, 0.0)
+            earned = self.engine.rewards.earnings.get((date, address, m.condition_id), 0.0)
+            rows.append({**wire.rewards_market_detail_json(m), "maker_address": address,
+                         "earning_percentage": round(share * 100, 6),
+                         "earnings": [{"asset_address": wire.COLLATERAL_ASSET, "earnings": round(earned, 6), "asset_rate": 1.0}]})
+        return web.json_response(_page(rows, request.query.get("next_cursor"), 100))
+
+    async def rewards_markets_multi(self, request: web.Request) -> web.Response:
+        """GET /rewards/markets/multi: the reward markets' details, paginated."""
+        rows = [wire.rewards_market_detail_json(m) for m in self._markets(True)]
+        return web.json_response(_page(rows, request.query.get("next_cursor"), 100))
+
+    async def rebates_current(self, request: web.Request) -> web.Response:
+        """GET /rebates/current?date=&maker_address= (public): the maker's rebated fees per market for a day
+        (docs.polymarket.com/api-reference/rebates/get-current-rebated-fees-for-a-maker)."""
+        try:
+            address = auth.checksum_address(request.query.get("maker_address", ""))
+        except (ValueError, IndexError) as exc:
+            raise VenueError(400, "invalid maker_address") from exc
+        date = request.query.get("date") or utc_date(self.engine.now)
+        rows = [{"date": d, "condition_id": cid, "asset_address": wire.COLLATERAL_ASSET, "maker_address": address,
+                 "rebated_fees_usdc": round(amount, 6)}
+                for (d, maker, cid), amount in sorted(self.engine.rewards.rebates_paid.items())
+                if d == date and maker == address]
+        return web.json_response(rows)
+
     async def rewards_percentages(self, request: web.Request) -> web.Response:
         api_key = self._l2(request, "")
         address = self.engine.owner_address[api_key]
@@ -693,12 +796,14 @@ class SimServer:
                 "open_orders": [wire.open_order_json(o) for o in acct.open_orders.values()],
                 "api_keys": [k for k, c in engine.credentials.items() if c.address == address],
                 "rewards_earned": round(sum(a for (_, m, _), a in engine.rewards.earnings.items() if m == address), 6),
+                **money_of(engine, address),
             }
         api_keys = set(engine.credentials)
         trades = [wire.trade_json(t, t.taker_order.owner) for t in engine.trades if t.participant_owners() & api_keys]
         return web.json_response({
             "now": engine.now, "mode": engine.mode, "accounts": accounts, "trades": trades,
             "markets": len(engine.markets), "faults": self.faults.summary(),
+            "paid_days": list(engine.rewards.paid_days),
         })
 
     async def sim_requests(self, request: web.Request) -> web.Response:
@@ -761,6 +866,41 @@ class SimServer:
             raise VenueError(400, "rate_per_day must be a number ≥ 0")
         market.rate_per_day = rate
         return web.json_response({"condition_id": market.condition_id, "rate_per_day": rate})
+
+
+def _per_market(items, address: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for (_, maker, cid), amount in items:
+        if maker == address:
+            out[cid] = round(out.get(cid, 0.0) + amount, 6)
+    return out
+
+
+def money_of(engine: Engine, address: str) -> dict:
+    """An account's fees, rebates and rewards as `/_sim/state` shows them (keys documented in the README):
+    `fees_paid` (taker fees of its trades that did not fail), `rebates` and `rewards`, each with `accrued`
+    (rewards: sampled so far; rebates: worked out at the daily payouts so far), `paid` (credited to the
+    collateral at a payout, ≥ $1 a day) and `by_market` ({condition_id: {"accrued", "paid"}})."""
+    ledger = engine.rewards
+    fees_paid = sum(f.taker_fee for t in engine.trades if t.status != "FAILED" and t.taker_order.maker_address == address
+                    for f in t.maker_fills)
+    fees_by_market: dict[str, float] = {}
+    for t in engine.trades:
+        if t.status != "FAILED" and t.taker_order.maker_address == address and t.taker_fee:
+            cid = t.taker_order.market.condition_id
+            fees_by_market[cid] = round(fees_by_market.get(cid, 0.0) + t.taker_fee / MICRO, 6)
+
+    def block(accrued: dict, paid: dict) -> dict:
+        acc, pd = _per_market(accrued.items(), address), _per_market(paid.items(), address)
+        return {"accrued": round(sum(acc.values()), 6), "paid": round(sum(pd.values()), 6),
+                "by_market": {cid: {"accrued": acc.get(cid, 0.0), "paid": pd.get(cid, 0.0)} for cid in sorted(set(acc) | set(pd))}}
+
+    return {
+        "fees_paid": round(fees_paid / MICRO, 6),
+        "fees_by_market": fees_by_market,
+        "rebates": block(ledger.rebates, ledger.rebates_paid),
+        "rewards": block(ledger.earnings, ledger.paid),
+    }
 
 
 class _RateLimited(VenueError):

@@ -82,7 +82,8 @@ def trade_json(trade: SimTrade, viewer: str) -> dict:
         "asset_id": taker.token_id,
         "side": taker.side,
         "size": format_micro(trade.size),
-        "fee_rate_bps": "0",
+        # the taker's fee rate; makers pay none (docs.polymarket.com/trading/fees)
+        "fee_rate_bps": str(round(trade.fee_rate * 10_000)),
         "price": format_pips(trade.price_pips),
         "status": trade.status,
         "match_time": str(trade.match_time),
@@ -101,6 +102,7 @@ def trade_json(trade: SimTrade, viewer: str) -> dict:
                 "price": format_pips(f.price_pips),
                 "fee_rate_bps": "0",
                 "asset_id": f.order.token_id,
+                "side": f.order.side,  # the maker order's own side (the official polymarket-client requires it)
                 "outcome": market.outcomes[f.order.outcome_index],
             }
             for f in trade.maker_fills
@@ -243,6 +245,11 @@ def gamma_market_json(market: SimMarket, index: int) -> dict:
         "bestAsk": best_ask,
         "lastTradePrice": market.last_trade_pips / PIPS,
         "version": "v2",
+        # as in the capture gamma_market_with_rewards.json: the category's schedule
+        "feesEnabled": bool(market.fee_rate),
+        "feeType": f"{market.category}_fees" if market.category else None,
+        "feeSchedule": {"exponent": 1, "rate": market.fee_rate or 0.0, "takerOnly": True,
+                        "rebateRate": market.rebate_share},
     }
 
 

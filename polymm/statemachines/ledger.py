@@ -44,7 +44,7 @@ from polymm.reconciler.snapshot import LedgerSnapshot
 from polymm.statemachines.orders import ACTIVE_STATES, ORDER_STATES, next_state
 from polymm.statemachines.trades import TRADE_STATUSES, check_trade_status, next_trade_status
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: fills.fee
 BUSY_TIMEOUT_MS = 10_000
 SIDES = ("BUY", "SELL")
 LIQUIDITY = ("maker", "taker")
@@ -124,6 +124,7 @@ class ObservedFill:
     status: str
     liquidity: str  # "maker" or "taker"
     match_time: int
+    fee: Decimal = Decimal(0)  # taker fee paid (makers pay none)
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ class FillRecord:
     reversed: bool
     first_seen_at: float
     updated_at: float
+    fee: Decimal = Decimal(0)  # taker fee paid on this fill (schema 2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,6 +239,7 @@ def _fill_from_row(row: sqlite3.Row) -> FillRecord:
         reversed=bool(row["reversed"]),
         first_seen_at=row["first_seen_at"],
         updated_at=row["updated_at"],
+        fee=_stored_decimal("fills", key, "fee", row["fee"]),
     )
 
 
@@ -329,8 +332,10 @@ def _create_schema(db: sqlite_utils.Database) -> None:
             "reversed": int,
             "first_seen_at": float,
             "updated_at": float,
+            "fee": str,
         },
         pk="seq",
+        defaults={"fee": "0"},
         not_null={
             "trade_id", "order_id", "condition_id", "token_id", "side", "size", "price", "status",
             "liquidity", "match_time", "applied", "reversed", "first_seen_at", "updated_at",
@@ -453,6 +458,10 @@ class Ledger:
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:
                 _create_schema(self._db)
+            elif version == 1:
+                # schema 2 adds the fee of each fill; fills recorded before carry 0
+                self._conn.execute("ALTER TABLE fills ADD COLUMN fee TEXT NOT NULL DEFAULT '0'")
+                self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             elif version != SCHEMA_VERSION:
                 raise LedgerError(f"{self.path}: unsupported schema version {version}")
 
@@ -679,11 +688,12 @@ class Ledger:
             now = self._clock()
             conn.execute(
                 "INSERT INTO fills (trade_id, order_id, condition_id, token_id, side, size, price, status, "
-                "liquidity, match_time, applied, reversed, first_seen_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                "liquidity, match_time, applied, reversed, first_seen_at, updated_at, fee) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
                 (
                     fill.trade_id, fill.order_id, fill.condition_id, fill.token_id, fill.side, str(size),
                     str(price), fill.status, fill.liquidity, int(fill.match_time), int(applied), now, now,
+                    str(_exact(getattr(fill, "fee", ZERO) or ZERO, f"fill {key} fee")),
                 ),
             )
             if applied:

@@ -196,8 +196,18 @@ class TradingGateway:
         return Ok(reply) if isinstance(reply, dict) else Unknown(f"unparseable reply: {str(reply)[:200]}")
 
     def heartbeat(self, heartbeat_id: str) -> Outcome[str]:
+        """One beat. The id rotates on each beat; a stale id is refused with the id the venue expects
+        (VENUE.md, "heartbeats"), which is then echoed at once — one retry, so a lost reply costs no lapse."""
         try:
             reply = self.client.post_heartbeat(heartbeat_id)
+        except PolyApiException as exc:
+            expected = exc.error_msg.get("heartbeat_id") if isinstance(exc.error_msg, dict) else None
+            if exc.status_code != 400 or not expected or expected == heartbeat_id:
+                return _classify(exc)
+            try:
+                reply = self.client.post_heartbeat(str(expected))
+            except Exception as exc2:
+                return _classify(exc2)
         except Exception as exc:
             return _classify(exc)
         if not isinstance(reply, dict) or not reply.get("heartbeat_id"):
