@@ -272,9 +272,9 @@ def test_fill_is_pushed_as_a_trade_that_moves_matched_mined_confirmed(venue, adm
         update = await stream.wait_for(lambda e: e["event_type"] == "order" and e["type"] == "UPDATE", "order UPDATE")
         assert (update["id"], update["size_matched"], update["status"]) == (placed["orderID"], "10", "MATCHED")
 
-        await asyncio.to_thread(admin.advance, 2)
+        await asyncio.to_thread(admin.advance, 26)  # the venue's settlement: MINED after ~26 s ...
         mined = await stream.wait_for(our_trade("MINED"), "MINED trade")
-        await asyncio.to_thread(admin.advance, 4)
+        await asyncio.to_thread(admin.advance, 154)  # ... CONFIRMED after ~180 s
         confirmed = await stream.wait_for(our_trade("CONFIRMED"), "CONFIRMED trade")
         assert matched["id"] == mined["id"] == confirmed["id"]
         await stream.ws.close()
