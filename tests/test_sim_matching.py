@@ -406,9 +406,9 @@ def test_failed_settlement_goes_matched_retrying_failed_and_restores_balances(cl
     assert cash(admin, client) == START_COLLATERAL - 10 * price
 
     statuses = [trade_status(client, trade_id)]
-    admin.advance(2)
+    admin.advance(26)  # RETRYING where MINED would be (~26 s), FAILED where CONFIRMED would be (~180 s)
     statuses.append(trade_status(client, trade_id))
-    admin.advance(4)
+    admin.advance(154)
     statuses.append(trade_status(client, trade_id))
 
     assert statuses == ["MATCHED", "RETRYING", "FAILED"]

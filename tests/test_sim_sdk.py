@@ -396,9 +396,9 @@ def test_trade_status_moves_matched_then_mined_then_confirmed_as_time_passes(cli
     (trade_id,) = admin.take(yes, "SELL", float(price), 10)["trade_ids"]
 
     statuses = [trade_of(client, trade_id)["status"]]
-    admin.advance(2)
+    admin.advance(26)  # the captured settlement: MINED ~26 s, CONFIRMED ~180 s after the match
     statuses.append(trade_of(client, trade_id)["status"])
-    admin.advance(4)
+    admin.advance(154)
     statuses.append(trade_of(client, trade_id)["status"])
 
     assert statuses == ["MATCHED", "MINED", "CONFIRMED"]

@@ -138,7 +138,7 @@ async def record_session(venue: SimVenue) -> dict[str, Any]:
         maker = await sdk(client.create_and_post_order, OrderArgsV2(token_id=XI_YES, price=bid, size=10, side="BUY"), XI_OPTIONS)
         taken = await sdk(lambda: http.post("/_sim/take", json={"token_id": XI_YES, "side": "SELL", "price": bid, "size": 10}).json())
         assert taken["filled"] == 10
-        await sdk(lambda: http.post("/_sim/advance", json={"seconds": 2}))
+        await sdk(lambda: http.post("/_sim/advance", json={"seconds": 26}))
         replies["ws_trade_maker_mined"] = await user.wait_for(
             lambda e: e.get("event_type") == "trade" and e["status"] == "MINED" and e["trader_side"] == "MAKER", "maker MINED trade")
         # 3. A bid that crosses the book: our taker view and the market's last_trade_price.
