@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from polymm import format as fmt
 from polymm.config import PolymmConfig
 from polymm.statemachines.ledger import Ledger, PositionRecord, apply_to_position
 from polymm.status import gather_status
@@ -98,8 +99,11 @@ def _e(value: Any) -> str:
 
 
 def _usd(value: Any, places: int = 2) -> str:
-    v = float(value or 0)
-    return f"{'-' if v < 0 else ''}${abs(v):,.{places}f}"
+    """Money through the one formatter (polymm/format.py); `places` > 2 only for sub-cent chart axes."""
+    if places <= 2 or value is None:
+        return fmt.money(value)
+    v = Decimal(str(value))
+    return f"-${-v:,.{places}f}" if v < 0 else f"${v:,.{places}f}"
 
 
 def _clock(ts: float) -> str:
@@ -217,7 +221,7 @@ def render_page(data: dict) -> str:
     accrued = hist["rewards_accrued_estimate"][-1][1] if hist["rewards_accrued_estimate"] else 0.0
     cards = [
         ("Exposure", f"{_usd(st['exposure_total'])} / {_usd(cap_total, 0)}", "open buys + inventory at cost, total cap"),
-        ("Realised P&L", _usd(st["realized_pnl"], 4), "trading, from the fills"),
+        ("Realised P&L", _usd(st["realized_pnl"]), "trading, from the fills"),
         ("Expected rewards", f"{_usd(st['expected_rewards_per_day'] or 0)}/day", "selected markets, estimate"),
         ("Rewards accrued", _usd(accrued, 4), "estimate over the charted period"),
         ("Fills today", f"{st['fills_today']} ({_usd(st['fills_today_volume_usdc'])})", "UTC day"),
@@ -247,7 +251,7 @@ def render_page(data: dict) -> str:
                                          [("tick", "#57606a", hist["tick_seconds"], False)], "s") + "</section>")
     out.append(_markets_section(data["markets"]))
     out.append(_positions_section(st, {m["condition_id"]: m for m in data["markets"]}))
-    out.append(_exposure_section(st, cap_market))
+    out.append(_exposure_section(st, cap_market, {m["condition_id"]: m["question"] for m in data["markets"]}))
     notes = st.get("notes") or []
     if notes:
         out.append('<section><h2>Notes of the last tick</h2><ul>' + "".join(f"<li>{_e(n)}</li>" for n in notes[:10]) +
@@ -260,12 +264,15 @@ def _markets_section(markets: list[dict]) -> str:
     rows = []
     for m in markets:
         for i, t in enumerate(m.get("tokens", [])):
-            live = ", ".join(f"{o['side'].lower()} {float(o['price']):.4f}×{o['remaining']}" for o in t.get("live", []))
+            tick = m.get("tick_size")
+            live = ", ".join(f"{o['side'].lower()} {fmt.price(o['price'], tick)} × {fmt.shares(o['remaining'])}"
+                             for o in t.get("live", []))
             rows.append("<tr>" + (f'<td rowspan="{len(m["tokens"])}" title="{_e(m["question"])}">{_e(_short(m["question"], 44))}</td>'
                                   if i == 0 else "") +
                         f"<td>{_e(t['outcome'])}</td><td>{band_svg(t)}</td>"
-                        f"<td class=num>{float(t['lower']):.4f} · {float(t['mid']):.4f} · {float(t['upper']):.4f}</td>"
-                        f"<td class=num>{float(t['price']):.4f} × {_e(t['size'])}</td><td>{_e(live) or '—'}</td>" +
+                        f"<td class=num>{fmt.avg_price(t['lower'], tick)} · {fmt.avg_price(t['mid'], tick)} · "
+                        f"{fmt.avg_price(t['upper'], tick)}</td>"
+                        f"<td class=num>{fmt.price(t['price'], tick)} × {fmt.shares(t['size'])}</td><td>{_e(live) or '—'}</td>" +
                         (f'<td class=num rowspan="{len(m["tokens"])}">{_usd(m["expected_per_day"])}/day</td>' if i == 0 else "")
                         + "</tr>")
     body = ("".join(rows) if rows else '<tr><td colspan=7 class="muted">no market selected at the last tick</td></tr>')
@@ -283,22 +290,24 @@ def _positions_section(st: dict, markets: dict[str, dict]) -> str:
     for p in st["positions"]:
         m = markets.get(p["condition_id"])
         outcome = next((t["outcome"] for t in (m or {}).get("tokens", []) if t["token_id"] == p["token_id"]), None)
-        name = f'{_short(m["question"], 56)} — {outcome}' if m and outcome else f'{p["condition_id"][:14]}…'
-        cov = "—" if p["hedge_coverage"] is None else f"{p['hedge_coverage']:.0%}"
+        name = fmt.market_label(_short(m["question"], 56) if m else None, outcome, p["condition_id"])
+        tick = (m or {}).get("tick_size")
+        cov = fmt.percent(p["hedge_coverage"])
         rows.append(f'<tr class="position" data-token="{_e(p["token_id"])}"><td title="{_e(p["token_id"])}">'
-                    f'{_e(p["token_id"][:10])}…</td><td title="{_e(p["condition_id"])}">{_e(name)}</td><td class=num>{_e(p["size"])}</td>'
-                    f'<td class=num>{float(p["avg_cost"]):.4f}</td><td class=num>{_e(p["hedge_offered"])}</td>'
-                    f'<td class=num>{cov}</td><td class=num>{_usd(p["realized_pnl"], 4)}</td></tr>')
+                    f'{_e(p["token_id"][:10])}…</td><td title="{_e(p["condition_id"])}">{_e(name)}</td><td class=num>{fmt.shares(p["size"])}</td>'
+                    f'<td class=num>{fmt.avg_price(p["avg_cost"], tick)}</td><td class=num>{fmt.shares(p["hedge_offered"])}</td>'
+                    f'<td class=num>{cov}</td><td class=num>{_usd(p["realized_pnl"])}</td></tr>')
     body = "".join(rows) or '<tr><td colspan=7 class="muted">no positions</td></tr>'
     return ('<section id="positions" style="grid-column:1/-1"><h2>Positions and hedges</h2><table><tr><th>token</th><th>market</th><th>size</th>'
             "<th>avg cost</th><th>hedge offered</th><th>coverage</th><th>realised</th></tr>" + body + "</table></section>")
 
 
-def _exposure_section(st: dict, cap_market: float) -> str:
+def _exposure_section(st: dict, cap_market: float, questions: dict[str, str]) -> str:
     rows = []
     for cid, v in st["exposure"].items():
         ratio = float(v) / cap_market if cap_market else 0.0
-        rows.append(f'<tr><td title="{_e(cid)}">{_e(cid[:18])}…</td><td class=num>{_usd(v)}</td>'
+        name = fmt.market_label(_short(questions[cid], 48) if cid in questions else None, None, cid)
+        rows.append(f'<tr><td title="{_e(cid)}">{_e(name)}</td><td class=num>{_usd(v)}</td>'
                     f'<td><span class="bar"><i class="{"hot" if ratio >= 0.9 else ""}" style="width:{min(ratio, 1) * 100:.0f}%">'
                     f"</i></span> {ratio:.0%}</td></tr>")
     body = "".join(rows) or '<tr><td colspan=3 class="muted">no exposure</td></tr>'

@@ -108,5 +108,6 @@ def market_snapshot(decision: Any) -> list[dict]:
                            "mid": str(q.band.midpoint), "lower": str(q.band.lower), "upper": str(q.band.upper)})
         out.append({"condition_id": ev.market.condition_id, "question": ev.market.question[:120],
                     "max_spread_cents": str(ev.market.rewards_max_spread), "rate_per_day": str(ev.market.rate_per_day),
+                    "tick_size": str(ev.market.tick_size),
                     "expected_per_day": round(ev.expected_per_day, 4), "tokens": tokens})
     return out

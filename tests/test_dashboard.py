@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from controller_support import h
+from polymm.format import money
 
 ROOT = Path(__file__).resolve().parents[1]
 HEDGE_RESTS = {"POLYMM_HEDGE_SELL__MAX_BID_GAP": "0.001", "POLYMM_RISK__MIN_PROTECTION_SIZE_MULTIPLIER_HEDGE": "0"}
@@ -119,7 +120,7 @@ def test_dashboard_in_headless_chromium_shows_health_positions_and_charts(venue,
             assert svg, chart
             points = re.findall(r'<polyline points="([^"]+)"', svg.group(0))
             assert points and len(points[0].split()) >= 2, chart
-        assert f"${realized:.4f}" in dom  # the realised P&L card
+        assert f"<b>{money(realized)}</b>" in dom  # the realised P&L card, venue truth, in the one money format
         pnl = re.search(r'<svg class="chart" data-chart="pnl".*?</svg>', dom, re.S).group(0)
         ys = {float(y) for y in re.findall(r",([0-9.]+)", re.search(r'points="([^"]+)"', pnl).group(1))}
         assert len(ys) >= 2  # the P&L line steps when the hedge sold
