@@ -76,11 +76,14 @@ def setup_logging(cfg: PolymmConfig, secrets: tuple[str, ...] = (), console: boo
     files.setFormatter(fmt)
     files.addFilter(redact)
     root.addHandler(files)
-    # the SDK logs every non-200 reply at ERROR; those are outcomes polymm handles, so they go to the
-    # files only (at WARNING) and never to the console
+    # The SDK logs every non-200 reply and every refused connection at ERROR
+    # (py_clob_client_v2/http_helpers/helpers.py, `request`): hundreds of lines in an outage, and one
+    # ("Could not derive api key!") on every normal start, where a new account has no key to derive
+    # yet. Each is an outcome polymm handles and reports itself (the reason in the typed outcome, one
+    # heartbeat line and one health line per change of state), so the SDK's logger is silenced.
     sdk = logging.getLogger("py_clob_client_v2")
     sdk.propagate = False
-    sdk.setLevel(logging.WARNING)
-    sdk.addHandler(files)
+    sdk.setLevel(logging.CRITICAL + 1)
+    sdk.handlers[:] = [logging.NullHandler()]
     for noisy in ("httpx", "httpcore", "aiohttp.access", "transitions"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

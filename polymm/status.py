@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -12,11 +13,15 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from polymm import catalog
+from polymm import format as fmt
 from polymm.config import PolymmConfig
+from polymm.controller import account
 from polymm.domain.exposure import BuyExposure, InventoryExposure, exposure_by_market, total_exposure
 from polymm.statemachines.ledger import Ledger
 
 ZERO = Decimal(0)
+UNSETTLED = ("intent", "submitting", "unknown", "cancel_requested")
 
 
 def gather_status(cfg: PolymmConfig, path: Path, now: float | None = None) -> dict:
@@ -28,6 +33,7 @@ def gather_status(cfg: PolymmConfig, path: Path, now: float | None = None) -> di
         active = [o for o in orders if o.active]
         positions = {t: p for t, p in ledger.positions().items()}
         fills = ledger.fills()
+        cursors = (ledger.get_cursor(catalog.CURSOR), ledger.get_cursor(account.CURSOR))
     finally:
         ledger.close()
 
@@ -35,7 +41,12 @@ def gather_status(cfg: PolymmConfig, path: Path, now: float | None = None) -> di
     if last is None:
         health, why = "unknown", "no tick has run yet"
     elif summary.get("final"):
-        health, why = "stopped", "the service stopped cleanly"
+        unsettled = Counter(o.state for o in active if o.state in UNSETTLED)
+        if unsettled:
+            health, why = "stopped", ("the service stopped with orders not settled: "
+                                      + ", ".join(f"{n} {state}" for state, n in sorted(unsettled.items())))
+        else:
+            health, why = "stopped", "the service stopped cleanly"
     else:
         health, why = summary.get("health", "unknown"), summary.get("why", "")
         age = now - last["finished_at"]
@@ -43,6 +54,8 @@ def gather_status(cfg: PolymmConfig, path: Path, now: float | None = None) -> di
         if age > stale_after:
             health, why = "halted", f"no tick for {age:.0f} s (is the service running?)"
 
+    names = catalog.parse(cursors[0])
+    wallet = _account(cursors[1])
     market_of = {o.token_id: o.condition_id for o in orders}
     market_of.update({p.token_id: p.condition_id for p in positions.values()})
     buys = [BuyExposure(o.condition_id, o.price, o.remaining) for o in active if o.side == "BUY"]
@@ -54,6 +67,29 @@ def gather_status(cfg: PolymmConfig, path: Path, now: float | None = None) -> di
             hedged[o.token_id] = hedged.get(o.token_id, ZERO) + o.remaining
     today = datetime.fromtimestamp(now, tz=timezone.utc).date()
     fills_today = [f for f in fills if datetime.fromtimestamp(f.first_seen_at, tz=timezone.utc).date() == today]
+
+    def tick(cid: str) -> Decimal | None:
+        return names[cid].tick_size if cid in names else None
+
+    def question(cid: str) -> str | None:
+        return names[cid].question if cid in names else None
+
+    def outcome(cid: str, token_id: str) -> str | None:
+        return names[cid].outcomes.get(token_id) if cid in names else None
+
+    def position_row(p) -> dict:
+        offered = hedged.get(p.token_id, ZERO)
+        minimum = names[p.condition_id].min_order_size if p.condition_id in names else None
+        dust = p.size > 0 and offered == 0 and minimum is not None and p.size < minimum
+        return {"token_id": p.token_id, "condition_id": p.condition_id, "question": question(p.condition_id),
+                "outcome": outcome(p.condition_id, p.token_id), "size": fmt.shares(p.size),
+                "avg_cost": fmt.avg_price(p.avg_cost, tick(p.condition_id)),
+                "hedge_offered": fmt.shares(offered),
+                "hedge_coverage": float(offered / p.size) if p.size > 0 else None,
+                "not_hedged_because": (f"dust: below the {fmt.shares(minimum)}-share minimum order, "
+                                       "no sell possible") if dust else None,
+                "realized_pnl": fmt.money_json(p.realized_pnl)}
+
     return {
         "ledger": str(path),
         "health": health,
@@ -62,61 +98,107 @@ def gather_status(cfg: PolymmConfig, path: Path, now: float | None = None) -> di
         "last_tick": summary.get("tick"),
         "orders_by_state": dict(Counter(o.state for o in orders)),
         "active_orders": [
-            {"order_id": o.order_id, "role": o.role, "side": o.side, "price": str(o.price), "size": str(o.size),
-             "matched": str(o.size_matched), "state": o.state, "condition_id": o.condition_id, "token_id": o.token_id}
+            {"order_id": o.order_id, "role": o.role, "side": o.side, "price": fmt.price(o.price, tick(o.condition_id)),
+             "size": fmt.shares(o.size), "matched": fmt.shares(o.size_matched), "state": o.state,
+             "condition_id": o.condition_id, "token_id": o.token_id, "question": question(o.condition_id),
+             "outcome": outcome(o.condition_id, o.token_id)}
             for o in active
         ],
-        "positions": [
-            {"token_id": p.token_id, "condition_id": p.condition_id, "size": str(p.size), "avg_cost": str(p.avg_cost),
-             "hedge_offered": str(hedged.get(p.token_id, ZERO)),
-             "hedge_coverage": float(hedged.get(p.token_id, ZERO) / p.size) if p.size > 0 else None,
-             "realized_pnl": str(p.realized_pnl)}
-            for p in positions.values() if p.size != 0 or p.realized_pnl != 0
-        ],
-        "exposure": {cid: str(v) for cid, v in sorted(exposure.items())},
-        "exposure_total": str(total_exposure(exposure)),
-        "exposure_cap_per_market": str(cfg.strategy.max_exposure_per_market_usdc),
-        "exposure_cap_total": str(cfg.strategy.max_total_exposure_usdc),
+        "positions": [position_row(p) for p in positions.values() if p.size != 0 or p.realized_pnl != 0],
+        "exposure": {cid: fmt.money_json(v) for cid, v in sorted(exposure.items())},
+        "exposure_total": fmt.money_json(total_exposure(exposure)),
+        "exposure_cap_per_market": fmt.money_json(cfg.strategy.max_exposure_per_market_usdc),
+        "exposure_cap_total": fmt.money_json(cfg.strategy.max_total_exposure_usdc),
         "fills_today": len(fills_today),
-        "fills_today_volume_usdc": str(sum((f.size * f.price for f in fills_today if f.status != "FAILED"), ZERO)),
-        "realized_pnl": str(sum((p.realized_pnl for p in positions.values()), ZERO)),
-        "expected_rewards_per_day": summary.get("expected_rewards_per_day"),
+        "fills_today_volume_usdc": fmt.money_json(sum((f.size * f.price for f in fills_today if f.status != "FAILED"), ZERO)),
+        "realized_pnl": fmt.money_json(sum((p.realized_pnl for p in positions.values()), ZERO)),
+        "expected_rewards_per_day": fmt.money_json(summary.get("expected_rewards_per_day")),
+        "rewards_paid_today": wallet.get("rewards_paid_today"),
+        "balance_usdc": wallet.get("balance"),
+        "allowance_usdc": wallet.get("allowance"),
+        "account_as_of": wallet.get("at"),
+        "account_problem": wallet.get("problem"),
         "heartbeat_healthy": summary.get("heartbeat_healthy"),
         "user_channel": summary.get("user_channel"),
         "market_data": summary.get("market_data"),
         "notes": summary.get("notes", []),
         "market_of_token": market_of,
+        "markets": {cid: {"question": n.question, "outcomes": dict(n.outcomes), "tick_size": str(n.tick_size)}
+                    for cid, n in sorted(names.items()) if cid in exposure or any(v == cid for v in market_of.values())},
     }
+
+
+def _account(text: str | None) -> dict:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _label(status: dict, cid: str, token_id: str | None = None) -> str:
+    market = status.get("markets", {}).get(cid)
+    if market is None:
+        return fmt.market_label(None, None, cid)
+    return fmt.market_label(market["question"], market["outcomes"].get(token_id) if token_id else None, cid)
+
+
+def _rewards_line(status: dict) -> str:
+    text = f"rewards: est. {fmt.money(status['expected_rewards_per_day'])}/day"
+    if status.get("rewards_paid_today") is not None:
+        text += f", paid today {fmt.money(status['rewards_paid_today'])} (venue)"
+    elif status.get("account_problem"):
+        text += f", paid today unknown ({status['account_problem']})"
+    return text
+
+
+def _wallet_line(status: dict) -> str:
+    if status.get("balance_usdc") is None:
+        why = status.get("account_problem") or "not read yet"
+        return f"wallet: balance unknown ({why})"
+    allowance = status.get("allowance_usdc")
+    shown = "unknown" if allowance is None else allowance if allowance == "unlimited" else fmt.money(allowance)
+    return f"wallet: balance {fmt.money(status['balance_usdc'])}, allowance {shown}"
 
 
 def render_status(status: dict) -> Group:
     colour = {"ok": "green", "degraded": "yellow", "halted": "red", "stopped": "blue"}.get(status["health"], "white")
     head = Text.assemble(("health: ", "bold"), (status["health"], f"bold {colour}"),
                          f"  {status['why']}" if status["why"] else "",
-                         f"\nlast tick #{status['last_tick']} {status['last_tick_age_s']} s ago" if status["last_tick_age_s"] is not None else "",
-                         f"   fills today {status['fills_today']} (${float(status['fills_today_volume_usdc']):.2f})",
-                         f"   realised PnL ${float(status['realized_pnl']):.4f}",
-                         f"   est. rewards ${status['expected_rewards_per_day'] or 0}/day",
+                         f"\nlast tick #{status['last_tick']} {status['last_tick_age_s']:.1f} s ago"
+                         if status["last_tick_age_s"] is not None else "",
+                         f"   fills today {status['fills_today']} ({fmt.money(status['fills_today_volume_usdc'])})",
+                         f"   realised PnL {fmt.money(status['realized_pnl'])}",
+                         f"\n{_rewards_line(status)}",
+                         f"\n{_wallet_line(status)}",
                          f"\nmarket data: {_freshness(status.get('market_data'))}")
     states = Table(title="Orders by state")
     states.add_column("state")
     states.add_column("count", justify="right")
     for state, n in sorted(status["orders_by_state"].items()):
         states.add_row(state, str(n))
-    exposure = Table(title=f"Exposure (cap ${status['exposure_cap_per_market']}/market, "
-                           f"${status['exposure_total']}/${status['exposure_cap_total']} total)")
-    exposure.add_column("market")
+    orders = Table(title=f"Active orders ({len(status['active_orders'])})")
+    for col, just in (("market", "left"), ("outcome", "left"), ("role", "left"), ("side", "left"), ("price", "right"),
+                      ("size", "right"), ("matched", "right"), ("state", "left")):
+        orders.add_column(col, justify=just, overflow="fold")
+    for o in status["active_orders"]:
+        orders.add_row(_label(status, o["condition_id"]), o["outcome"] or "?", o["role"], o["side"], o["price"],
+                       o["size"], o["matched"], o["state"])
+    exposure = Table(title=f"Exposure (cap {fmt.money(status['exposure_cap_per_market'])}/market; "
+                           f"{fmt.money(status['exposure_total'])} of {fmt.money(status['exposure_cap_total'])} total)")
+    exposure.add_column("market", overflow="fold")
     exposure.add_column("USDC", justify="right")
     for cid, v in status["exposure"].items():
-        exposure.add_row(cid[:18] + "…", f"{float(v):.2f}")
+        exposure.add_row(_label(status, cid), fmt.money(v))
     positions = Table(title="Positions and hedge coverage")
-    for col in ("token", "size", "avg cost", "hedge offered", "coverage", "realised"):
-        positions.add_column(col)
+    for col, just in (("market", "left"), ("outcome", "left"), ("size", "right"), ("avg cost", "right"),
+                      ("hedge offered", "right"), ("coverage", "left"), ("realised", "right")):
+        positions.add_column(col, justify=just, overflow="fold")
     for p in status["positions"]:
-        cov = "—" if p["hedge_coverage"] is None else f"{p['hedge_coverage']:.0%}"
-        positions.add_row(p["token_id"][:12] + "…", p["size"], f"{float(p['avg_cost']):.4f}", p["hedge_offered"], cov,
-                          p["realized_pnl"])
-    return Group(head, states, exposure, positions)
+        cov = p["not_hedged_because"] or fmt.percent(p["hedge_coverage"])
+        positions.add_row(_label(status, p["condition_id"]), p["outcome"] or "?", p["size"], p["avg_cost"],
+                          p["hedge_offered"], cov, fmt.money(p["realized_pnl"]))
+    return Group(head, states, orders, exposure, positions)
 
 
 def _freshness(md: dict | None) -> str:

@@ -18,11 +18,14 @@ import time
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from polymm.catalog import CatalogWriter
+from polymm.controller.account import AccountRecorder
 from polymm.controller.core import Decision
 from polymm.controller.executor import ExecutionReport
 from polymm.controller.heartbeat import Heartbeat
 from polymm.controller.session import Session
 from polymm.controller.wake import MarketChannelWaker, UserChannelWaker
+from polymm.format import money
 from polymm.observed.state import known
 from polymm.observers import Observers
 from polymm.reconciler.gate import GatedPlan
@@ -61,6 +64,8 @@ class Service:
         self.totals = ExecutionReport()
         self.placing_problem: str | None = None
         self.observers = Observers(self)  # metrics, alerts, the dashboard's market snapshot (polymm/observers.py)
+        self.catalog = CatalogWriter(session.ledger)  # market names for `polymm status` (polymm/catalog.py)
+        self.account = AccountRecorder(session.trading, session.ledger, self.stop_event)  # balance, rewards paid
 
     # ------------------------------------------------------------------ start
     def startup(self) -> None:
@@ -130,6 +135,8 @@ class Service:
         self._accumulate(report)
         summary = self._summary(decision, report, health, why, t_total)
         self.observers.tick(summary, decision, report)
+        self.catalog.update(decision)
+        self.account.flush()
         self.ledger.journal_tick(started, time.time(), summary)
         self._log_progress(summary, report)
         return TickResult(self.ticks, health, why, report, decision)
@@ -194,7 +201,18 @@ class Service:
             "notes": (list(decision.desired.notes) + list(decision.observed.problems) + report.notes)[:20],
         }
 
+    def _log_health_change(self, health: str, why: str) -> None:
+        """One WARNING per change of health (so it reaches logs/, which keeps WARNING and above), not per tick."""
+        previous = getattr(self, "_last_health", "ok")
+        if health != previous:
+            if health == "ok":
+                log.warning("health ok again (was %s)", previous)
+            else:
+                log.warning("health %s: %s", health, why)
+        self._last_health = health
+
     def _log_progress(self, summary: dict, report: ExecutionReport) -> None:
+        self._log_health_change(summary["health"], summary["why"])
         now = time.monotonic()
         if report.writes == 0 and now - self.last_summary < SUMMARY_EVERY_S:
             return
@@ -204,8 +222,8 @@ class Service:
         hedges = sum(1 for o in active if o.role == "hedge")
         positions = [p for p in self.ledger.positions().values() if p.size > 0]
         exposure = sum((Decimal(v) for v in summary["exposure"].values()), Decimal(0))
-        log.info("tick %d [%s] quotes %d, hedges %d, positions %d, exposure $%.2f/%s, this tick: %d cancel(s), %d place(s)%s",
-                 self.ticks, summary["health"], quotes, hedges, len(positions), exposure, summary["exposure_cap_total"],
+        log.info("tick %d [%s] quotes %d, hedges %d, positions %d, exposure %s/%s, this tick: %d cancel(s), %d place(s)%s",
+                 self.ticks, summary["health"], quotes, hedges, len(positions), money(exposure), money(summary["exposure_cap_total"]),
                  report.cancels_sent, report.places_sent, f" — {summary['why']}" if summary["why"] else "")
 
     # ------------------------------------------------------------------ run and stop

@@ -240,6 +240,31 @@ class TradingGateway:
         except Exception as exc:
             return _classify(exc)
 
+    def balance_allowance(self) -> Outcome[tuple[Decimal, Decimal | None]]:
+        """(collateral balance, allowance) in USDC from GET /balance-allowance. Amounts are in base units of
+        the 6-decimal collateral token; the reply carries `allowance` or, for several exchange contracts,
+        `allowances` {contract: amount}, of which the smallest limits trading
+        (https://docs.polymarket.com/api-reference — balance-allowance; py_clob_client_v2 get_balance_allowance)."""
+        try:
+            reply = self.client.get_balance_allowance(BalanceAllowanceParams(asset_type=AssetType.COLLATERAL))
+            balance = Decimal(str(reply["balance"])) / Decimal(1_000_000)
+            raw = reply.get("allowances") or ({"": reply["allowance"]} if "allowance" in reply else {})
+            allowance = min((Decimal(str(v)) for v in raw.values()), default=None)
+        except Exception as exc:
+            return _classify(exc)
+        return Ok((balance, None if allowance is None else allowance / Decimal(1_000_000)))
+
+    def rewards_paid(self, date: str) -> Outcome[Decimal]:
+        """Liquidity rewards the venue credited to us on `date` (YYYY-MM-DD, UTC): the sum of `earnings` in
+        GET /rewards/user/total, one row per reward asset
+        (https://docs.polymarket.com/api-reference/rewards/get-total-earnings-for-user-by-date)."""
+        try:
+            rows = self.client.get_total_earnings_for_user_for_day(date)
+            rows = rows if isinstance(rows, list) else [rows]
+            return Ok(sum((Decimal(str(r.get("earnings") or 0)) for r in rows if isinstance(r, dict)), Decimal(0)))
+        except Exception as exc:
+            return _classify(exc)
+
     def positions(self) -> Outcome[list[dict]]:
         try:
             resp = self.http.get(f"{self.endpoints.data_url}/positions", params={"user": self.address})
