@@ -276,6 +276,7 @@ class ControllerConfig(_Section):
     # Prometheus metrics (polymm/metrics.py): off unless a port is set, and on loopback unless told otherwise.
     metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None
     metrics_host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
+    earnings_interval_seconds: Annotated[float, Field(ge=1)] = 300.0
 
 
 class AlertsConfig(_Section):

@@ -73,8 +73,11 @@ class Metrics:
                                   registry=r)
         self.exposure_ratio = Gauge("polymm_exposure_cap_ratio", "Exposure / cap: the largest market's (scope="
                                     "per_market) and the total's (scope=total).", ["scope"], registry=r)
-        self.pnl = Gauge("polymm_pnl_usdc", "Money by kind: trading_realized (ledger positions), fees (paid), "
-                         "rebates (received), USDC.", ["kind"], registry=r)
+        self.pnl = Gauge("polymm_pnl_usdc", "Money by kind, USDC: trading_realized (ledger positions), fees_paid "
+                         "(taker fees of the ledger's fills), rewards_earned_today and rebates_paid_yesterday (as the "
+                         "venue reports them, refreshed every controller.earnings_interval_seconds).", ["kind"],
+                         registry=r)
+        self.fees_paid = ZERO
         self.rewards_expected = Gauge("polymm_rewards_expected_usdc_per_day",
                                       "Expected liquidity rewards of the selected markets, USDC per day.", registry=r)
         self.positions = Gauge("polymm_positions", "Tokens with inventory.", registry=r)
@@ -123,6 +126,15 @@ class Metrics:
         self.requests.labels(endpoint, outcome).inc()
         if outcome != "ok":
             self.errors.labels(endpoint, outcome).inc()
+
+    def seed_fees(self, fills: list) -> None:
+        """The fees of the fills recorded before this process started (read once, at the first tick)."""
+        self.fees_paid = sum((f.fee for f in fills if f.status != "FAILED"), ZERO)
+
+    def observe_earnings(self, earnings: dict) -> None:
+        for kind, amount in earnings.items():
+            if amount is not None:  # a failed read leaves the last known figure
+                self.pnl.labels(kind).set(float(amount))
 
     # ---------------------------------------------------------------- once per tick
     def observe_tick(self, summary: dict, report: Any, ledger: Any, finished_at: float,
@@ -179,17 +191,16 @@ class Metrics:
             self.exposure_ratio.labels("total").set(total / cap_total)
 
     def _fills(self, new_fills: list, active: list, positions: dict) -> None:
-        fees = rebates = ZERO
+        fees = ZERO
         for f in new_fills:
             self.fills.labels(f.side, f.liquidity).inc()
             self.fill_volume.labels(f.side).inc(float(f.size * f.price))
             if f.side == "BUY" and f.status != "FAILED":
                 self._pending_hedges.setdefault(f.token_id, []).append(f.first_seen_at)
-            # fees and rebates, once the ledger records them per fill (venue lane); absent means none recorded
-            fees += Decimal(str(getattr(f, "fee_usdc", 0) or 0))
-            rebates += Decimal(str(getattr(f, "rebate_usdc", 0) or 0))
-        self.pnl.labels("fees").inc(float(fees))
-        self.pnl.labels("rebates").inc(float(rebates))
+            if f.status != "FAILED":
+                fees += f.fee  # the taker fee the ledger recorded with the fill (makers pay none)
+        self.fees_paid += fees
+        self.pnl.labels("fees_paid").set(float(self.fees_paid))
         hedge_created: dict[str, list[float]] = {}
         for o in active:
             if o.role == "hedge" and o.side == "SELL":

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from polymm.config import SECRET_ENV_VARS
@@ -30,6 +32,7 @@ class Observers:
         self.fills_since = time.time()
         self.seen_fills: set[tuple[str, str]] = set()
         self.failed: set[str] = set()
+        self.closing = threading.Event()
         cfg = service.cfg
         if cfg.controller.metrics_port is not None:
             from polymm.metrics import PUBLIC_ENDPOINTS, TRADING_ENDPOINTS, Metrics
@@ -49,6 +52,11 @@ class Observers:
                 log.warning("metrics off: cannot listen on %s:%s (%s)", cfg.controller.metrics_host,
                             cfg.controller.metrics_port, exc)
                 self.metrics = None
+        if self.metrics is not None:
+            # once: the fees of fills recorded before this process began; later ones arrive tick by tick
+            self.metrics.seed_fees([f for f in self.service.ledger.fills() if f.first_seen_at < self.fills_since])
+            self.earnings = threading.Thread(target=self._poll_earnings, name="polymm-earnings", daemon=True)
+            self.earnings.start()
         from polymm.alerts import AlertRules, sender_from_env
 
         self.sender = sender_from_env(cfg, self._secrets())
@@ -56,6 +64,24 @@ class Observers:
             self.alerts = AlertRules(cfg, self.sender, ledger=self.service.ledger)
             log.info("alerts on: %s", ", ".join(n for n, on in (("webhook", self.sender.webhook_url),
                                                                  ("telegram", self.sender.telegram)) if on))
+
+    def _poll_earnings(self) -> None:
+        """The venue's rewards and rebates for the metrics, off the tick thread (a slow read never delays a tick)."""
+        from polymm.venue.account import venue_earnings
+
+        interval = self.service.cfg.controller.earnings_interval_seconds
+        while not self.closing.is_set():
+            now = datetime.now(timezone.utc)
+            try:
+                figures = venue_earnings(self.service.session.trading, now.date().isoformat(),
+                                         (now - timedelta(days=1)).date().isoformat())
+                if self.metrics is not None:
+                    self.metrics.observe_earnings(figures)
+            except Exception:  # logged once; the metrics keep their last known figures
+                if "earnings" not in self.failed:
+                    self.failed.add("earnings")
+                    log.exception("reading rewards and rebates for the metrics failed")
+            self.closing.wait(interval)
 
     def _secrets(self) -> tuple[str, ...]:
         values = [os.environ.get(name, "") for name in SECRET_ENV_VARS.values()]
@@ -90,6 +116,7 @@ class Observers:
                 log.exception("observers failed (%s); the tick goes on", kind)
 
     def close(self) -> None:
+        self.closing.set()
         if self.sender is not None:
             self.sender.close()
         if self.metrics is not None:

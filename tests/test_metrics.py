@@ -56,7 +56,9 @@ def wait_for_metrics(port: int, timeout: float = 30) -> dict:
 def test_metrics_scraped_during_a_run_cover_ticks_venue_orders_fills_hedges_exposure_and_freshness(
         venue, truth, controllers):
     port = h.free_port()
-    ctl = controllers("metrics", {**HEDGE_RESTS, "POLYMM_CONTROLLER__METRICS_PORT": str(port)})
+    ctl = controllers("metrics", {**HEDGE_RESTS, "POLYMM_CONTROLLER__METRICS_PORT": str(port),
+                                  "POLYMM_CONTROLLER__EARNINGS_INTERVAL_SECONDS": "1",
+                                  "POLYMM_CONTROLLER__HEARTBEAT_INTERVAL_SECONDS": "0.5"})
     ctl.start()
     ctl.wait_ticks(2, timeout=60)
     quotes = [o for o in h.live_orders(truth.state(), ctl.address) if o["side"] == "BUY"
@@ -114,6 +116,21 @@ def test_metrics_scraped_during_a_run_cover_ticks_venue_orders_fills_hedges_expo
     assert value(samples, "polymm_rewards_expected_usdc_per_day") > 0
     assert 0 <= value(samples, "polymm_data_age_seconds", source="books") < 30
     assert abs(value(samples, "polymm_last_tick_timestamp_seconds") - time.time()) < 30
+    money = h.account(state, ctl.address)
+    assert value(samples, "polymm_pnl_usdc", kind="fees_paid") == money["fees_paid"] == 0  # makers pay no fee
+
+    # simulated minutes of quoting (in steps the 0.5 s heartbeat keeps up with): the venue samples rewards, and
+    # the metric follows the venue's figure
+    for _ in range(40):
+        truth.advance(2)
+        time.sleep(0.2)
+    earned = h.account(truth.state(), ctl.address)["rewards"]["accrued"]
+    assert earned > 0
+    deadline = time.monotonic() + 20
+    while abs(value(scrape(port), "polymm_pnl_usdc", kind="rewards_earned_today") - earned) > 1e-6:
+        assert time.monotonic() < deadline, (earned, scrape(port)["polymm_pnl_usdc"])
+        time.sleep(0.2)
+    assert value(scrape(port), "polymm_pnl_usdc", kind="rebates_paid_yesterday") == 0
     ctl.terminate()
 
 
