@@ -11,6 +11,7 @@ charts every one of them.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from decimal import Decimal
 from typing import Any, Callable
@@ -74,10 +75,12 @@ class Metrics:
         self.exposure_ratio = Gauge("polymm_exposure_cap_ratio", "Exposure / cap: the largest market's (scope="
                                     "per_market) and the total's (scope=total).", ["scope"], registry=r)
         self.pnl = Gauge("polymm_pnl_usdc", "Money by kind, USDC: trading_realized (ledger positions), fees_paid "
-                         "(taker fees of the ledger's fills), rewards_earned_today and rebates_paid_yesterday (as the "
-                         "venue reports them, refreshed every controller.earnings_interval_seconds).", ["kind"],
-                         registry=r)
+                         "(taker fees of the ledger's fills), rewards_today (the venue's /rewards/user/total) and "
+                         "rebates_paid_yesterday, both read every controller.earnings_interval_seconds.",
+                         ["kind"], registry=r)
         self.fees_paid = ZERO
+        self.balance = Gauge("polymm_balance_usdc", "The wallet's collateral balance at the venue (read once a minute).",
+                             registry=r)
         self.rewards_expected = Gauge("polymm_rewards_expected_usdc_per_day",
                                       "Expected liquidity rewards of the selected markets, USDC per day.", registry=r)
         self.positions = Gauge("polymm_positions", "Tokens with inventory.", registry=r)
@@ -130,6 +133,17 @@ class Metrics:
     def seed_fees(self, fills: list) -> None:
         """The fees of the fills recorded before this process started (read once, at the first tick)."""
         self.fees_paid = sum((f.fee for f in fills if f.status != "FAILED"), ZERO)
+
+    def observe_account(self, cursor: str | None) -> None:
+        """The loop's latest account reading (controller/account.py, once a minute): the balance."""
+        if not cursor:
+            return
+        try:
+            record = json.loads(cursor)
+        except ValueError:
+            return
+        if record.get("balance") is not None:
+            self.balance.set(float(record["balance"]))
 
     def observe_earnings(self, earnings: dict) -> None:
         for kind, amount in earnings.items():

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from polymm.config import SECRET_ENV_VARS
+from polymm.controller.account import CURSOR as ACCOUNT_CURSOR
 
 log = logging.getLogger("polymm.observers")
 MAX_SNAPSHOT_MARKETS = 20
@@ -66,15 +67,20 @@ class Observers:
                                                                  ("telegram", self.sender.telegram)) if on))
 
     def _poll_earnings(self) -> None:
-        """The venue's rewards and rebates for the metrics, off the tick thread (a slow read never delays a tick)."""
-        from polymm.venue.account import venue_earnings
+        """The venue's rewards today and maker rebates for the metrics, off the tick thread (a slow read never
+        delays a tick), every controller.earnings_interval_seconds; the balance comes from the loop's account
+        reading (controller/account.py)."""
+        from polymm.venue.account import rebates_paid
+        from polymm.venue.outcomes import Ok
 
+        trading = self.service.session.trading
         interval = self.service.cfg.controller.earnings_interval_seconds
         while not self.closing.is_set():
             now = datetime.now(timezone.utc)
             try:
-                figures = venue_earnings(self.service.session.trading, now.date().isoformat(),
-                                         (now - timedelta(days=1)).date().isoformat())
+                rewards = trading.rewards_paid(now.date().isoformat())
+                figures = {"rewards_today": rewards.value if isinstance(rewards, Ok) else None,
+                           "rebates_paid_yesterday": rebates_paid(trading, (now - timedelta(days=1)).date().isoformat())}
                 if self.metrics is not None:
                     self.metrics.observe_earnings(figures)
             except Exception:  # logged once; the metrics keep their last known figures
@@ -107,6 +113,7 @@ class Observers:
                 self.seen_fills = {(f.trade_id, f.order_id) for f in fresh} or self.seen_fills
                 self.fills_since = now
                 self.metrics.observe_tick(summary, report, ledger, now, fresh, active, positions)
+                self.metrics.observe_account(ledger.get_cursor(ACCOUNT_CURSOR))
             if self.alerts is not None:
                 self.alerts.tick(summary, active, positions)
         except Exception as exc:  # observers never break a tick

@@ -23,7 +23,7 @@ METRIC_NAMES = (
     "polymm_fills_total", "polymm_fill_volume_usdc_total", "polymm_fill_to_hedge_seconds", "polymm_exposure_usdc",
     "polymm_exposure_total_usdc", "polymm_exposure_cap_usdc", "polymm_exposure_cap_ratio", "polymm_pnl_usdc",
     "polymm_rewards_expected_usdc_per_day", "polymm_positions", "polymm_unhedged_shares", "polymm_data_age_seconds",
-    "polymm_last_tick_timestamp_seconds",
+    "polymm_last_tick_timestamp_seconds", "polymm_balance_usdc",
 )
 
 
@@ -127,10 +127,11 @@ def test_metrics_scraped_during_a_run_cover_ticks_venue_orders_fills_hedges_expo
     earned = h.account(truth.state(), ctl.address)["rewards"]["accrued"]
     assert earned > 0
     deadline = time.monotonic() + 20
-    while abs(value(scrape(port), "polymm_pnl_usdc", kind="rewards_earned_today") - earned) > 1e-6:
+    while abs(value(scrape(port), "polymm_pnl_usdc", kind="rewards_today") - earned) > 1e-6:
         assert time.monotonic() < deadline, (earned, scrape(port)["polymm_pnl_usdc"])
         time.sleep(0.2)
     assert value(scrape(port), "polymm_pnl_usdc", kind="rebates_paid_yesterday") == 0
+    assert 0 < value(scrape(port), "polymm_balance_usdc") <= 1000  # the funded wallet's collateral, read at start
     ctl.terminate()
 
 

@@ -146,26 +146,16 @@ def remote_findings(trading: TradingGateway, signature_type: int, funder: str | 
     return out
 
 
-def venue_earnings(trading: TradingGateway, today: str, yesterday: str) -> dict[str, Decimal | None]:
-    """The account's money as the venue counts it (None when a read failed — unknown, not zero):
-    rewards earned so far today (GET /rewards/user/total: accrued per sampled minute, paid after
-    midnight UTC when the day's total reaches $1; docs "Market Makers → Liquidity Rewards") and the
-    maker rebates paid for yesterday (GET /rebates/current?date=&maker_address=:
-    docs.polymarket.com/api-reference/rebates/get-current-rebated-fees-for-a-maker)."""
-    out: dict[str, Decimal | None] = {"rewards_earned_today": None, "rebates_paid_yesterday": None}
-    try:
-        rows = trading.client.get_total_earnings_for_user_for_day(today)
-        out["rewards_earned_today"] = sum((Decimal(str(r.get("earnings", 0))) for r in rows if isinstance(r, dict)),
-                                          Decimal(0))
-    except Exception:  # unknown stays None
-        pass
+def rebates_paid(trading: TradingGateway, date: str) -> Decimal | None:
+    """The maker rebates the venue paid us for `date` (UTC), None when the read failed (unknown, not zero):
+    GET /rebates/current?date=&maker_address= (docs.polymarket.com/api-reference/rebates/
+    get-current-rebated-fees-for-a-maker). Rebates are worked out and paid after the day ends, so
+    today's figure is 0 until then: the metrics ask for yesterday."""
     try:
         resp = trading.http.get(f"{trading.endpoints.clob_url}/rebates/current",
-                                params={"date": yesterday, "maker_address": trading.address})
+                                params={"date": date, "maker_address": trading.address})
         resp.raise_for_status()
         rows = resp.json()
-        out["rebates_paid_yesterday"] = sum((Decimal(str(r.get("rebated_fees_usdc", 0))) for r in rows
-                                             if isinstance(r, dict)), Decimal(0))
-    except Exception:
-        pass
-    return out
+        return sum((Decimal(str(r.get("rebated_fees_usdc", 0))) for r in rows if isinstance(r, dict)), Decimal(0))
+    except Exception:  # httpx errors, a non-list body, a malformed amount: unknown
+        return None
