@@ -1,35 +1,88 @@
-"""Logging setup: console at `logging.console_level`, files at `logging.file_level` under
-`logs/YYYY-MM-DD/<module>.log` (one file per polymm module), secrets redacted everywhere."""
+"""Logging setup: everything at or above `logging.level` is logged; the console gets `logging.console_level`
+and up, files `logging.file_level` and up under `logs/YYYY-MM-DD/<module>.log` (one file per polymm
+module). Secrets are redacted from every formatted line — message, exception text and traceback —
+on the console, in files, and in tracebacks of exceptions nobody caught (sys/threading excepthooks).
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+import sys
+import threading
 import time
+import traceback
 from pathlib import Path
 
 from polymm.config import PolymmConfig
 
-_SECRET_PATTERNS = (
-    re.compile(r"0x[0-9a-fA-F]{64}(?![0-9a-fA-F])"),  # a private key (order ids are hashes too: kept short below)
-    re.compile(r"(?i)(secret|passphrase|private_key|POLY_SIGNATURE|POLY_PASSPHRASE|apiKey)(['\"]?\s*[:=]\s*['\"]?)([^'\",\s}]+)"),
-)
+REDACTED = "[redacted]"
+# a 64-hex value is a private key, or a hash (order ids): either way only its first 10 characters are shown
+_HEX64 = re.compile(r"(?<![0-9a-fA-F])(0x)?([0-9a-fA-F]{8})[0-9a-fA-F]{56}(?![0-9a-fA-F])")
+_KEY_VALUE = re.compile(
+    r"(?i)(secret|passphrase|private_key|privatekey|POLY_SIGNATURE|POLY_PASSPHRASE|POLY_API_KEY|apiKey|api_key"
+    r"|POLYMARKET_PRIVATE_KEY|POLYMARKET_API_SECRET|POLYMARKET_API_PASSPHRASE|POLYMARKET_API_KEY)"
+    r"(['\"]?\s*[:=]\s*['\"]?)([^'\",\s})]+)")
+
+
+class Redactor:
+    """Removes credentials from text: the known secret values (exact, with or without 0x), `name=value`
+    pairs whose name says secret, and 64-hex values (cut to 10 characters)."""
+
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        values: set[str] = set()
+        for s in secrets:
+            if s and len(s) >= 4:
+                values.add(s)
+                if s.lower().startswith("0x"):
+                    values.add(s[2:])
+        self.secrets = tuple(sorted(values, key=len, reverse=True))  # longest first: no partial leftovers
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        text = _KEY_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+        return _HEX64.sub(lambda m: f"{m.group(1) or ''}{m.group(2)}…", text)
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats the whole record (message, exception, stack) and redacts the finished line."""
+
+    def __init__(self, fmt: str, datefmt: str, redact: Redactor) -> None:
+        super().__init__(fmt, datefmt)
+        self.redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redact(super().format(record))
 
 
 class RedactSecrets(logging.Filter):
-    """Masks anything shaped like a credential; 64-hex values (keys, but also order ids) keep 10 characters."""
+    """Redacts the message of a record in place (for handlers polymm did not set up, e.g. an alert queue)."""
 
     def __init__(self, secrets: tuple[str, ...] = ()) -> None:
         super().__init__()
-        self.secrets = tuple(s for s in secrets if s)
+        self.redact = Redactor(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        for secret in self.secrets:
-            message = message.replace(secret, "[redacted]")
-        message = _SECRET_PATTERNS[1].sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", message)
-        record.msg, record.args = message, ()
+        record.msg, record.args = self.redact(record.getMessage()), ()
         return True
+
+
+def _install_excepthooks(redact: Redactor) -> None:
+    """Tracebacks of exceptions no handler caught are redacted too (they go to stderr, not through logging)."""
+
+    def hook(exc_type, exc, tb) -> None:
+        sys.stderr.write(redact("".join(traceback.format_exception(exc_type, exc, tb))))
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        name = args.thread.name if args.thread is not None else "?"
+        sys.stderr.write(f"Exception in thread {name}:\n" + redact(
+            "".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback))))
+
+    sys.excepthook = hook
+    threading.excepthook = thread_hook
 
 
 class ModuleFileHandler(logging.Handler):
@@ -63,19 +116,18 @@ def setup_logging(cfg: PolymmConfig, secrets: tuple[str, ...] = (), console: boo
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    root.setLevel(logging.DEBUG)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
-    redact = RedactSecrets(secrets)
+    root.setLevel(cfg.logging.level)
+    redact = Redactor(secrets)
+    fmt = RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S", redact)
     if console:
         out = logging.StreamHandler()
         out.setLevel(cfg.logging.console_level)
         out.setFormatter(fmt)
-        out.addFilter(redact)
         root.addHandler(out)
     files = ModuleFileHandler(Path(cfg.logging.directory), getattr(logging, cfg.logging.file_level))
     files.setFormatter(fmt)
-    files.addFilter(redact)
     root.addHandler(files)
+    _install_excepthooks(redact)
     # The SDK logs every non-200 reply and every refused connection at ERROR
     # (py_clob_client_v2/http_helpers/helpers.py, `request`): hundreds of lines in an outage, and one
     # ("Could not derive api key!") on every normal start, where a new account has no key to derive
@@ -85,5 +137,5 @@ def setup_logging(cfg: PolymmConfig, secrets: tuple[str, ...] = (), console: boo
     sdk.propagate = False
     sdk.setLevel(logging.CRITICAL + 1)
     sdk.handlers[:] = [logging.NullHandler()]
-    for noisy in ("httpx", "httpcore", "aiohttp.access", "transitions"):
+    for noisy in ("httpx", "httpcore", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
