@@ -256,9 +256,6 @@ class LoggingConfig(_Section):
 
 
 class RetriesConfig(_Section):
-    api_max_tries: Tries = 3
-    api_backoff_base_seconds: Seconds = 1.0
-    api_timeout_seconds: Seconds = 30.0
     order_max_tries: Tries = 3
     order_retry_interval_seconds: Seconds = 1.0
     hedge_max_tries: Tries = 10
@@ -273,6 +270,8 @@ class ControllerConfig(_Section):
     heartbeat_interval_seconds: Annotated[float, Field(gt=0, lt=10)] = 5.0
     open_orders_grace_seconds: Seconds = 5.0
     settle_ticks: Annotated[int, Field(ge=1)] = 3
+    # Our positions compared with the venue's (Data API) every this many ticks, and at start.
+    positions_check_ticks: Annotated[int, Field(ge=1)] = 20
     # Prometheus metrics (polymm/metrics.py): off unless a port is set, and on loopback unless told otherwise.
     metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None
     metrics_host: Annotated[str, Field(min_length=1)] = "127.0.0.1"

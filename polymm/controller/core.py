@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from decimal import Decimal
 from typing import Callable
 
 from polymm.config import PolymmConfig
@@ -30,7 +31,7 @@ from polymm.reconciler.tick import Decision, LedgerChanges, ProjectedOrder, Tick
 from polymm.statemachines.ledger import Ledger
 from polymm.venue.gateway import VenueGateway, VenueUnavailable
 from polymm.venue.outcomes import Ok
-from polymm.venue.parse import MalformedReply
+from polymm.venue.parse import MalformedReply, positions_from_wire
 from polymm.venue.trading import TradingGateway
 
 __all__ = ["Controller", "Decision", "ProjectedOrder"]
@@ -60,6 +61,11 @@ class Controller:
         self.executor = Executor(ledger, trading, cfg, clock)
         self.quoting_enabled = True  # False: the desired state holds hedges only (no buy quotes)
         self._details: dict[str, tuple[RewardMarket, float]] = {}  # markets we hold, off the reward list
+        self.ticks_since_check: int | None = None  # ticks decided since the last positions check (None: never)
+        # token -> (ledger shares, venue shares) where two positions checks in a row found them apart
+        self.position_mismatches: dict[str, tuple[Decimal, Decimal]] = {}
+        self.position_suspects: dict[str, tuple[Decimal, Decimal]] = {}  # seen apart once, checked again
+        self.unhedged_for: dict[str, int] = {}  # token -> consecutive ticks a position had no hedge
 
     # ------------------------------------------------------------------ observe
     def observe(self, rescan: bool | None = None) -> ObservedState:
@@ -67,6 +73,8 @@ class Controller:
         read = self.market_data.reward_markets(now, rescan)
         full_scan = self.scope.full_scan_due(now, read.fresh, rescan)
         problems: list[str] = list(read.problems)
+        # before the trades: a fill the venue's positions include is then in this tick's trades too
+        venue_positions = self._venue_positions(problems)
 
         open_orders: tuple[LiveOrder, ...] | Unknown
         outcome = self.trading.open_orders()
@@ -97,8 +105,24 @@ class Controller:
         collateral_outcome = self.trading.collateral()
         collateral = collateral_outcome.value if isinstance(collateral_outcome, Ok) else Unknown(collateral_outcome.reason)
         return ObservedState(at=now, open_orders=open_orders, fills=fills, books=books, reward_markets=reward_markets,
-                             other_markets=other_markets, collateral=collateral, volatility=volatility, problems=tuple(problems),
+                             other_markets=other_markets, venue_positions=venue_positions,
+                             venue_overrides={t: v for t, (_, v) in self.position_mismatches.items()}, collateral=collateral, volatility=volatility, problems=tuple(problems),
                              full_scan=full_scan)
+
+    def _venue_positions(self, problems: list[str]):
+        """The venue's positions (Data API) until a tick has checked them, then every `positions_check_ticks`."""
+        since = self.ticks_since_check
+        if since is not None and since < self.cfg.controller.positions_check_ticks:
+            return Unknown("not read this tick")
+        outcome = self.trading.positions()
+        if not isinstance(outcome, Ok):
+            problems.append(f"venue positions: {outcome.reason}")
+            return Unknown(outcome.reason)
+        try:
+            return positions_from_wire(outcome.value)
+        except MalformedReply as exc:
+            problems.append(str(exc))
+            return Unknown(str(exc))
 
     def _trade_cursor(self, now: float) -> int:
         stored = self.ledger.get_cursor(TRADE_CURSOR)
@@ -164,7 +188,35 @@ class Controller:
                 self.scope.narrow_result(len(decision.selection.selected), observed.at)
         if not dry_run:
             self.apply(decision.changes)
+            self._track(decision)
         return decision
+
+    def _track(self, decision: Decision) -> None:
+        """What health reports across ticks: the last positions check, and how long each position went unhedged."""
+        if decision.position_check is not None:
+            # a difference counts once two checks in a row see it (the venue's positions may lag a fill);
+            # a first sighting is checked again on the next tick
+            seen = dict(decision.position_check)
+            confirmed = {t: v for t, v in seen.items() if t in self.position_suspects or t in self.position_mismatches}
+            for token, (ours, theirs) in confirmed.items():
+                if token not in self.position_mismatches:
+                    log.warning("position of %s… differs from the venue's: ledger %s, venue %s shares",
+                                token[:12], ours, theirs)
+            self.position_mismatches = confirmed
+            self.position_suspects = {t: v for t, v in seen.items() if t not in confirmed}
+            self.ticks_since_check = self.cfg.controller.positions_check_ticks - 1 if self.position_suspects else 0
+        if self.ticks_since_check is not None:
+            self.ticks_since_check += 1
+        self.unhedged_for = {t: self.unhedged_for.get(t, 0) + 1 for t in decision.unhedged}
+
+    def health_problems(self) -> list[str]:
+        """Why health is degraded beyond this tick's reads: positions unlike the venue's, hedges missing too long."""
+        out = [f"position of {t[:12]}… differs from the venue's: ledger {ours}, venue {theirs} shares "
+               "(the exposure cap counts the venue's)" for t, (ours, theirs) in sorted(self.position_mismatches.items())]
+        k = self.cfg.controller.settle_ticks
+        out += [f"position in {t[:12]}… unhedged for {n} ticks (more than controller.settle_ticks = {k})"
+                for t, n in sorted(self.unhedged_for.items()) if n > k]
+        return out
 
     def record_observation(self, observed: ObservedState) -> list[OrderUpdate]:
         """Apply new fills and status changes, then resolve order states; advance the trade cursor."""

@@ -195,7 +195,8 @@ class Executor:
         for rec in self.ledger.orders(["unknown"]):
             tries = self.resend_counts.get(rec.order_id, 0)
             limit = self.cfg.retries.hedge_max_tries if rec.role == "hedge" else self.cfg.retries.order_max_tries
-            interval = self.cfg.retries.order_retry_interval_seconds
+            interval = (self.cfg.retries.hedge_retry_interval_seconds if rec.role == "hedge"
+                        else self.cfg.retries.order_retry_interval_seconds)
             if tries >= limit - 1 or now - self.last_resend.get(rec.order_id, 0.0) < interval:
                 continue
             self.resend_counts[rec.order_id] = tries + 1

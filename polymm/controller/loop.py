@@ -156,6 +156,9 @@ class Service:
         if held:
             cause = next(iter(obs.problems), "their order books are missing or stale")
             return "degraded", f"{len(held)} market(s) held, market data unknown: {cause}"
+        problems = self.controller.health_problems()  # unhedged too long, positions unlike the venue's
+        if problems:
+            return "degraded", "; ".join(problems)
         return "ok", ""
 
     def _placing_health(self, health: str, why: str, report: ExecutionReport) -> tuple[str, str]:
@@ -240,7 +243,9 @@ class Service:
                 if self.book_waker:
                     self.book_waker.watch({o.token_id for o in self.ledger.active_orders()})
                 started = time.monotonic()
-                self.wake.wait(self.cfg.loop.order_check_interval_seconds)
+                # books are re-read every tick: ticks come at least every orderbook_update_interval_seconds too
+                self.wake.wait(min(self.cfg.loop.order_check_interval_seconds,
+                                   self.cfg.loop.orderbook_update_interval_seconds))
                 self.wake.clear()
                 # a burst of book changes must not turn into back-to-back ticks
                 self.stop_event.wait(max(0.0, MIN_TICK_SPACING_S - (time.monotonic() - started)))

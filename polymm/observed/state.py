@@ -25,6 +25,11 @@ class ObservedState:
     reward_markets: Section[tuple[RewardMarket, ...]] = Unknown("not read this tick")
     # details of markets we hold positions or orders in that the reward list lacks (read whatever it says)
     other_markets: Section[tuple[RewardMarket, ...]] = ()
+    # the venue's positions (shares per token, Data API) when read this tick: every N ticks, and at start
+    venue_positions: Section[Mapping[str, Decimal]] = Unknown("not read this tick")
+    # tokens whose ledger position disagreed with the venue's at the last check: the venue's figure, which the
+    # exposure cap counts until a later check agrees (carried by the controller between checks)
+    venue_overrides: Mapping[str, Decimal] = field(default_factory=dict)
     collateral: Section[Decimal] = Unknown("not read this tick")
     volatility: Mapping[str, float] = field(default_factory=dict)
     problems: tuple[str, ...] = ()  # malformed rows skipped, with the reason

@@ -31,7 +31,7 @@ from typing import Iterable, Mapping, Sequence
 
 from polymm.desired.funnel import Selection, SelectionParams, select_markets
 from polymm.desired.hedge import HedgeParams
-from polymm.desired.state import DesiredState, desire
+from polymm.desired.state import DesiredState, desire, slot_key
 from polymm.domain.exposure import BuyExposure, InventoryExposure
 from polymm.domain.positions import PositionRecord, apply_to_position
 from polymm.domain.types import Fill, LiveOrder, Position, RewardMarket
@@ -45,6 +45,7 @@ from polymm.statemachines.orders import MAYBE_RESTING_STATES, TERMINAL_STATES, I
 from polymm.statemachines.trades import FINAL_STATUSES, next_trade_status
 
 ZERO = Decimal(0)
+DUST = Decimal(1)  # shares: the Data API lists no position under 1 share by default (sizeThreshold)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class Synced:
     orders: tuple[ProjectedOrder, ...]
     positions: Mapping[str, PositionRecord]  # every position row, flat ones included
     known_ids: frozenset[str]  # order ids of ours among those the snapshot holds
+    unsettled_tokens: frozenset[str] = frozenset()  # tokens with a fill whose status may still change
 
 
 @dataclass
@@ -126,6 +128,9 @@ class Decision:
     orders_after_sync: tuple[ProjectedOrder, ...]
     positions: Mapping[str, Position]
     foreign: list[LiveOrder] = field(default_factory=list)
+    # token -> (ledger shares, venue shares) where they differ, when the venue's positions were read this tick
+    position_check: Mapping[str, tuple[Decimal, Decimal]] | None = None
+    unhedged: frozenset[str] = frozenset()  # positions to hedge without an active hedge order at the tick's start
 
     @property
     def updates(self) -> tuple[OrderUpdate, ...]:
@@ -228,7 +233,9 @@ def sync(snapshot: LedgerSnapshot, observed: ObservedState, params: TickParams, 
         projected.append(ProjectedOrder(r.order_id, r.slot_key, r.condition_id, r.token_id, r.side, r.role, r.price,
                                         r.size, size_matched, state, r.created_at, r.submitted_at))
     known_ids = frozenset(active_ids | set(snapshot.named_orders))
-    return Synced(LedgerChanges(tuple(changes), tuple(order_updates), cursor), tuple(projected), positions, known_ids)
+    unsettled = frozenset(st.view.token_id for st in fills.values() if st.status not in FINAL_STATUSES)
+    return Synced(LedgerChanges(tuple(changes), tuple(order_updates), cursor), tuple(projected), positions, known_ids,
+                  unsettled)
 
 
 def _refold(snapshot: LedgerSnapshot, failed: StoredFill | Fill, new_by_token: Mapping[str, list[Fill]],
@@ -252,9 +259,36 @@ def decide(snapshot: LedgerSnapshot, observed: ObservedState, params: TickParams
     """From the ledger snapshot and the observation to the gated plan, with the ledger changes it implies."""
     synced = sync(snapshot, observed, params, now)
     selection, desired = desired_state(synced, observed, params, now)
+    check = position_mismatches(synced, observed.venue_positions) if known(observed.venue_positions) else None
     the_plan, gated, foreign = act(synced, desired, observed, params)
     return Decision(observed, synced.changes, selection, desired, the_plan, gated, synced.orders,
-                    held_positions(synced), foreign)
+                    held_positions(synced), foreign, check, unhedged_tokens(synced, desired))
+
+
+def position_mismatches(synced: Synced, venue: Mapping[str, Decimal]) -> dict[str, tuple[Decimal, Decimal]]:
+    """Tokens where the ledger's position and the venue's differ by DUST or more: (ledger, venue). Tokens with an
+    unsettled fill are left out (the venue's position follows settlement); the venue lists no row under
+    1 share, so a smaller difference is not evidence."""
+    out: dict[str, tuple[Decimal, Decimal]] = {}
+    ledger = {t: p.size for t, p in synced.positions.items()}
+    for token in sorted(set(ledger) | set(venue)):
+        if token in synced.unsettled_tokens:
+            continue
+        ours, theirs = ledger.get(token, ZERO), venue.get(token, ZERO)
+        if abs(ours - theirs) >= DUST:
+            out[token] = (ours, theirs)
+    return out
+
+
+def unhedged_tokens(synced: Synced, desired: DesiredState) -> frozenset[str]:
+    """Positions the desired state hedges, or whose hedge it holds (inputs unknown), with no active hedge order."""
+    hedged = {o.token_id for o in synced.orders if o.role == "hedge" and o.side == "SELL"}
+    wanted = {o.token_id for o in desired.orders if o.role == "hedge"}
+    for token in held_positions(synced):
+        cid = synced.positions[token].condition_id
+        if cid in desired.held_markets or slot_key(cid, token, "SELL", "hedge") in desired.held_slots:
+            wanted.add(token)
+    return frozenset(wanted - hedged)
 
 
 def held_positions(synced: Synced) -> dict[str, Position]:
@@ -288,20 +322,41 @@ def desired_state(synced: Synced, observed: ObservedState, params: TickParams, n
 
 def act(synced: Synced, desired: DesiredState, observed: ObservedState,
         params: TickParams) -> tuple[Plan, GatedPlan, list[LiveOrder]]:
-    """The plan from the synced ledger to the desired state, gated by the risk limits; and the foreign orders."""
+    """The plan from the synced ledger to the desired state, gated by the risk limits; and the foreign orders.
+    Where the ledger's position disagrees with the venue's (`observed.venue_overrides`, from the positions
+    checks), the exposure cap counts the venue's shares, and sells never exceed the smaller of the two."""
     orders = synced.orders
     positions = held_positions(synced)
+    overrides = dict(observed.venue_overrides)
     open_map = {o.order_id: o for o in observed.open_orders} if known(observed.open_orders) else None
     active_ids = {o.order_id for o in orders}
     foreign = [o for o in (open_map or {}).values() if o.order_id not in synced.known_ids]
     strays = [o for o in (open_map or {}).values() if o.order_id in synced.known_ids and o.order_id not in active_ids]
     the_plan = hedges_after_own_bids(plan(desired, open_map, orders, params.policy, strays), orders)
-    inventory = [InventoryExposure(synced.positions[t].condition_id, p.size, p.avg_cost) for t, p in positions.items()]
+    inventory = [InventoryExposure(synced.positions[t].condition_id, p.size, p.avg_cost)
+                 for t, p in positions.items() if t not in overrides]
     holdings = {t: p.size for t, p in positions.items()}
+    for token, venue_size in overrides.items():
+        row = synced.positions.get(token)
+        cid = row.condition_id if row is not None else _market_of_token(token, observed)
+        # at the ledger's average cost; a token the ledger does not hold counts at 1, the most a share costs
+        cost = row.avg_cost if row is not None and row.size > 0 else Decimal(1)
+        inventory.append(InventoryExposure(cid, venue_size, cost))
+        if token in holdings:
+            holdings[token] = min(holdings[token], venue_size)
     collateral = observed.collateral if known(observed.collateral) else None
     foreign_buys = [BuyExposure(o.condition_id, o.price, o.remaining) for o in foreign + strays if o.side == "BUY"]
     gated = gate(the_plan, orders, foreign_buys, inventory, holdings, collateral, params.limits)
     return the_plan, gated, foreign
+
+
+def _market_of_token(token: str, observed: ObservedState) -> str:
+    for section in (observed.reward_markets, observed.other_markets):
+        if known(section):
+            for m in section:
+                if token in m.token_ids:
+                    return m.condition_id
+    return token  # an unknown market: the token stands for it (its own exposure bucket)
 
 
 # ---------------------------------------------------------------------------------------------- rules

@@ -116,3 +116,17 @@ def market_from_gamma(gamma_row: dict) -> RewardMarket:
            "rewards_max_spread": gamma_row.get("rewardsMaxSpread") or 0,
            "rewards_min_size": gamma_row.get("rewardsMinSize") or 0}
     return reward_market_from_wire(row, gamma_row)
+
+
+def positions_from_wire(rows: Any) -> dict[str, Decimal]:
+    """Data API GET /positions rows -> shares held per token (`asset`, `size`); rows under the request's
+    sizeThreshold (default 1 share) are not listed (docs.polymarket.com/developers/open-api/get-positions.json)."""
+    if not isinstance(rows, list):
+        raise MalformedReply(f"positions: expected a JSON array, got {type(rows).__name__}")
+    out: dict[str, Decimal] = {}
+    for row in rows:
+        if not isinstance(row, dict) or "asset" not in row or "size" not in row:
+            raise MalformedReply(f"positions: a row without asset and size: {str(row)[:120]}")
+        token = str(row["asset"])
+        out[token] = out.get(token, Decimal(0)) + _dec(row["size"], f"position size of {token[:12]}")
+    return out

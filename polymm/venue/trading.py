@@ -267,7 +267,10 @@ class TradingGateway:
 
     def positions(self) -> Outcome[list[dict]]:
         try:
-            resp = self.http.get(f"{self.endpoints.data_url}/positions", params={"user": self.address})
+            # sizeThreshold 1 is the documented default (rows under 1 share are not listed); one page of 500
+            # (docs.polymarket.com/developers/open-api/get-positions.json)
+            resp = self.http.get(f"{self.endpoints.data_url}/positions",
+                                 params={"user": self.address, "sizeThreshold": "1", "limit": "500"})
             resp.raise_for_status()
             rows = resp.json()
         except (httpx.HTTPError, ValueError) as exc:
