@@ -155,7 +155,7 @@ def _trading_gateway(cfg):
         raise ConfigError(["POLYMARKET_PRIVATE_KEY: not set — the wallet's key is needed (0x and 64 hex digits)"])
     creds = None
     if secrets.api_key and secrets.api_secret and secrets.api_passphrase:
-        from py_clob_client_v2.clob_types import ApiCreds
+        from polymm.venue.trading import ApiCreds  # only venue/ imports the SDK
 
         creds = ApiCreds(secrets.api_key.get_secret_value(), secrets.api_secret.get_secret_value(),
                          secrets.api_passphrase.get_secret_value())
