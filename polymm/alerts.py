@@ -9,7 +9,7 @@ Destinations come from the environment only (they are credentials):
                                               {"chat_id", "text"} (https://core.telegram.org/bots/api#sendmessage)
 The tick only decides and enqueues (a bounded queue; when it is full the alert is dropped and
 counted): a slow or dead receiver can never block or crash the loop. Every text passes through
-logs.RedactSecrets with the wallet and API secrets and the bot token before it leaves the process.
+logs.Redactor with the wallet and API secrets and the bot token before it leaves the process.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping
 
 import httpx
 
-from polymm.logs import RedactSecrets
+from polymm.logs import Redactor
 
 log = logging.getLogger("polymm.alerts")
 WEBHOOK_ENV = "POLYMM_ALERT_WEBHOOK_URL"
@@ -55,7 +55,7 @@ class AlertSender:
         self.webhook_url = webhook_url
         self.telegram = (telegram_token, telegram_chat) if telegram_token and telegram_chat else None
         self.telegram_api_url = telegram_api_url.rstrip("/")
-        self.redact = RedactSecrets(tuple(secrets) + tuple(s for s in (telegram_token, webhook_url) if s))
+        self.redact = Redactor(tuple(secrets) + tuple(s for s in (telegram_token, webhook_url) if s))
         self.queue: queue.Queue[Alert | None] = queue.Queue(QUEUE_SIZE)
         self.dropped = 0
         self.sent = 0
@@ -84,9 +84,7 @@ class AlertSender:
         self.thread.join(timeout)
 
     def clean(self, text: str) -> str:
-        record = logging.LogRecord("polymm.alerts", logging.INFO, __file__, 0, text, (), None)
-        self.redact.filter(record)
-        return record.getMessage()
+        return self.redact(text)
 
     def _run(self) -> None:
         with httpx.Client(timeout=SEND_TIMEOUT_S) as http:
