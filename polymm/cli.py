@@ -355,6 +355,44 @@ def status_cmd(
             pass
 
 
+@app.command("fills")
+def fills_cmd(
+    config: Optional[Path] = ConfigOption,
+    as_csv: bool = typer.Option(False, "--csv", help="Write every fill as CSV to stdout (one header line, then a row per fill)."),
+    since: Optional[str] = typer.Option(None, help="Only fills polymm first saw on or after this UTC date (YYYY-MM-DD)."),
+) -> None:
+    """The fills in the ledger (safe while the loop runs): a table, or with --csv an export for accounting."""
+    from datetime import datetime, timezone
+
+    from rich.table import Table
+
+    from polymm.controller.session import ledger_path_for
+    from polymm.fills import fill_rows, to_csv
+
+    cfg = _load_config(config)
+    path = ledger_path_for(cfg)
+    if not path.exists():
+        raise CommandFailed(f"no ledger at {path}: polymm has not run with this configuration yet")
+    start = None
+    if since is not None:
+        try:
+            start = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp()
+        except ValueError:
+            raise UsageError(f"--since {since!r}: must be a date YYYY-MM-DD") from None
+    rows = fill_rows(path, start)
+    if as_csv:
+        sys.stdout.write(to_csv(rows))
+        return
+    table = Table(title=f"Fills ({len(rows)})")
+    shown = ("time_utc", "question", "outcome", "side", "role", "price", "size", "notional_usdc", "fee_usdc", "status")
+    for col in shown:
+        table.add_column(col, justify="right" if col in ("price", "size", "notional_usdc", "fee_usdc") else "left",
+                         overflow="fold")
+    for r in rows:
+        table.add_row(*(r[c] or f"{r['condition_id'][:10]}…" if c == "question" else r[c] for c in shown))
+    make_console().print(table)
+
+
 @app.command("dashboard")
 def dashboard_cmd(
     config: Optional[Path] = ConfigOption,

@@ -187,6 +187,19 @@ class HedgeSellConfig(_Section):
     dynamic_follow_enabled: bool = True
 
 
+def _condition_id(value: object) -> object:
+    # condition ids are 0x + 64 hex digits (the market's CTF condition); compared in lower case.
+    # YAML reads an unquoted 0x… as a hexadecimal integer: turned back into the id it was written as.
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**256:
+        value = f"0x{value:064x}"
+    if isinstance(value, str) and re.fullmatch(r"0x[0-9a-fA-F]{64}", value):
+        return value.lower()
+    raise PydanticCustomError("condition_id", "must be a condition id: 0x followed by 64 hex digits")
+
+
+ConditionId = Annotated[str, BeforeValidator(_condition_id)]
+
+
 class FiltersConfig(_Section):
     spread_range: ValueRange = ValueRange(max=Decimal("0.05"))
     volume_24hr_range: ValueRange = ValueRange()
@@ -196,6 +209,35 @@ class FiltersConfig(_Section):
     question_blacklist: Annotated[
         tuple[Annotated[str, Field(min_length=1)], ...], BeforeValidator(_tuple_from_list)
     ] = ("Trump",)
+    condition_id_blacklist: Annotated[tuple[ConditionId, ...], BeforeValidator(_tuple_from_list)] = ()
+
+
+class MarketOverride(_Section):
+    """Settings for one market that replace the strategy's; a key left out keeps the strategy's value."""
+
+    enabled: bool = True
+    max_exposure_usdc: PositiveDecimal | None = None  # this market's cap instead of max_exposure_per_market_usdc
+    order_size: PositiveDecimal | None = None  # shares per buy quote instead of rewards_min_size × multiplier
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_means_empty(cls, data: object) -> object:
+        return {} if data is None else data
+
+
+class MarketsConfig(_Section):
+    overrides: dict[ConditionId, MarketOverride] = Field(default_factory=dict)
+
+    @field_validator("overrides", mode="before")
+    @classmethod
+    def _null_means_none(cls, value: object) -> object:
+        return {} if value is None else value
+
+    def __hash__(self) -> int:  # frozen settings stay hashable although they hold a mapping
+        return hash(tuple(sorted(self.overrides.items())))
+
+    def override(self, condition_id: str) -> MarketOverride | None:
+        return self.overrides.get(condition_id.lower())
 
 
 class LoopConfig(_Section):
@@ -296,6 +338,7 @@ class PolymmConfig(_Section):
     risk: RiskConfig = RiskConfig()
     hedge_sell: HedgeSellConfig = HedgeSellConfig()
     filters: FiltersConfig = FiltersConfig()
+    markets: MarketsConfig = MarketsConfig()
     loop: LoopConfig = LoopConfig()
     orderbook_service: OrderbookServiceConfig = OrderbookServiceConfig()
     venue: VenueConfig = VenueConfig()
@@ -599,13 +642,19 @@ def _describe(error: ErrorDetails, sources: Mapping[tuple[str, ...], str]) -> st
 
 def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
     model: type[BaseModel] = PolymmConfig
+    free_key = False  # the part after a mapping field (markets.overrides.<condition id>) is any key
     for part in loc:
+        if free_key:
+            free_key = False
+            continue
         field = model.model_fields.get(str(part))
-        if field is None or not isinstance(field.annotation, type) or not issubclass(
-            field.annotation, BaseModel
-        ):
+        annotation = field.annotation if field is not None else None
+        if getattr(annotation, "__origin__", None) is dict:
+            model, free_key = annotation.__args__[1], True
+            continue
+        if not isinstance(annotation, type) or not issubclass(annotation, BaseModel):
             return []
-        model = field.annotation
+        model = annotation
     return list(model.model_fields)
 
 

@@ -54,7 +54,7 @@ def _key_paths(model: type[BaseModel], prefix: str = "", stop_at: tuple[type, ..
 def _yaml_leaf_paths(tree: dict, prefix: str = "") -> set[str]:
     paths: set[str] = set()
     for key, value in tree.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value:  # an empty mapping ({}) is a key's value, e.g. markets.overrides
             paths |= _yaml_leaf_paths(value, f"{prefix}{key}.")
         else:
             paths.add(f"{prefix}{key}")
@@ -235,7 +235,7 @@ def test_bad_value_is_one_line_naming_key_value_and_what_is_allowed(
 def test_unknown_section_lists_the_sections(tmp_path: Path) -> None:
     [problem] = _problems(_write(tmp_path, "stratgy:\n  max_markets: 3\n"))
     assert problem == (
-        "stratgy: {'max_markets': 3} — unknown key (allowed keys: strategy, risk, hedge_sell, filters, "
+        "stratgy: {'max_markets': 3} — unknown key (allowed keys: strategy, risk, hedge_sell, filters, markets, "
         "loop, orderbook_service, venue, ledger, logging, retries, controller, alerts)"
     )
 

@@ -272,7 +272,7 @@ def test_each_step_records_how_many_markets_survive_it_and_each_loss_is_explaine
 
     sel = select(markets, books, params, volatility)
 
-    assert sel.steps == tuple(zip(STEP_NAMES, (12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 3, 2)))
+    assert sel.steps == tuple(zip(STEP_NAMES, (12, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 3, 2)))
     assert [ev.market.condition_id for ev in sel.selected] == ["good-a", "good-b"]
     assert {cid: r.rule for cid, r in sel.rejected.items()} == {
         "blacklisted": "question blacklist", "no-volume": "24h volume", "big-min-size": "rewards min size",
@@ -282,7 +282,7 @@ def test_each_step_records_how_many_markets_survive_it_and_each_loss_is_explaine
     assert sel.rejected["good-c"].detail == "ranked below the top 2"
 
 
-def test_prefilter_applies_rules_one_to_four_exactly_as_the_full_funnel_does() -> None:
+def test_prefilter_applies_rules_one_to_five_exactly_as_the_full_funnel_does() -> None:
     markets = [market("a", question="TRUMP?"), market("b", volume_24hr=None), market("c", rewards_min_size=D(21)),
                market("d")]
     params = replace(PARAMS, volume_24hr_range=ValueRange(max=D(10_000)))
@@ -291,7 +291,7 @@ def test_prefilter_applies_rules_one_to_four_exactly_as_the_full_funnel_does() -
     full = select(markets, params=params)
 
     assert [m.condition_id for m in survivors] == ["d"]
-    assert steps == list(full.steps[:4])
+    assert steps == list(full.steps[:5])
     assert rejected == {cid: r for cid, r in full.rejected.items() if cid in ("a", "b", "c")}
 
 

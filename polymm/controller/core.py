@@ -53,7 +53,9 @@ class Controller:
         self.params = SelectionParams.from_config(cfg)
         self.hedge_params = HedgeParams(cfg.hedge_sell.max_bid_gap, cfg.hedge_sell.stop_loss_pct,
                                         cfg.hedge_sell.take_profit_pct, cfg.strategy.min_profit_margin_bps)
-        self.limits = RiskLimits(cfg.strategy.max_exposure_per_market_usdc, cfg.strategy.max_total_exposure_usdc)
+        self.limits = RiskLimits(cfg.strategy.max_exposure_per_market_usdc, cfg.strategy.max_total_exposure_usdc,
+                                 market_caps={cid: o.max_exposure_usdc for cid, o in cfg.markets.overrides.items()
+                                              if o.max_exposure_usdc is not None})
         self.policy = PlanPolicy(cfg.loop.price_deviation_threshold_bps, cfg.controller.cancel_foreign_orders)
         self.market_data = market_data or VenueMarketData(public, cfg.loop.update_interval_seconds,
                                                           cfg.orderbook_service.volatility_check.window_samples)

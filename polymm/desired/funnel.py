@@ -6,11 +6,13 @@ Invariants:
   that rejected it (so the funnel never loses a market without saying why);
 - nothing here reads a clock, the network or a file.
 
-The funnel, in order: 1 reward markets; 2 question blacklist (case-insensitive keywords); 3 24h
-volume in range; 4 rewards_min_size in range; 5 order books present; 6 live spread (best ask −
-best bid of the first token's book) in range; 7 days to end ≥ min_days_until_end (a market with
-no end date passes); 8 rate per day in range; 9 reward ratio ≥ min_reward_ratio, with the expected
-reward computed; 10 quoting safety; 11 ranking; 12 the top `max_markets`.
+The funnel, in order: 1 reward markets; 2 id blacklist (`filters.condition_id_blacklist`, and
+markets disabled by `markets.overrides`); 3 question blacklist (case-insensitive keywords); 4 24h
+volume in range; 5 rewards_min_size in range; 6 order books present; 7 live spread (best ask −
+best bid of the first token's book) in range; 8 days to end ≥ min_days_until_end (a market with
+no end date passes); 9 rate per day in range; 10 reward ratio ≥ min_reward_ratio, with the expected
+reward computed; 11 quoting safety; 12 ranking; 13 the top `max_markets`. A market's override
+`order_size` replaces rewards_min_size × order_size_multiplier as its quote size.
 
 Expected reward (the default ranking): our intended buys and the competing book are scored with
 the published formula (polymm.domain.rewards) around the size-cutoff-adjusted midpoint of the
@@ -43,9 +45,18 @@ ONE_SHARE = Decimal(1)
 LOW_PRICE_TWO_SIDED = Decimal("0.10")
 
 STEP_NAMES = (
-    "reward markets", "question blacklist", "24h volume", "rewards min size", "order books",
+    "reward markets", "id blacklist", "question blacklist", "24h volume", "rewards min size", "order books",
     "spread", "days to end", "rate per day", "reward ratio", "safety", "ranked", "top N",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class MarketTuning:
+    """One market's override (`markets.overrides.<condition id>`); None keeps the strategy's value."""
+
+    enabled: bool = True
+    max_exposure_usdc: Decimal | None = None
+    order_size: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +75,8 @@ class SelectionParams:
     placement: str
     max_markets: int
     limits: SafetyLimits
+    id_blacklist: frozenset[str] = frozenset()  # condition ids, lower case
+    overrides: Mapping[str, MarketTuning] = field(default_factory=dict, hash=False)  # by condition id, lower case
 
     @classmethod
     def from_config(cls, cfg: PolymmConfig) -> "SelectionParams":
@@ -88,6 +101,9 @@ class SelectionParams:
                 volatility_enabled=vol.enabled,
                 volatility_threshold=vol.volatility_threshold,
             ),
+            id_blacklist=frozenset(cfg.filters.condition_id_blacklist),
+            overrides={cid: MarketTuning(o.enabled, o.max_exposure_usdc, o.order_size)
+                       for cid, o in cfg.markets.overrides.items()},
         )
 
 
@@ -140,7 +156,7 @@ class Selection:
 
 
 def prefilter(markets: Sequence[RewardMarket], params: SelectionParams) -> tuple[list[RewardMarket], dict[str, Rejection], list[tuple[str, int]]]:
-    """Rules 1–4 (no books needed): what survives, why the others did not, and the step counts."""
+    """Rules 1–5 (no books needed): what survives, why the others did not, and the step counts."""
     rejected: dict[str, Rejection] = {}
     steps = [(STEP_NAMES[0], len(markets))]
 
@@ -155,6 +171,15 @@ def prefilter(markets: Sequence[RewardMarket], params: SelectionParams) -> tuple
         steps.append((rule, len(out)))
         return out
 
+    def id_blacklist(m: RewardMarket) -> str | None:
+        cid = m.condition_id.lower()
+        if cid in params.id_blacklist:
+            return "condition id in filters.condition_id_blacklist"
+        tuning = params.overrides.get(cid)
+        if tuning is not None and not tuning.enabled:
+            return "disabled by markets.overrides (enabled: false)"
+        return None
+
     def blacklist(m: RewardMarket) -> str | None:
         q = m.question.lower()
         hit = next((k for k in params.blacklist if k and k in q), None)
@@ -166,9 +191,10 @@ def prefilter(markets: Sequence[RewardMarket], params: SelectionParams) -> tuple
     def min_size(m: RewardMarket) -> str | None:
         return _range_miss(m.rewards_min_size, params.rewards_min_size_range, "rewards_min_size")
 
-    survivors = keep(list(markets), STEP_NAMES[1], blacklist)
-    survivors = keep(survivors, STEP_NAMES[2], volume)
-    survivors = keep(survivors, STEP_NAMES[3], min_size)
+    survivors = keep(list(markets), STEP_NAMES[1], id_blacklist)
+    survivors = keep(survivors, STEP_NAMES[2], blacklist)
+    survivors = keep(survivors, STEP_NAMES[3], volume)
+    survivors = keep(survivors, STEP_NAMES[4], min_size)
     return survivors, rejected, steps
 
 
@@ -209,10 +235,10 @@ def select_markets(
     for m in survivors:
         pair = tuple(books.get(t) for t in m.token_ids)
         if pair[0] is None or pair[1] is None:
-            reject(m, STEP_NAMES[4], "order book unavailable")
+            reject(m, STEP_NAMES[5], "order book unavailable")
         else:
             stage.append((m, tuple(b.without(own_orders.get(b.token_id, {})) for b in pair)))
-    steps.append((STEP_NAMES[4], len(stage)))
+    steps.append((STEP_NAMES[5], len(stage)))
 
     def step(rule: str, test) -> None:
         nonlocal stage
@@ -240,36 +266,36 @@ def select_markets(
             return f"{days:.1f} days to end < {params.min_days_until_end}"
         return None
 
-    step(STEP_NAMES[5], spread_rule)
-    step(STEP_NAMES[6], days_rule)
-    step(STEP_NAMES[7], lambda m, pair: _range_miss(m.rate_per_day, params.rate_per_day_range, "rate per day"))
+    step(STEP_NAMES[6], spread_rule)
+    step(STEP_NAMES[7], days_rule)
+    step(STEP_NAMES[8], lambda m, pair: _range_miss(m.rate_per_day, params.rate_per_day_range, "rate per day"))
 
     evaluations: list[Evaluation] = []
     for m, pair in stage:
         ev = evaluate(m, pair, params, volatility)
         if ev.original_ratio < params.min_reward_ratio:
-            reject(m, STEP_NAMES[8], f"reward ratio {ev.original_ratio:.4f} < {params.min_reward_ratio}")
+            reject(m, STEP_NAMES[9], f"reward ratio {ev.original_ratio:.4f} < {params.min_reward_ratio}")
         else:
             evaluations.append(ev)
-    steps.append((STEP_NAMES[8], len(evaluations)))
+    steps.append((STEP_NAMES[9], len(evaluations)))
 
     safe = []
     for ev in evaluations:
         if ev.quotes:
             safe.append(ev)
         else:
-            reject(ev.market, STEP_NAMES[9], "; ".join(f"{t[:10]}…: {r}" for t, r in ev.refused) or "no quotable token")
-    steps.append((STEP_NAMES[9], len(safe)))
+            reject(ev.market, STEP_NAMES[10], "; ".join(f"{t[:10]}…: {r}" for t, r in ev.refused) or "no quotable token")
+    steps.append((STEP_NAMES[10], len(safe)))
 
     if params.ranking == "original_ratio":
         ranked = sorted(safe, key=lambda e: (-e.original_ratio, e.market.condition_id))
     else:
         ranked = sorted(safe, key=lambda e: e.rank_key)
-    steps.append((STEP_NAMES[10], len(ranked)))
+    steps.append((STEP_NAMES[11], len(ranked)))
     selected = ranked[: params.max_markets]
     for ev in ranked[params.max_markets:]:
-        reject(ev.market, STEP_NAMES[11], f"ranked below the top {params.max_markets}")
-    steps.append((STEP_NAMES[11], len(selected)))
+        reject(ev.market, STEP_NAMES[12], f"ranked below the top {params.max_markets}")
+    steps.append((STEP_NAMES[12], len(selected)))
     return Selection(tuple(steps), tuple(selected), tuple(ranked), rejected)
 
 
@@ -295,7 +321,11 @@ def _competing_orders(book: Book, mid: float, max_spread_cents: float) -> list[t
 def evaluate(market: RewardMarket, pair: tuple[Book, Book], params: SelectionParams,
              volatility: Mapping[str, float]) -> Evaluation:
     """Quotes, safety refusals and reward estimates for one market whose books are known."""
-    size = quote_size(market.rewards_min_size, params.order_size_multiplier, market.min_order_size)
+    tuning = params.overrides.get(market.condition_id.lower())
+    if tuning is not None and tuning.order_size is not None:
+        size = quote_size(tuning.order_size, ONE_SHARE, market.min_order_size)
+    else:
+        size = quote_size(market.rewards_min_size, params.order_size_multiplier, market.min_order_size)
     candidates: list[TokenQuote] = []
     refused: list[tuple[str, str]] = []
     for index, (token, book) in enumerate(zip(market.tokens, pair)):

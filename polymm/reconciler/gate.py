@@ -2,7 +2,8 @@
 
 Limits, in order, for each place (hedges first, as planned):
 - sells: never more than the shares we hold minus what our other live sells already offer;
-- buys: the market's exposure after the place ≤ `max_exposure_per_market_usdc`, and the total ≤
+- buys: the market's exposure after the place ≤ `max_exposure_per_market_usdc` (or the market's own
+  `markets.overrides.<id>.max_exposure_usdc`), and the total ≤
   `max_total_exposure_usdc` — exposure counts every active buy of ours (including intent,
   submitting and unknown ones), foreign buys on the account, and unhedged inventory at cost
   (`polymm.domain.exposure`). A buy that replaces another buy gets NO credit for it: the old order
@@ -19,7 +20,7 @@ Every dropped, shrunk or deferred action carries its reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_FLOOR, Decimal
 from typing import Iterable, Mapping
 
@@ -36,6 +37,11 @@ class RiskLimits:
     max_total_exposure: Decimal
     max_places: int = 60
     max_cancels: int = 120
+    # a market's own cap (markets.overrides.<condition id>.max_exposure_usdc) instead of the per-market one
+    market_caps: Mapping[str, Decimal] = field(default_factory=dict, hash=False)
+
+    def market_cap(self, condition_id: str) -> Decimal:
+        return self.market_caps.get(condition_id.lower(), self.max_exposure_per_market)
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,8 @@ def gate(
 
         credit = ZERO  # never credit a replaced buy: a fill may race its cancel (see the module docstring)
         market_now = exposure.get(want.condition_id, ZERO) - credit
-        room = min(limits.max_exposure_per_market - market_now, limits.max_total_exposure - (total - credit))
+        cap = limits.market_cap(want.condition_id)
+        room = min(cap - market_now, limits.max_total_exposure - (total - credit))
         if free is None:
             dropped.append((place, "collateral balance unknown: no buys (fail closed)"))
             continue
@@ -115,7 +122,7 @@ def gate(
         reason = ""
         if want.price * size > room:
             size = _floor(room / want.price) if room > 0 else ZERO
-            reason = (f"exposure cap: market {market_now:.2f}/{limits.max_exposure_per_market}, total "
+            reason = (f"exposure cap: market {market_now:.2f}/{cap}, total "
                       f"{total - credit:.2f}/{limits.max_total_exposure}, free collateral {free + credit:.2f}")
         if size < want.min_keep_size or size <= 0:
             dropped.append((place, reason or f"size {size} below {want.min_keep_size}"))
