@@ -163,6 +163,27 @@ def test_status_says_which_orders_a_stop_left_unsettled(status_ledger: Path) -> 
     assert status["why"] == "the service stopped with orders not settled: 1 cancel_requested"
 
 
+def test_fills_csv_exports_every_fill_with_names_and_money_to_the_cent(status_ledger: Path) -> None:
+    import csv
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("POLYMM_", "POLYMARKET_"))}
+    done = subprocess.run([str(root / ".venv" / "bin" / "polymm"), "fills", "--csv"], cwd=root, capture_output=True,
+                          text=True, timeout=60, env={**clean, "POLYMM_VENUE__MODE": "remote",
+                                                      "POLYMM_LEDGER__PATH": str(status_ledger)})
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(done.stdout.splitlines()))
+    assert [(r["question"][:12], r["outcome"], r["side"], r["role"], r["price"], r["size"], r["notional_usdc"])
+            for r in rows] == [
+        ("Will the Fed", "Yes", "BUY", "quote", "0.70", "12.00", "8.40"),
+        ("Will Bitcoin", "Yes", "BUY", "quote", "0.305", "10.00", "3.05"),
+        ("Will Bitcoin", "Yes", "SELL", "hedge", "0.284", "7.00", "1.99"),
+    ]
+    assert rows[0]["time_utc"] == "2026-09-01T11:59:00Z" and rows[0]["status"] == "CONFIRMED"
+    assert rows[0]["fee_usdc"] == "0.00" and rows[0]["reversed"] == "no"
+
+
 # --- plan -------------------------------------------------------------------------------------
 
 
