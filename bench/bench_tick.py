@@ -18,7 +18,13 @@ per tick and per market, the median of each stage, and per market count how the 
 compares with the one without. Targets: < 5 ms per tick for 10 markets, < 50 ms for 100; the 100k
 history figure within 20 % of the empty-history one.
 
-    .venv/bin/python bench/bench_tick.py [--markets 10 100] [--history 0 10000 100000] [--repeat 300] [--profile]
+GC: by default the heap is settled after warm-up as the service does after start-up
+(polymm.controller.gcpolicy: one collection, then gc.freeze()); `--gc default`
+keeps Python's defaults. Collections per generation and their pauses are printed (gc.callbacks), and
+p95 / median (target < 2 at 100 markets).
+
+    .venv/bin/python bench/bench_tick.py [--markets 10 100] [--history 0 10000 100000] [--repeat 300]
+                                         [--gc service|default] [--profile]
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from polymm.config import PolymmConfig  # noqa: E402
+from polymm.controller.gcpolicy import GcMonitor, settle_heap  # noqa: E402
 from polymm.desired.funnel import SelectionParams, select_markets  # noqa: E402
 from polymm.desired.hedge import HedgeParams  # noqa: E402
 from polymm.desired.state import desire  # noqa: E402
@@ -256,6 +263,8 @@ def main() -> None:
                     help="closed orders (and as many settled fills) in the ledger besides the live ones")
     ap.add_argument("--repeat", type=int, default=300, help="timed ticks per size (after 20 warm-up ticks)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--gc", choices=("service", "default"), default="service",
+                    help="service: settle the heap after warm-up as the service does after start-up; default: Python's")
     ap.add_argument("--profile", action="store_true", help="also print a cProfile of the largest size (top 25 by own time)")
     args = ap.parse_args()
 
@@ -268,12 +277,15 @@ def main() -> None:
                     sc.tick()
             wall: dict[int, list[float]] = {sc.history: [] for sc in scenarios}
             cpu: dict[int, list[float]] = {sc.history: [] for sc in scenarios}
-            for _ in range(args.repeat):
-                for sc in scenarios:
-                    w, c = time.perf_counter(), time.process_time()
-                    sc.tick()
-                    cpu[sc.history].append((time.process_time() - c) * 1000)
-                    wall[sc.history].append((time.perf_counter() - w) * 1000)
+            if args.gc == "service":
+                settle_heap()
+            with GcMonitor() as collections:
+                for _ in range(args.repeat):
+                    for sc in scenarios:
+                        w, c = time.perf_counter(), time.process_time()
+                        sc.tick()
+                        cpu[sc.history].append((time.process_time() - c) * 1000)
+                        wall[sc.history].append((time.perf_counter() - w) * 1000)
             stages = {sc.history: {k: [] for k in ("parse", "snapshot", "sync", "desire", "plan+gate")} for sc in scenarios}
             for _ in range(max(20, args.repeat // 3)):
                 for sc in scenarios:
@@ -292,6 +304,7 @@ def main() -> None:
                   f"{len(sc.trade_rows)} trades), {args.repeat} ticks")
             print(f"  tick   median {median:7.2f} ms  p95 {high:7.2f} ms  (cpu median {cpu_median:7.2f} ms)   "
                   f"per market: median {median * 1000 / count:6.0f} µs  p95 {high * 1000 / count:6.0f} µs")
+            print(f"  p95 / median {high / median:.2f} (target < 2)")
             print("  stages (median ms): " + "  ".join(f"{k} {statistics.median(v):.2f}" for k, v in stages[sc.history].items()))
             print(f"  outcome: {len(d.desired.orders)} desired, {len(d.gated.cancels)} cancels, {len(d.gated.places)} places, "
                   f"{len(d.plan.kept)} kept, {len(d.gated.dropped)} dropped, {len(d.changes.fills)} fill changes, "
@@ -302,6 +315,8 @@ def main() -> None:
                 ratio = cpu_median / base - 1
                 print(f"  cpu vs history {scenarios[0].history}: {ratio * 100:+.1f} % "
                       f"({'within' if abs(ratio) <= 0.2 else 'NOT within'} 20 %)")
+
+        print(f"  gc ({args.gc}) over the {args.repeat * len(scenarios)} timed ticks: {collections.summary()}")
 
     if args.profile:
         sc = Scenario(max(args.markets), args.seed, max(args.history))

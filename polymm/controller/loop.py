@@ -22,6 +22,7 @@ from polymm.catalog import CatalogWriter
 from polymm.controller.account import AccountRecorder
 from polymm.controller.core import Decision
 from polymm.controller.executor import ExecutionReport
+from polymm.controller.gcpolicy import settle_heap
 from polymm.controller.heartbeat import Heartbeat
 from polymm.controller.session import Session
 from polymm.controller.wake import MarketChannelWaker, UserChannelWaker
@@ -116,7 +117,7 @@ class Service:
     def tick(self) -> TickResult:
         self.ticks += 1
         started = time.time()
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), time.process_time()
         observed = self.controller.observe()
         t_observe = time.monotonic() - t0
         decision = self.controller.decide(observed)
@@ -128,12 +129,16 @@ class Service:
                 (p, "heartbeat not healthy: placing stopped") for p in gated.places))
         report = self.controller.executor.run(gated)
         health, why = self._placing_health(health, why, report)
+        if observed.full_scan:  # the new universe is long-lived: stop full collections walking it (gcpolicy)
+            settle_heap()
         t_total = time.monotonic() - t0
+        t_cpu = time.process_time() - cpu0
         if t_total > SLOW_STEP_S:
             log.info("slow tick %d: observe %.2f s, decide %.2f s, execute %.2f s", self.ticks, t_observe, t_decide,
                      t_total - t_observe - t_decide)
         self._accumulate(report)
         summary = self._summary(decision, report, health, why, t_total)
+        summary["cpu_seconds"] = round(t_cpu, 4)  # this process's CPU (all threads) during the tick
         self.observers.tick(summary, decision, report)
         self.catalog.update(decision)
         self.account.flush()
