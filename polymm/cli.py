@@ -516,6 +516,8 @@ def sim_serve(
     no_rebates: bool = typer.Option(False, "--no-rebates", help="No maker rebates."),
     allow_self_trades: bool = typer.Option(False, "--allow-self-trades", help="Let an account's orders match each other."),
     no_heartbeat_rotation: bool = typer.Option(False, "--no-heartbeat-rotation", help="Keep one heartbeat id per session."),
+    no_weekly_restart: bool = typer.Option(False, "--no-weekly-restart",
+                                           help="No scheduled matching-engine restart (Tuesdays 07:00 ET); POST /_sim/restart still works."),
     instant: bool = typer.Option(False, "--instant", help="The kind venue: no fees, self-trades, 2 s/6 s settlement, "
                                  "no balance lag, fixed heartbeat id (explicit flags still apply)."),
     no_rate_limits: bool = typer.Option(False, "--no-rate-limits", help="Disable the per-signer token buckets."),
@@ -546,6 +548,7 @@ def sim_serve(
             maker_rebates=not (no_fees or no_rebates or instant),
             self_trade_prevention=not (allow_self_trades or instant),
             heartbeat_rotation=not (no_heartbeat_rotation or instant),
+            weekly_restart=not (no_weekly_restart or instant),
             rate_limits=not no_rate_limits,
             start_time=start_time,
             faults=plan,

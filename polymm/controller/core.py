@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from decimal import Decimal
 from typing import Callable
 
@@ -169,7 +170,8 @@ class Controller:
 
     # ------------------------------------------------------------------ decide and apply
     def tick_params(self) -> TickParams:
-        return TickParams(self.params, self.hedge_params, self.cfg.hedge_sell.dynamic_follow_enabled, self.policy,
+        hedge = replace(self.hedge_params, post_only=True) if self.executor.post_only_mode() else self.hedge_params
+        return TickParams(self.params, hedge, self.cfg.hedge_sell.dynamic_follow_enabled, self.policy,
                           self.limits, self.cfg.controller.open_orders_grace_seconds, self.quoting_enabled,
                           INITIAL_LOOKBACK_S, CURSOR_OVERLAP_S)
 

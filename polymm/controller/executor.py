@@ -27,10 +27,13 @@ from polymm.reconciler.plan import Place
 from polymm.statemachines.ledger import Ledger, NewOrder
 from polymm.statemachines.orders import CANCELLABLE_STATES
 from polymm.venue.outcomes import Ok, Refused
-from polymm.venue.trading import MAX_BATCH, TradingGateway, is_balance_refusal
+from polymm.venue.trading import MAX_BATCH, TradingGateway, is_balance_refusal, is_post_only_mode
 
 log = logging.getLogger("polymm.executor")
 CANCEL_BATCH = 100
+# after a matching-engine restart the venue takes only post-only orders for 2 minutes
+# (docs.polymarket.com/trading/matching-engine)
+POST_ONLY_MODE_S = 120.0
 
 
 @dataclass
@@ -66,6 +69,7 @@ class Executor:
         self.cfg = cfg
         self.clock = clock
         self.failures: dict[str, _SlotFailures] = {}
+        self.post_only_until = 0.0  # hedges go out as post-only asks until then
         self.resend_counts: dict[str, int] = {}
         self.last_resend: dict[str, float] = {}
 
@@ -116,9 +120,19 @@ class Executor:
             f.cooldown_until = now + self.cfg.retries.hedge_cooldown_seconds
             f.count = 0
 
+    def post_only_mode(self) -> bool:
+        return self.clock() < self.post_only_until
+
     def _place(self, gated: GatedPlan, cancelled: set[str], report: ExecutionReport) -> None:
         now = self.clock()
         report.places_denied = len(gated.dropped)
+        wait = self.trading.blocked_for("orders")
+        if wait > 0 and gated.places:
+            # backing off (429, or 425 while the matching engine restarts): nothing is signed or recorded,
+            # so a restart costs no ledger churn and no venue writes; the plan is made again next tick
+            report.places_skipped += len(gated.places)
+            report.notes.append(f"placing paused {wait:.1f} s more (venue back-off)")
+            return
         batch: list[tuple[Place, str, dict]] = []
         for place in gated.places:
             if place.after_cancel and place.after_cancel not in cancelled:
@@ -176,7 +190,11 @@ class Executor:
             report.places_refused += 1
             report.place_errors.append(outcome.reason)
             report.notes.append(f"refused {place.order.role} {place.slot_key}: {outcome.reason}")
-            if place.order.role == "hedge" and is_balance_refusal(outcome.reason):
+            if is_post_only_mode(outcome.reason):
+                # the venue restarted: only post-only orders for a while; hedges are re-priced as post-only asks
+                self.post_only_until = now + POST_ONLY_MODE_S
+                report.notes.append(f"venue in post-only mode: hedges go out post-only for {POST_ONLY_MODE_S:.0f} s")
+            elif place.order.role == "hedge" and is_balance_refusal(outcome.reason):
                 # tokens just bought are often not sellable until the venue's balance catches up with the
                 # settlement (py-clob-client issues #287, #290, #342): retry on the next tick, no cool-down
                 report.notes.append(f"hedge {place.slot_key}: balance not caught up yet, retrying next tick")

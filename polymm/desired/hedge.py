@@ -34,6 +34,9 @@ class HedgeParams:
     stop_loss_pct: Decimal
     take_profit_pct: Decimal
     min_profit_margin_bps: Decimal
+    # after a matching-engine restart the venue takes only post-only orders (2 minutes): the hedge is then
+    # an ask that does not cross, one tick above the best bid (docs.polymarket.com/trading/matching-engine)
+    post_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,8 @@ def hedge_price(position: Position, book: Book, params: HedgeParams) -> HedgePri
     floor = cost - params.max_bid_gap
 
     def done(price: Decimal, reason: str, crosses: bool) -> HedgePrice:
+        if crosses and params.post_only and best_bid is not None:
+            return HedgePrice(clamp_to_valid(best_bid + tick, tick), f"{reason}_post_only", False)
         return HedgePrice(clamp_to_valid(price, tick), reason, crosses)
 
     if best_bid is not None:

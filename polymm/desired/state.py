@@ -92,7 +92,7 @@ def desire(
         orders.append(DesiredOrder(
             slot_key=key, condition_id=market.condition_id, token_id=token_id, side="SELL", role="hedge",
             price=hp.price, size=size, min_keep_size=size, tick_size=market.tick_size, neg_risk=market.neg_risk,
-            post_only=False, reason=f"hedge {hp.reason} for {pos.size} @ {pos.avg_cost:.4f}",
+            post_only=hedge_params.post_only, reason=f"hedge {hp.reason} for {pos.size} @ {pos.avg_cost:.4f}",
             keep_any_price=(not follow) and hp.reason != "stop_loss",
         ))
 

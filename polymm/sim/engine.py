@@ -46,6 +46,21 @@ class VenueError(Exception):
         self.code = code
 
 
+def _next_weekly_restart(after: float) -> float:
+    """The next Tuesday 07:00 America/New_York at or after `after` (unix seconds)."""
+    from datetime import datetime, timedelta, timezone
+    try:
+        from zoneinfo import ZoneInfo
+        tz = ZoneInfo("America/New_York")
+    except Exception:  # no tz database: Eastern Standard Time
+        tz = timezone(timedelta(hours=-5))
+    local = datetime.fromtimestamp(after, tz=tz)
+    candidate = local.replace(hour=7, minute=0, second=0, microsecond=0) + timedelta(days=(1 - local.weekday()) % 7)
+    if candidate.timestamp() < after:
+        candidate += timedelta(days=7)
+    return candidate.timestamp()
+
+
 class HeartbeatMismatch(VenueError):
     """A heartbeat with a stale id: 400 naming the id the venue expects."""
 
@@ -81,12 +96,14 @@ class EngineSettings:
     balance_delay_s: float = 5.0
     # the heartbeat id rotates on each beat; a stale id is refused with the expected one (VENUE.md)
     heartbeat_rotation: bool = True
+    weekly_restart: bool = True  # the scheduled restart, Tuesdays 07:00 ET (docs: trading/matching-engine)
 
     @classmethod
     def instant(cls, **overrides) -> "EngineSettings":
         """The kind venue of old: no fees, self-trades allowed, settlement in 2 s / 6 s, no balance lag."""
         base = dict(mined_delay_s=2.0, confirmed_delay_s=6.0, taker_fees=False, maker_rebates=False,
-                    self_trade_prevention=False, balance_delay_s=0.0, heartbeat_rotation=False)
+                    self_trade_prevention=False, balance_delay_s=0.0, heartbeat_rotation=False,
+                    weekly_restart=False)
         return cls(**{**base, **overrides})
 
 
@@ -140,6 +157,9 @@ class Engine:
         self._step_hooks: list[Callable[[float], None]] = []
         self._clock_remainder = 0.0
         self._locks: dict[str, list[tuple[float, str, int]]] = defaultdict(list)  # address -> (until, token, micro)
+        self.down_until = self.post_only_until = 0.0
+        self.restarts = 0
+        self._next_weekly = _next_weekly_restart(self.now)
         for market in markets:
             self._price_market(market)
 
@@ -163,9 +183,33 @@ class Engine:
     def new_hash(self) -> str:
         return "0x" + self.rng.getrandbits(256).to_bytes(32, "big").hex()
 
-    def on_step(self, hook: Callable[[float], None]) -> None:
-        """Register background activity (simulated traders, reward sampling) run on every clock step."""
-        self._step_hooks.append(hook)
+    def on_step(self, hook: Callable[[float], None], during_restart: bool = False) -> None:
+        """Register background activity (simulated traders, reward sampling) run on every clock step.
+        Unless `during_restart`, it pauses while the matching engine is down (nothing trades then)."""
+        self._step_hooks.append((hook, during_restart))
+
+    # ----------------------------------------------------------------- matching-engine restarts
+    # docs.polymarket.com/trading/matching-engine: weekly on Tuesdays at 7:00 AM ET (and unscheduled
+    # ones); about 90 s of HTTP 425 on every order endpoint, then 2 minutes of post-only mode in which
+    # cancels and postOnly orders are accepted and other orders refused.
+    def restart(self, down_s: float = 90.0, post_only_s: float = 120.0) -> None:
+        """Start a matching-engine restart now (the admin's `POST /_sim/restart` or the weekly schedule)."""
+        self.down_until = self.now + down_s
+        self.post_only_until = self.down_until + post_only_s
+        self.restarts += 1
+
+    @property
+    def engine_down(self) -> bool:
+        return self.now < self.down_until
+
+    @property
+    def post_only_mode(self) -> bool:
+        return self.down_until <= self.now < self.post_only_until
+
+    def _scheduled_restart(self) -> None:
+        if self.settings.weekly_restart and self.now >= self._next_weekly:
+            self.restart()
+            self._next_weekly = _next_weekly_restart(self.now + 1)
 
     def advance(self, seconds: float) -> int:
         """Move the simulated clock forward in whole steps; returns the number of steps run."""
@@ -181,8 +225,11 @@ class Engine:
             self._settle_due_trades()
             self._expire_heartbeats()
             self._expire_gtd()
-            for hook in self._step_hooks:
-                hook(self.now)
+            self._scheduled_restart()
+            down = self.engine_down
+            for hook, during_restart in self._step_hooks:
+                if during_restart or not down:
+                    hook(self.now)
             self.flush_book_events()
         return steps
 
@@ -247,6 +294,10 @@ class Engine:
             raise VenueError(400, f"invalid order type {order_type!r}")
         if post_only and order_type in ("FOK", "FAK"):
             raise VenueError(400, "invalid post-only order: only GTC and GTD orders can be post-only")
+        if self.post_only_mode and not post_only:
+            # the docs say non-post-only orders are refused for 2 minutes after a restart; the exact
+            # wording is not documented, this one names the mode
+            raise VenueError(400, "the matching engine is in post-only mode: only post-only orders and cancels are accepted")
         market = self.market_by_token.get(token_id)
         if market is None:
             raise VenueError(400, f"market not found for token id {token_id}")
@@ -359,8 +410,11 @@ class Engine:
                     break
         return total
 
-    def execute(self, order: SimOrder) -> dict:
-        """Match a validated order against the book; rest the remainder of GTC/GTD orders."""
+    def execute(self, order: SimOrder, admin: bool = False) -> dict:
+        """Match a validated order against the book; rest the remainder of GTC/GTD orders. `admin` (the
+        `/_sim/take` test tool) trades even in post-only mode; while the engine is down nothing trades."""
+        if order.internal and (self.engine_down or (self.internal_blocked(order) and not admin)):
+            return self._reply_error(order.id, "ENGINE_RESTARTING", "the matching engine is restarting")
         if order.order_type == "FOK" and self._crossable(order, order.original_size) < order.original_size:
             return self._reply_error(order.id, "FOK_ORDER_NOT_FILLED_ERROR", "order couldn't be fully filled. FOK orders are fully filled or killed.")
         if order.order_type == "FAK" and not order.internal and self._crossable(order, 1) == 0:
@@ -571,6 +625,10 @@ class Engine:
             # a GTD order lives until one minute before its stated expiration (Polymarket's safety margin)
             for order in [o for o in acct.open_orders.values() if o.expiration and o.expiration - 60 <= self.now]:
                 self._cancel(order)
+
+    def internal_blocked(self, order: SimOrder) -> bool:
+        """Simulated traders obey a restart too: nothing while down, no takers in post-only mode."""
+        return self.engine_down or (self.post_only_mode and order.order_type in ("FOK", "FAK"))
 
     # ----------------------------------------------------------------- heartbeats
     def heartbeat(self, api_key: str, heartbeat_id: str) -> dict:

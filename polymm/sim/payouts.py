@@ -65,7 +65,7 @@ class RewardSampler:
         self.minute_start = engine.now
         self.next_sample = self._instant_in(self.minute_start)
         self.day = utc_date(engine.now)
-        engine.on_step(self.step)
+        engine.on_step(self.step, during_restart=True)  # the book is frozen, not gone: sampling goes on
 
     def _instant_in(self, minute_start: float) -> float:
         if not self.random_instant:

@@ -47,13 +47,15 @@ class SimOptions:
     self_trade_prevention: bool = True
     balance_delay_s: float = 5.0
     heartbeat_rotation: bool = True
+    weekly_restart: bool = True  # the matching engine's scheduled restart, Tuesdays 07:00 ET
     reward_sample_random: bool = True  # sample rewards at a random instant in each minute (else at its end)
     daily_payout: bool = True  # pay rewards and rebates at midnight UTC, nothing under $1
 
     @classmethod
     def instant(cls, **overrides) -> "SimOptions":
         base = dict(mined_delay_s=2.0, confirmed_delay_s=6.0, taker_fees=False, maker_rebates=False,
-                    self_trade_prevention=False, balance_delay_s=0.0, heartbeat_rotation=False)
+                    self_trade_prevention=False, balance_delay_s=0.0, heartbeat_rotation=False,
+                    weekly_restart=False)
         return cls(**{**base, **overrides})
 
     def __post_init__(self) -> None:
@@ -85,6 +87,7 @@ def build_server(options: SimOptions) -> SimServer:
         self_trade_prevention=options.self_trade_prevention,
         balance_delay_s=options.balance_delay_s,
         heartbeat_rotation=options.heartbeat_rotation,
+        weekly_restart=options.weekly_restart,
         # the dead-man switch is about the client's liveness in real time: at speed X the simulated
         # clock runs X times faster, so the timeout in simulated seconds grows with it
         heartbeat_timeout_s=options.heartbeat_timeout_s * max(options.speed, 1.0),

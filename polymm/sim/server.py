@@ -135,6 +135,7 @@ class SimServer:
         get("/_sim/faults", self.sim_faults_get); post("/_sim/faults", self.sim_faults)
         post("/_sim/mode", self.sim_mode); post("/_sim/take", self.sim_take)
         post("/_sim/advance", self.sim_advance); post("/_sim/fund", self.sim_fund)
+        post("/_sim/restart", self.sim_restart)
         post("/_sim/rewards", self.sim_rewards)
         return app
 
@@ -453,6 +454,12 @@ class SimServer:
         return web.json_response({"apiKeys": [k for k, c in self.engine.credentials.items() if c.address == address]})
 
     # ------------------------------------------------------------------ orders
+    def _engine_up(self) -> None:
+        """Order endpoints answer 425 Too Early while the matching engine restarts
+        (docs.polymarket.com/trading/matching-engine, /resources/error-codes)."""
+        if self.engine.engine_down:
+            raise VenueError(425, "The matching engine is restarting")
+
     async def _json_body(self, request: web.Request) -> tuple[str, Any, str]:
         body = await self._body(request)
         api_key = self._l2(request, body)
@@ -463,6 +470,7 @@ class SimServer:
 
     async def post_order(self, request: web.Request) -> web.Response:
         api_key, payload, _ = await self._json_body(request)
+        self._engine_up()
         if not isinstance(payload, dict):
             raise VenueError(400, "Invalid order payload")
         self._limit(self.order_bucket, api_key, 1)
@@ -473,6 +481,7 @@ class SimServer:
 
     async def post_orders(self, request: web.Request) -> web.Response:
         api_key, payload, _ = await self._json_body(request)
+        self._engine_up()
         if not isinstance(payload, list) or not payload:
             raise VenueError(400, "Invalid payload: expected a non-empty array of orders")
         if len(payload) > MAX_BATCH:
@@ -486,6 +495,10 @@ class SimServer:
             except VenueError as exc:
                 if exc.status == 503:
                     raise
+                if "post-only mode" in exc.message:  # a per-order refusal, in the batch reply
+                    replies.append(self.engine._reply_error(_order_id_or_blank(self.engine, item.get("order", {}))
+                                                            if isinstance(item, dict) else "", "POST_ONLY_MODE", exc.message))
+                    continue
                 order_id = ""
                 if isinstance(item, dict) and isinstance(item.get("order"), dict):
                     order_id = _order_id_or_blank(self.engine, item["order"])
@@ -494,6 +507,7 @@ class SimServer:
 
     async def cancel_order(self, request: web.Request) -> web.Response:
         api_key, payload, _ = await self._json_body(request)
+        self._engine_up()
         if not isinstance(payload, dict) or "orderID" not in payload:
             raise VenueError(400, "Invalid payload: expected {\"orderID\": ...}")
         self._limit(self.cancel_bucket, api_key, 1)
@@ -501,6 +515,7 @@ class SimServer:
 
     async def cancel_orders(self, request: web.Request) -> web.Response:
         api_key, payload, _ = await self._json_body(request)
+        self._engine_up()
         if not isinstance(payload, list):
             raise VenueError(400, "Invalid payload: expected an array of order ids")
         self._limit(self.cancel_bucket, api_key, max(1, len(payload)))
@@ -508,11 +523,13 @@ class SimServer:
 
     async def cancel_all(self, request: web.Request) -> web.Response:
         api_key = self._l2(request, await self._body(request))
+        self._engine_up()
         self._limit(self.cancel_bucket, api_key, 1)
         return web.json_response(self.engine.cancel_where(api_key))
 
     async def cancel_market(self, request: web.Request) -> web.Response:
         api_key, payload, _ = await self._json_body(request)
+        self._engine_up()
         payload = payload or {}
         self._limit(self.cancel_bucket, api_key, 1)
         return web.json_response(self.engine.cancel_where(api_key, payload.get("market"), payload.get("asset_id")))
@@ -804,6 +821,7 @@ class SimServer:
             "now": engine.now, "mode": engine.mode, "accounts": accounts, "trades": trades,
             "markets": len(engine.markets), "faults": self.faults.summary(),
             "paid_days": list(engine.rewards.paid_days),
+            "engine": self._engine_state(),
         })
 
     async def sim_requests(self, request: web.Request) -> web.Response:
@@ -843,6 +861,23 @@ class SimServer:
             raise VenueError(400, "seconds must be ≥ 0")
         steps = self.engine.advance(seconds)
         return web.json_response({"now": self.engine.now, "steps": steps})
+
+    async def sim_restart(self, request: web.Request) -> web.Response:
+        """Start an (unscheduled) matching-engine restart now: `{"down_s": 90, "post_only_s": 120}`."""
+        data = json.loads(await self._body(request) or "{}")
+        try:
+            down, post_only = float(data.get("down_s", 90)), float(data.get("post_only_s", 120))
+        except (TypeError, ValueError) as exc:
+            raise VenueError(400, "down_s and post_only_s must be numbers of seconds") from exc
+        if down < 0 or post_only < 0:
+            raise VenueError(400, "down_s and post_only_s must be ≥ 0")
+        self.engine.restart(down, post_only)
+        return web.json_response(self._engine_state())
+
+    def _engine_state(self) -> dict:
+        e = self.engine
+        return {"down": e.engine_down, "post_only": e.post_only_mode, "down_until": e.down_until,
+                "post_only_until": e.post_only_until, "restarts": e.restarts}
 
     async def sim_fund(self, request: web.Request) -> web.Response:
         data = json.loads(await self._body(request) or "{}")
@@ -943,6 +978,6 @@ def take(engine: Engine, token_id: str, side: str, price: float, size: float) ->
         token_id=token_id, side=side, price_pips=pips, original_size=round(Decimal(str(size)) * MICRO), order_type="FAK",
         expiration=0, created_at=engine.now, internal=True,
     )
-    reply = engine.execute(order)
+    reply = engine.execute(order, admin=True)
     return {"order_id": order.id, "status": reply["status"], "filled": order.size_matched / MICRO,
             "trade_ids": reply["tradeIDs"]}

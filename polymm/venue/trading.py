@@ -48,6 +48,11 @@ def is_balance_refusal(message: str) -> bool:
     return "not enough balance" in text or "invalid_order_not_enough_balance" in text
 
 
+def is_post_only_mode(message: str) -> bool:
+    """The refusal of a non-post-only order in the 2 minutes after a matching-engine restart."""
+    return "post-only mode" in message.lower()
+
+
 def is_duplicate(message: str) -> bool:
     text = message.lower()
     return any(marker in text for marker in DUPLICATE_MARKERS)
@@ -86,6 +91,8 @@ class TradingGateway:
         self.http = httpx.Client(timeout=timeout_s)
         self.clock = clock
         self._backoff_until: dict[str, float] = {}
+        self._backoff_status: dict[str, int] = {}
+        self._restart_backoff: dict[str, float] = {}  # kind -> the last back-off after a 425
 
     # ------------------------------------------------------------------ identity
     @property
@@ -129,11 +136,26 @@ class TradingGateway:
     def _backing_off(self, kind: str) -> Refused | None:
         until = self._backoff_until.get(kind, 0.0)
         wait = until - self.clock()
-        return Refused(f"backing off after 429 for {wait:.1f} s", 429, wait) if wait > 0 else None
+        status = self._backoff_status.get(kind, 429)
+        return Refused(f"backing off after {status} for {wait:.1f} s", status, wait) if wait > 0 else None
+
+    def blocked_for(self, kind: str) -> float:
+        """Seconds until calls of `kind` ("orders" | "cancels") are sent again (0: not backing off)."""
+        return max(self._backoff_until.get(kind, 0.0) - self.clock(), 0.0)
 
     def _note(self, kind: str, outcome: Refused | Unknown) -> None:
         if isinstance(outcome, Refused) and outcome.status == 429:
             self._backoff_until[kind] = self.clock() + (outcome.retry_after_s or 1.0)
+            self._backoff_status[kind] = 429
+        elif isinstance(outcome, Refused) and outcome.status == 425:
+            # the matching engine is restarting (~90 s; docs.polymarket.com/trading/matching-engine): back off
+            # exponentially from 2 s to 30 s instead of resending every tick
+            step = min(max(self._restart_backoff.get(kind, 1.0) * 2, 2.0), 30.0)
+            self._restart_backoff[kind] = step
+            self._backoff_until[kind] = self.clock() + step
+            self._backoff_status[kind] = 425
+        else:
+            self._restart_backoff.pop(kind, None)
 
     def _send(self, method: str, path: str, body: Any) -> Any:
         serialized = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
@@ -157,6 +179,7 @@ class TradingGateway:
             outcome = _classify(exc)
             self._note("orders", outcome)
             return outcome
+        self._restart_backoff.pop("orders", None)
         if not isinstance(reply, list) or len(reply) != len(payloads):
             return Unknown(f"unparseable reply to POST /orders: {str(reply)[:200]}")
         per_order: list[Outcome[dict]] = []
@@ -184,6 +207,7 @@ class TradingGateway:
             outcome = _classify(exc)
             self._note("cancels", outcome)
             return outcome
+        self._restart_backoff.pop("cancels", None)
         if not isinstance(reply, dict) or not isinstance(reply.get("canceled", []), list):
             return Unknown(f"unparseable reply to DELETE /orders: {str(reply)[:200]}")
         return Ok({"canceled": list(reply.get("canceled") or []), "not_canceled": dict(reply.get("not_canceled") or {})})
