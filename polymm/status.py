@@ -112,6 +112,10 @@ def gather_status(cfg: PolymmConfig, path: Path, now: float | None = None) -> di
         "fills_today": len(fills_today),
         "fills_today_volume_usdc": fmt.money_json(sum((f.size * f.price for f in fills_today if f.status != "FAILED"), ZERO)),
         "realized_pnl": fmt.money_json(sum((p.realized_pnl for p in positions.values()), ZERO)),
+        # taker fees our fills paid (the ledger: each fill's fee at its trade's fee_rate_bps; failed trades excluded)
+        "fees_paid_today": fmt.money_json(sum((f.fee for f in fills_today if f.status != "FAILED"), ZERO)),
+        "fees_paid_total": fmt.money_json(sum((f.fee for f in fills if f.status != "FAILED"), ZERO)),
+        "rebates_paid_yesterday": wallet.get("rebates_paid_yesterday"),
         "expected_rewards_per_day": fmt.money_json(summary.get("expected_rewards_per_day")),
         "rewards_paid_today": wallet.get("rewards_paid_today"),
         "balance_usdc": wallet.get("balance"),
@@ -152,6 +156,14 @@ def _rewards_line(status: dict) -> str:
     return text
 
 
+def _fees_line(status: dict) -> str:
+    text = (f"fees: taker {fmt.money(status['fees_paid_today'])} today, {fmt.money(status['fees_paid_total'])} "
+            "in all (ledger)")
+    if status.get("rebates_paid_yesterday") is not None:
+        text += f"; rebates {fmt.money(status['rebates_paid_yesterday'])} yesterday (venue)"
+    return text
+
+
 def _wallet_line(status: dict) -> str:
     if status.get("balance_usdc") is None:
         why = status.get("account_problem") or "not read yet"
@@ -170,6 +182,7 @@ def render_status(status: dict) -> Group:
                          f"   fills today {status['fills_today']} ({fmt.money(status['fills_today_volume_usdc'])})",
                          f"   realised PnL {fmt.money(status['realized_pnl'])}",
                          f"\n{_rewards_line(status)}",
+                         f"\n{_fees_line(status)}",
                          f"\n{_wallet_line(status)}",
                          f"\nmarket data: {_freshness(status.get('market_data'))}")
     states = Table(title="Orders by state")

@@ -40,6 +40,12 @@ def reading(trading, now: float) -> dict:
         record["rewards_paid_today"] = money_json(paid.value)
     else:
         problems.append(f"rewards paid: {paid.reason}")
+    yesterday = datetime.fromtimestamp(now - 86_400, tz=timezone.utc).strftime("%Y-%m-%d")
+    rebates = trading.rebates_paid(yesterday) if hasattr(trading, "rebates_paid") else None
+    if isinstance(rebates, Ok):
+        record["rebates_paid_yesterday"] = money_json(rebates.value)  # paid once a day, for the day before
+    elif rebates is not None:
+        problems.append(f"rebates paid: {rebates.reason}")
     if problems:
         record["problem"] = "; ".join(problems)
     return record

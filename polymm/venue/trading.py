@@ -289,6 +289,24 @@ class TradingGateway:
         except Exception as exc:
             return _classify(exc)
 
+    def rebates_paid(self, date: str) -> Outcome[Decimal]:
+        """Maker rebates the venue paid us for `date` (YYYY-MM-DD, UTC): the sum of `rebated_fees_usdc` in
+        GET /rebates/current?date=&maker_address= (public; docs.polymarket.com/api-reference/rebates/
+        get-current-rebated-fees-for-a-maker)."""
+        try:
+            resp = self.http.get(f"{self.endpoints.clob_url}/rebates/current",
+                                 params={"date": date, "maker_address": self.address})
+            resp.raise_for_status()
+            rows = resp.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            return Unknown(f"rebates: {exc}")
+        if not isinstance(rows, list):
+            return Unknown("rebates: expected a JSON array")
+        try:
+            return Ok(sum((Decimal(str(r.get("rebated_fees_usdc") or 0)) for r in rows if isinstance(r, dict)), Decimal(0)))
+        except ArithmeticError as exc:
+            return Unknown(f"rebates: {exc}")
+
     def positions(self) -> Outcome[list[dict]]:
         try:
             # sizeThreshold 1 is the documented default (rows under 1 share are not listed); one page of 500
