@@ -498,6 +498,15 @@ def data_service_cmd(config: Optional[Path] = ConfigOption) -> None:
         public.close()
 
 
+def _register_economics() -> None:
+    from polymm.backtest.commands import register
+
+    register(app, _load_config, ConfigOption)
+
+
+_register_economics()
+
+
 @sim_app.command("serve")
 def sim_serve(
     port: int = typer.Option(8080, min=0, max=65535, help="Loopback port to listen on (0: any free port)."),

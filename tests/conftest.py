@@ -94,7 +94,8 @@ def reward_market(venue: SimVenue) -> SimMarket:
     def pick() -> SimMarket:
         for m in venue.server.engine.markets.values():
             bid, ask = m.book.best_bid(), m.book.best_ask()
-            if m.rate_per_day > 0 and m.tick_pips == 100 and bid and ask and 2000 < bid < 8000:
+            # a spread of two ticks or more: the matching tests place orders strictly inside it
+            if m.rate_per_day > 0 and m.tick_pips == 100 and bid and ask and 2000 < bid < 8000 and ask - bid >= 2 * m.tick_pips:
                 return m
         raise AssertionError("no suitable market in the simulated universe")
 

@@ -92,7 +92,8 @@ def test_fills_are_hedged_within_one_tick_and_each_trade_is_counted_once(venue, 
     by_market: dict[str, dict] = {}
     for q in mid_range(our_quotes(truth, ctl.address)):
         by_market.setdefault(q["market"], q)
-    full, partial = list(by_market.values())[:2]
+    # the partly filled quote must keep a hedgeable position: 40 % of it at least the minimum order size (5)
+    full, partial = sorted(by_market.values(), key=lambda q: Decimal(q["original_size"]) * Decimal("0.4") >= 5)[-2:]
     exposure_before = h.exposure_by_market(truth.state(), ctl.address)[full["market"]]
     assert inventory_cost(truth.state(), ctl.address, full["asset_id"]) == 0
 
@@ -170,11 +171,17 @@ def test_plan_against_the_running_loop_shows_nothing_then_the_replacement_after_
             book = truth.book(q["asset_id"])
             bid, ask = Decimal(book["bids"][-1]["price"]), Decimal(book["asks"][-1]["price"])
             if bid + tick >= ask:
-                continue
-            reply = other.post_order(other.create_order(
-                OrderArgsV2(token_id=q["asset_id"], price=float(bid + tick), size=20, side="BUY"),
-                PartialCreateOrderOptions(tick_size=str(tick), neg_risk=market["neg_risk"])))
-            assert reply["success"] and reply["status"] == "live", reply
+                # a one-tick spread (the calibrated norm): the move is a taker clearing the best bid level,
+                # which our quote rests below, so the midpoint drops
+                if Decimal(q["price"]) >= bid:
+                    continue
+                taken = truth.take(q["asset_id"], "SELL", bid, Decimal(book["bids"][-1]["size"]))
+                assert taken["filled"] > 0, taken
+            else:
+                reply = other.post_order(other.create_order(
+                    OrderArgsV2(token_id=q["asset_id"], price=float(bid + tick), size=20, side="BUY"),
+                    PartialCreateOrderOptions(tick_size=str(tick), neg_risk=market["neg_risk"])))
+                assert reply["success"] and reply["status"] == "live", reply
             planned = ctl.plan()
             replaced = replacements(planned)
             if replaced:

@@ -116,7 +116,7 @@ class Service:
     # ------------------------------------------------------------------ tick
     def tick(self) -> TickResult:
         self.ticks += 1
-        started = time.time()
+        started = self.controller.clock()  # the controller's clock: simulated in a backtest
         t0, cpu0 = time.monotonic(), time.process_time()
         observed = self.controller.observe()
         t_observe = time.monotonic() - t0
@@ -142,7 +142,7 @@ class Service:
         self.observers.tick(summary, decision, report)
         self.catalog.update(decision)
         self.account.flush()
-        self.ledger.journal_tick(started, time.time(), summary)
+        self.ledger.journal_tick(started, self.controller.clock(), summary)
         self._log_progress(summary, report)
         return TickResult(self.ticks, health, why, report, decision)
 
@@ -200,6 +200,7 @@ class Service:
             "held": list(decision.plan.held)[:20],
             "selected": [ev.market.condition_id for ev in decision.selection.selected],
             "expected_rewards_per_day": round(sum(ev.expected_per_day for ev in decision.selection.selected), 4),
+            "expected_by_market": {ev.market.condition_id: round(ev.expected_per_day, 6) for ev in decision.selection.selected},
             "exposure": {k: str(v) for k, v in gated.exposure_after.items()},
             "exposure_cap_per_market": str(self.cfg.strategy.max_exposure_per_market_usdc),
             "exposure_cap_total": str(self.cfg.strategy.max_total_exposure_usdc),

@@ -1,18 +1,35 @@
-"""Seeded simulated traders: a fair-value process per market, background makers keeping a multi-level book,
-Poisson takers that sweep levels, and arbitrageurs that pick off stale quotes after the fair value moves.
+"""Seeded simulated traders: a fair-value process per market, competing makers that keep a deep book with a
+one-cent spread, uninformed and informed takers, and arbitrageurs that pick off stale quotes.
 
-The arbitrageurs are what make the simulator honest: a quote left behind when the price jumps
-gets filled at a loss, exactly as on the real venue.
+Calibration (each figure, its target and its source: docs/SIMULATION.md):
+- competing makers rest enough size inside the reward band that the reward pool pays them about
+  `REWARD_PER_DOLLAR_DAY` per dollar of capital at work — the publicly reported return of reward
+  farming (5–15 % a month since 2025) — so a newcomer's share is as thin as on the real venue, and
+  the touch is 1 cent wide and holds most of that size, as in the 2026 book capture
+  (../shared/fixtures/polymarket/ws_market_book_captured_2026.json: 0.07 / 0.08, 182k / 228k shares);
+- uninformed takers trade small sizes at the touch; a few large takers sweep several levels, and a
+  share of them is informed (the fair value moves their way right after), which is what makes
+  fills at the band edge run against the maker;
+- news jumps move the fair value at once; quotes left behind are taken by the arbitrageurs.
+
+The makers keep their orders between refreshes and only change the levels that moved, so a
+simulated day of a few hundred markets runs in seconds.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from polymm.sim.engine import Engine
 from polymm.sim.model import MICRO, PIPS, SimMarket, SimOrder
+
+REWARD_PER_DOLLAR_DAY = 0.0033  # 10 %/month: the middle of the reported 5–15 %/month (docs/SIMULATION.md)
+TOUCH_SHARE = 0.6  # of the competing in-band capital, the part resting at the touch (the capture: most of it)
+# the touch is one cent wide in most markets (the capture; one tick on a 0.01-tick market), wider in some
+SPREAD_CENTS = (1, 1, 1, 1, 1, 1, 1, 2, 2, 3)
+BEYOND_BAND_LEVELS = 3  # levels kept below the band, so a sweep meets depth (the capture shows a deep ladder)
 
 
 @dataclass(frozen=True)
@@ -20,16 +37,18 @@ class Scenario:
     name: str
     volatility_per_hour: float  # std-dev of the fair value's logit per sqrt(hour)
     drift_per_hour: float  # logit drift magnitude (its sign is drawn per market)
-    jumps_per_hour: float
+    jumps_per_hour: float  # news jumps per market
     jump_sd: float  # logit std-dev of a jump
-    takers_per_hour: float  # per market
-    arb_probability: float  # per step, when a quote is stale by two ticks or more
+    takers_per_hour: float  # uninformed touch-size takers per market
+    sweeps_per_hour: float  # large takers per market that sweep several levels
+    informed_share: float  # of the sweeps, the share that knows where the price goes next
+    arb_probability: float  # per step, when a quote is stale by a tick or more
 
 
 SCENARIOS = {
-    "calm": Scenario("calm", 0.04, 0.0, 0.0, 0.0, 20.0, 0.2),
-    "trending": Scenario("trending", 0.06, 0.25, 0.0, 0.0, 30.0, 0.3),
-    "jumpy": Scenario("jumpy", 0.08, 0.0, 0.6, 0.5, 30.0, 0.6),
+    "calm": Scenario("calm", 0.04, 0.0, 0.0, 0.0, 40.0, 0.5, 0.5, 0.3),
+    "trending": Scenario("trending", 0.06, 0.25, 0.0, 0.0, 50.0, 0.8, 0.5, 0.4),
+    "jumpy": Scenario("jumpy", 0.08, 0.0, 0.25, 0.4, 50.0, 1.0, 0.6, 0.6),
 }
 
 BACKGROUND_MAKERS = tuple(f"0x{'b' * 36}{i:04d}" for i in range(1, 5))
@@ -40,12 +59,10 @@ TAKER_ADDRESS = "0x" + "7" * 36 + "0001"
 class _MarketFlow:
     logit: float
     drift: float
-    depth: float  # typical shares per level
-    levels: int
-    gap_ticks: int  # distance between ladder levels
-    half_spread_ticks: int
+    band_capital: float  # competing collateral resting inside the reward band, both sides together
+    spread_cents: int
     next_refresh: float
-    orders: list[SimOrder]
+    orders: dict[tuple[bool, int], SimOrder] = field(default_factory=dict)  # (yes bid?, yes pips) -> order
 
 
 def _logit(p: float) -> float:
@@ -54,6 +71,16 @@ def _logit(p: float) -> float:
 
 def _sigmoid(x: float) -> float:
     return 1 / (1 + math.exp(-x))
+
+
+def band_capital(market: SimMarket, rng: random.Random) -> float:
+    """Competing capital in the band: what makes the pool pay ~REWARD_PER_DOLLAR_DAY (noise ×/÷ 1.6);
+    a market without rewards still has a book (its volume's worth)."""
+    if market.rate_per_day > 0:
+        base = market.rate_per_day / REWARD_PER_DOLLAR_DAY
+    else:
+        base = max(500.0, market.volume_24hr / 4)
+    return base * math.exp(rng.gauss(0, 0.45))
 
 
 class SimulatedTraders:
@@ -66,22 +93,21 @@ class SimulatedTraders:
         self.scenario = scenario
         self.rng = random.Random(f"traders:{seed}:{scenario.name}")
         self._order_seq = 0
+        self._accounts = {}
         for address in BACKGROUND_MAKERS + (TAKER_ADDRESS,):
-            engine.account(address, unlimited=True)
-            engine.owner_address[_owner(address)] = engine.account(address).address
+            acct = engine.account(address, unlimited=True)
+            engine.owner_address[_owner(address)] = acct.address
+            self._accounts[address] = acct
         self.flows: dict[str, _MarketFlow] = {}
         for market in engine.markets.values():
-            self.flows[market.condition_id] = _MarketFlow(
+            flow = self.flows[market.condition_id] = _MarketFlow(
                 logit=_logit(market.fair_value),
                 drift=self.rng.choice((-1, 1)) * scenario.drift_per_hour,
-                depth=math.exp(self.rng.gauss(math.log(max(40.0, market.rewards_min_size * 2.5)), 0.6)),
-                levels=_fixed_or(levels, self.rng.randint(4, 12)),  # drawn either way: same seeded sequence
-                gap_ticks=self.rng.choice((1, 1, 1, 2, 3)),
-                half_spread_ticks=self.rng.choice((1, 1, 2, 3)),
+                band_capital=band_capital(market, self.rng),
+                spread_cents=self.rng.choice(SPREAD_CENTS),
                 next_refresh=engine.now,
-                orders=[],
             )
-            self._refresh(market, self.flows[market.condition_id])
+            self._refresh(market, flow)
         engine.flush_book_events()
         engine.on_step(self.step)
 
@@ -89,63 +115,125 @@ class SimulatedTraders:
         dt_hours = self.engine.settings.step_s / 3600
         sc = self.scenario
         rng = self.rng
+        p_taker, p_sweep, p_jump = sc.takers_per_hour * dt_hours, sc.sweeps_per_hour * dt_hours, sc.jumps_per_hour * dt_hours
+        diffusion = sc.volatility_per_hour * math.sqrt(dt_hours)
         for market in self.engine.markets.values():
+            if not market.accepting_orders:
+                continue
             flow = self.flows[market.condition_id]
-            flow.logit += flow.drift * dt_hours + sc.volatility_per_hour * math.sqrt(dt_hours) * rng.gauss(0, 1)
-            if sc.jumps_per_hour and rng.random() < sc.jumps_per_hour * dt_hours:
+            flow.logit += flow.drift * dt_hours + diffusion * rng.gauss(0, 1)
+            if p_jump and rng.random() < p_jump:
                 flow.logit += rng.gauss(0, sc.jump_sd)
             flow.logit = max(-4.0, min(4.0, flow.logit))
             market.fair_value = _sigmoid(flow.logit)
             self._arbitrage(market)
-            if rng.random() < sc.takers_per_hour * dt_hours:
+            if rng.random() < p_taker:
                 self._random_taker(market)
+            if rng.random() < p_sweep:
+                self._sweep(market, flow)
             if now >= flow.next_refresh:
                 self._refresh(market, flow)
 
     # ------------------------------------------------------------------ makers
-    def _refresh(self, market: SimMarket, flow: _MarketFlow) -> None:
-        """Replace the background ladder around the current fair value (cancel first, so makers never self-trade)."""
-        for order in flow.orders:
-            if order.status == "LIVE":
-                self.engine._cancel(order)
-        flow.orders = []
+    def _ladder(self, market: SimMarket, flow: _MarketFlow) -> dict[tuple[bool, int], int]:
+        """Target shares per (yes bid?, yes pips): a one-cent touch around the fair value holding
+        TOUCH_SHARE of the band capital, the rest spread over the band's other levels, and a few levels
+        beyond the band."""
         tick = market.tick_pips
-        center = round(market.fair_value * PIPS / tick) * tick
+        cent = 100  # pips
+        fair = market.fair_value * PIPS
+        width = flow.spread_cents * cent
+        bid = int((fair - width / 2 + cent / 2) // cent * cent)  # the fair value sits inside the touch
+        ask = bid + width
+        if bid < tick:
+            bid, ask = tick, tick + width
+        if ask > PIPS - tick:
+            ask, bid = PIPS - tick, PIPS - tick - width
+        band = max(1, int(market.rewards_max_spread or 3))  # whole cents inside the band, each side
+        levels = self.levels or band + BEYOND_BAND_LEVELS
+        per_side = flow.band_capital / 2
+        out: dict[tuple[bool, int], int] = {}
         for is_bid in (True, False):
-            for k in range(flow.levels):
-                offset = (flow.half_spread_ticks + k * flow.gap_ticks) * tick
-                yes_px = center - offset if is_bid else center + offset
-                if not tick <= yes_px <= PIPS - tick:
+            for k in range(levels):
+                px = bid - k * cent if is_bid else ask + k * cent
+                if not tick <= px <= PIPS - tick:
                     break
-                shares = max(market.min_order_size, round(self.rng.lognormvariate(math.log(flow.depth), 0.7) * (1 + 0.25 * k)))
-                order = self._order(market, is_bid, yes_px, shares, "GTC", self.rng.choice(BACKGROUND_MAKERS))
-                self.engine.execute(order)
-                flow.orders.append(order)
+                share = TOUCH_SHARE if k == 0 else (1 - TOUCH_SHARE) / max(1, band - 1) if k < band else 0.15
+                price = px / PIPS if is_bid else 1 - px / PIPS  # collateral per share on that side
+                shares = per_side * share / max(price, 0.02)
+                out[(is_bid, px)] = max(market.min_order_size, round(shares))
+        return out
+
+    def _refresh(self, market: SimMarket, flow: _MarketFlow) -> None:
+        """Move the ladder to the current fair value: cancel levels no longer wanted, top up thinned ones
+        (cancel first, so makers never trade with each other)."""
+        target = self._ladder(market, flow)
+        for key, order in list(flow.orders.items()):
+            if order.status != "LIVE" or key not in target:
+                if order.status == "LIVE":
+                    self.engine._cancel(order)
+                del flow.orders[key]
+        for key, shares in target.items():
+            order = flow.orders.get(key)
+            if order is not None and order.remaining >= shares * MICRO // 2:
+                continue
+            if order is not None:
+                self.engine._cancel(order)
+            is_bid, px = key
+            flow.orders[key] = self._place(market, is_bid, px, round(shares * self.rng.uniform(0.8, 1.25)), "GTC",
+                                           self.rng.choice(BACKGROUND_MAKERS))
         flow.next_refresh = self.engine.now + self.rng.uniform(5, 30)
+
+    def _place(self, market: SimMarket, yes_bid: bool, yes_px: int, shares: int, order_type: str, address: str) -> SimOrder:
+        order = self._order(market, yes_bid, yes_px, shares, order_type, address)
+        self.engine.execute(order)
+        return order
 
     # ------------------------------------------------------------------ takers
     def _random_taker(self, market: SimMarket) -> None:
+        """An uninformed trader: a touch-size market order, direction a coin flip (tilted by the trend)."""
         book = market.book
         buy_yes = self.rng.random() < 0.5 + 0.15 * math.tanh(self.flows[market.condition_id].drift * 4)
         best = book.best_ask() if buy_yes else book.best_bid()
         if best is None:
             return
-        sweep = self.rng.choice((0, 0, 1, 2, 4)) * market.tick_pips
-        limit = min(PIPS - market.tick_pips, best + sweep) if buy_yes else max(market.tick_pips, best - sweep)
-        shares = max(1, round(self.rng.lognormvariate(math.log(30), 1.0)))
-        self.engine.execute(self._order(market, buy_yes, limit, shares, "FAK", TAKER_ADDRESS))
+        shares = max(1, round(self.rng.lognormvariate(math.log(60), 1.0)))
+        self.engine.execute(self._order(market, buy_yes, best, shares, "FAK", TAKER_ADDRESS))
+
+    def _sweep(self, market: SimMarket, flow: _MarketFlow) -> None:
+        """A large taker that walks the book several cents deep. An informed one moves the fair value its
+        way (the news it traded on becomes public); an uninformed one leaves it, and the book refills."""
+        informed = self.rng.random() < self.scenario.informed_share
+        buy_yes = self.rng.random() < 0.5
+        best = market.book.best_ask() if buy_yes else market.book.best_bid()
+        if best is None:
+            return
+        # its size: a multiple of the touch's depth, so it usually eats the touch and often a level or two more
+        touch = market.book.level_size(not buy_yes, best) / MICRO
+        shares = max(10, round(touch * self.rng.lognormvariate(math.log(1.2), 0.6)))
+        limit = best + 5 * 100 if buy_yes else best - 5 * 100
+        limit = max(market.tick_pips, min(PIPS - market.tick_pips, limit))
+        order = self._order(market, buy_yes, limit, shares, "FAK", TAKER_ADDRESS)
+        self.engine.execute(order)
+        reached = max(0, abs(market.last_trade_pips - best)) / 100  # cents walked past the touch
+        depth_cents = reached + 1
+        if informed:
+            move = depth_cents * 0.01 * self.rng.uniform(0.5, 1.0)
+            p = min(0.98, max(0.02, market.fair_value + (move if buy_yes else -move)))
+            flow.logit = _logit(p)
+            market.fair_value = p
 
     def _arbitrage(self, market: SimMarket) -> None:
-        """Take quotes that the fair value has moved through by two ticks or more."""
+        """Take quotes that the fair value has moved through by a tick or more (informed flow on stale quotes)."""
         book, tick = market.book, market.tick_pips
         fair = market.fair_value * PIPS
         ask, bid = book.best_ask(), book.best_bid()
-        if ask is not None and ask <= fair - 2 * tick and self.rng.random() < self.scenario.arb_probability:
+        if ask is not None and ask <= fair - tick and self.rng.random() < self.scenario.arb_probability:
             limit = int((fair - tick) // tick * tick)
-            self.engine.execute(self._order(market, True, limit, 5000, "FAK", TAKER_ADDRESS))
-        if bid is not None and bid >= fair + 2 * tick and self.rng.random() < self.scenario.arb_probability:
+            self.engine.execute(self._order(market, True, limit, 1_000_000, "FAK", TAKER_ADDRESS))
+        if bid is not None and bid >= fair + tick and self.rng.random() < self.scenario.arb_probability:
             limit = int(-(-(fair + tick) // tick) * tick)
-            self.engine.execute(self._order(market, False, limit, 5000, "FAK", TAKER_ADDRESS))
+            self.engine.execute(self._order(market, False, limit, 1_000_000, "FAK", TAKER_ADDRESS))
 
     def _order(self, market: SimMarket, yes_bid: bool, yes_px: int, shares: int, order_type: str, address: str) -> SimOrder:
         """An internal order expressed on a random token of the market (complement orders exercise mint/merge)."""
@@ -154,7 +242,7 @@ class SimulatedTraders:
         token_index = 1 if on_no else 0
         side = "BUY" if yes_bid != on_no else "SELL"
         price = PIPS - yes_px if on_no else yes_px
-        acct = self.engine.accounts[address] if address in self.engine.accounts else self.engine.account(address)
+        acct = self._accounts[address]
         return SimOrder(
             id="0x" + self.rng.getrandbits(256).to_bytes(32, "big").hex(),
             owner=_owner(acct.address), maker_address=acct.address, market=market,
