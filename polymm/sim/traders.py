@@ -87,9 +87,10 @@ class SimulatedTraders:
     """Drives every market's background flow on each engine clock step."""
 
     def __init__(self, engine: Engine, scenario: Scenario, seed: int, levels: int | None = None) -> None:
-        """`levels`: book depth (price levels a side) of every market's background ladder; None draws 4–12
-        per market. The draw happens either way, so the rest of the seeded sequence does not change."""
+        """`levels`: book depth (price levels a side) of every market's background ladder; None: the reward
+        band's whole cents plus BEYOND_BAND_LEVELS."""
         self.engine = engine
+        self.levels = levels
         self.scenario = scenario
         self.rng = random.Random(f"traders:{seed}:{scenario.name}")
         self._order_seq = 0
