@@ -89,13 +89,15 @@ def client(make_client) -> ClobClient:
 
 @pytest.fixture
 def reward_market(venue: SimVenue) -> SimMarket:
-    """A generated reward market with a two-sided book and a 0.01 tick, away from the price extremes."""
+    """A generated reward market with a two-sided book and a 0.01 tick, away from the price extremes, made
+    fee-free: the tests using it check cash as price × size (fees have tests of their own)."""
 
     def pick() -> SimMarket:
         for m in venue.server.engine.markets.values():
             bid, ask = m.book.best_bid(), m.book.best_ask()
             # a spread of two ticks or more: the matching tests place orders strictly inside it
             if m.rate_per_day > 0 and m.tick_pips == 100 and bid and ask and 2000 < bid < 8000 and ask - bid >= 2 * m.tick_pips:
+                m.fee_rate, m.rebate_share = 0.0, 0.0
                 return m
         raise AssertionError("no suitable market in the simulated universe")
 

@@ -52,16 +52,14 @@ def test_the_report_has_every_figure_per_market_and_in_total(two_runs):
 def test_the_report_matches_the_venues_own_state(two_runs):
     report = json.loads((two_runs[0] / "report.json").read_text())
     venue = report["venue_state"]
-    assert report["totals"]["rewards"] == pytest.approx(venue["rewards_earned"], abs=1e-5)
-    assert report["totals"]["rewards"] > 0
-    # equity at the end = collateral + held shares at mid; trading P&L and fees explain its change
-    # (rewards accrue but are not yet paid into collateral within the first day)
     t = report["totals"]
-    assert t["equity_change"] == pytest.approx(t["trading_pnl"] - t["fees"] + t["rebates"] + _paid(venue), abs=1e-3)
-
-
-def _paid(venue: dict) -> float:
-    return float(venue.get("rewards_paid") or 0.0)
+    assert t["rewards"] == pytest.approx(venue["rewards_accrued"], abs=1e-5)
+    assert t["rewards"] > 0
+    assert t["fees"] == pytest.approx(venue["fees_paid"], abs=1e-5)
+    # equity at the end = collateral + held shares at mid: trading P&L, fees and what the payouts credited
+    # explain its whole change
+    assert t["equity_change"] == pytest.approx(
+        t["trading_pnl"] - t["fees"] + venue["rewards_paid"] + venue["rebates_paid"], abs=1e-3)
 
 
 def test_the_html_page_has_its_plots_inline_and_loads_nothing(two_runs):
@@ -78,6 +76,7 @@ def test_report_from_a_ledger_lists_its_fills(two_runs, tmp_path):
     report = json.loads((out / "report.json").read_text())
     backtest = json.loads((two_runs[0] / "report.json").read_text())
     assert report["totals"]["fills"] == backtest["totals"]["fills"]
+    assert report["totals"]["fees"] == pytest.approx(backtest["totals"]["fees"], abs=1e-5)
     assert report["totals"]["expected_rewards"] == pytest.approx(backtest["totals"]["expected_rewards"], rel=0.05)
     assert (out / "report.html").exists()
 

@@ -4,7 +4,8 @@ What a ledger holds and what it cannot know:
 - fills (price, size, side, maker or taker): trading cash flows per market, fills and volume;
 - the tick journal: exposure per market over time and the expected $/day of each quoted market;
 - positions still held are marked at the token's last fill price (the ledger has no order books);
-- rewards, rebates and fees are the venue's: a ledger does not hold them, so they are 0 here — a
+- taker fees: as the ledger recorded them on each fill;
+- rewards and rebates are the venue's: a ledger does not hold them, so they are 0 here — a
   backtest's report takes them from the simulator, and live runs should compare with the venue's
   rewards page. No markouts (they need the books after each fill).
 """
@@ -20,7 +21,7 @@ from polymm.backtest.truth import FillRecord
 from polymm.config import PolymmConfig
 from polymm.statemachines.ledger import Ledger
 
-NOTE = ("from the ledger: rewards, rebates and fees are not recorded there (0 here); held shares are marked at "
+NOTE = ("from the ledger: rewards and rebates are not recorded there (0 here); held shares are marked at "
         "their last fill price; no markouts")
 
 
@@ -41,7 +42,9 @@ def record_from_ledger(path: Path, cfg: PolymmConfig) -> RunRecord:
     market_of: dict[str, str] = {}
     last_price: dict[str, Decimal] = {}
     cost: dict[str, Decimal] = defaultdict(Decimal)
+    fees: dict[str, Decimal] = defaultdict(Decimal)
     for f in fills:
+        fees[f.condition_id] += getattr(f, "fee", Decimal(0))
         sign = 1 if f.side == "BUY" else -1
         cash[f.condition_id] -= sign * f.size * f.price
         if f.side == "BUY":
@@ -52,7 +55,8 @@ def record_from_ledger(path: Path, cfg: PolymmConfig) -> RunRecord:
         market_of[f.token_id] = f.condition_id
         last_price[f.token_id] = f.price
         record.fills.append(FillRecord(at=float(f.match_time), condition_id=f.condition_id, token_id=f.token_id,
-                                       side=f.side, price=float(f.price), size=float(f.size), liquidity=f.liquidity or ""))
+                                       side=f.side, price=float(f.price), size=float(f.size), liquidity=f.liquidity or "",
+                                       fee=float(getattr(f, "fee", 0))))
     holdings: dict[str, dict] = {}
     for token, size in shares.items():
         if size > 0:
@@ -76,7 +80,8 @@ def record_from_ledger(path: Path, cfg: PolymmConfig) -> RunRecord:
                               "inventory_cost": 0.0, "open_buy_notional": sum(exposure.values()),
                               "exposure_by_market": exposure, "fills": sum(1 for f in record.fills if f.at <= at)})
     record.final = {"cash_by_market": {k: float(v) for k, v in cash.items()}, "holdings_by_market": holdings,
-                    "rewards_by_market": {}, "rebates_by_market": {}, "fees_by_market": {}, "note": NOTE}
+                    "rewards_by_market": {}, "rebates_by_market": {},
+                    "fees_by_market": {k: float(v) for k, v in fees.items() if v}, "note": NOTE}
     return record
 
 

@@ -142,13 +142,17 @@ def _run(cfg: PolymmConfig, options: BacktestOptions, out_dir: Path, venue: SimV
         session = Session(cfg, endpoints, public, trading, ledger, controller, ledger_path, embedded=False)
         service = Service(session, use_user_channel=False)
         service.heartbeat = LockStepHeartbeat(trading, cfg.controller.heartbeat_interval_seconds, clock=clock)
+        # the balance/rewards display aid polls on its own wall-clock thread: a backtest reads the venue's
+        # truth itself, and nothing may talk to the venue between the lock-step moves but the tick
+        if hasattr(service, "account"):
+            service.account.flush = lambda: None
         address = venue.call(lambda: engine.account(trading.address).address)
         truth = venue.call(lambda: AccountTruth(engine, address))
         record = RunRecord(options, cfg.model_dump(mode="json"), start=engine.now)
         record.markets = venue.call(lambda: {m.condition_id: _market_facts(m) for m in engine.markets.values()})
         _loop(service, venue, truth, record, options, clock, progress)
         service.shutdown()
-        record.final = venue.call(lambda: _final(truth))
+        record.final = venue.call(lambda: _final(truth, venue.server.sampler))
         record.fills = truth.fills
         record.venue_state = _venue_state(venue.url, address)
         record.end = engine.now
@@ -246,15 +250,17 @@ def _trading_pnl_total(truth: AccountTruth, holdings: dict) -> float:
     return sum(truth.cash_by_market.values()) + sum(h["value"] for h in holdings.values())
 
 
-def _final(truth: AccountTruth) -> dict:
+def _final(truth: AccountTruth, sampler) -> dict:
     truth.absorb()
     truth.settle_markouts()
     holdings = truth.holdings_by_market()
     return {
         "equity_start": truth.start_equity,
         "equity_end": truth.equity(),
+        "rewards_paid": truth.rewards_paid(),
+        "rebates_paid": truth.rebates_paid(),
         "rewards_by_market": dict(truth.rewards_by_market()),
-        "rebates_by_market": dict(truth.rebates_by_market()),
+        "rebates_by_market": dict(truth.rebates_by_market(sampler)),
         "fees_by_market": dict(truth.fees_by_market),
         "cash_by_market": dict(truth.cash_by_market),
         "holdings_by_market": holdings,
@@ -268,10 +274,12 @@ def _venue_state(url: str, address: str) -> dict:
     except (httpx.HTTPError, ValueError) as exc:
         return {"error": str(exc)}
     acct = state.get("accounts", {}).get(address, {})
+    rewards, rebates = acct.get("rewards") or {}, acct.get("rebates") or {}
     return {"collateral": acct.get("collateral"), "positions": acct.get("positions", {}),
-            "rewards_earned": acct.get("rewards_earned"), "open_orders": len(acct.get("open_orders", [])),
-            "trades": sum(1 for t in state.get("trades", [])), **{k: v for k, v in acct.items()
-                                                                   if k in ("rebates_earned", "fees_paid", "rewards_paid")}}
+            "rewards_accrued": rewards.get("accrued"), "rewards_paid": rewards.get("paid"),
+            "rebates_accrued": rebates.get("accrued"), "rebates_paid": rebates.get("paid"),
+            "fees_paid": acct.get("fees_paid"), "open_orders": len(acct.get("open_orders", [])),
+            "paid_days": state.get("paid_days", [])}
 
 
 def timed(fn: Callable[[], RunRecord]) -> tuple[RunRecord, float]:

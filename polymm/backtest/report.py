@@ -1,8 +1,10 @@
 """The economics report: `report.json` (figures per market and in total) and `report.html` (plots and a table).
 
 Definitions (the same in both files and in the README):
-- rewards: liquidity rewards the venue accrued to the account by its per-minute sampling (paid daily);
-- rebates: maker rebates the venue accrued to the account (0 on a venue without rebates);
+- rewards: liquidity rewards the venue accrued to the account by its per-minute sampling (it pays them
+  at midnight UTC, ≥ $1 a day; `rewards_paid` is what it had credited by the end);
+- rebates: maker rebates of the account's maker fills — those the daily payouts worked out, plus the
+  current day's worked out the same way (`rebates_paid`: credited by the end);
 - fees: taker fees the account paid;
 - trading P&L: cash paid and received for shares (fees excluded) plus the shares still held marked to
   the book's midpoint;
@@ -80,6 +82,8 @@ def build_report(record) -> dict:
     totals["reward_per_dollar_per_day"] = _r(totals["rewards"] / avg_capital / days, 6) if avg_capital and days else None
     equity_change = final.get("equity_end", 0.0) - final.get("equity_start", 0.0)
     totals["equity_change"] = _r(equity_change)
+    totals["rewards_paid"] = _r(final.get("rewards_paid", 0.0))
+    totals["rebates_paid"] = _r(final.get("rebates_paid", 0.0))
     opts = record.options
     cfg = record.config
     return {

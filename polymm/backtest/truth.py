@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from polymm.sim.engine import Engine
 from polymm.sim.model import MICRO, PIPS, SimMarket
+from polymm.sim.payouts import utc_date
 
 MARKOUT_HORIZONS_S = (60, 300)
 
@@ -75,6 +76,9 @@ class AccountTruth:
             taker = trade.taker_order.maker_address == addr
             fee = trade_fee(trade, addr)
             self.fees_by_market[market.condition_id] += fee
+            # the settlement's cash already carries the taker fee (less received, more paid): add it back,
+            # trading P&L is counted before fees and the fee apart
+            self.cash_by_market[market.condition_id] += fee
             for _, token_id, d_tokens, d_cash in ours:
                 if d_tokens == 0:
                     continue
@@ -133,13 +137,27 @@ class AccountTruth:
                 out[market] += amount
         return out
 
-    def rebates_by_market(self) -> dict[str, float]:
-        """Maker rebates the venue accrued to this account, per market (none on a venue without rebates)."""
+    def rewards_paid(self) -> float:
+        """Rewards credited to the collateral by the venue's daily payouts (≥ $1 a day)."""
+        return sum(v for (_, maker, _), v in self.engine.rewards.paid.items() if maker == self.address)
+
+    def rebates_by_market(self, sampler=None) -> dict[str, float]:
+        """Maker rebates per market: those the daily payouts worked out, plus (with the venue's `sampler`)
+        today's, worked out the same way as the coming payout will (docs.polymarket.com/market-makers/maker-rebates)."""
+        ledger = self.engine.rewards
+        found = dict(ledger.rebates)
+        if sampler is not None:
+            day = utc_date(self.engine.now)
+            if day not in ledger.paid_days:
+                found.update(sampler._rebates(day))
         out: dict[str, float] = defaultdict(float)
-        for (_, maker, market), amount in getattr(self.engine, "rebate_earnings", {}).items():
+        for (_, maker, market), amount in found.items():
             if maker == self.address:
                 out[market] += amount
         return out
+
+    def rebates_paid(self) -> float:
+        return sum(v for (_, maker, _), v in self.engine.rewards.rebates_paid.items() if maker == self.address)
 
     def holdings_by_market(self) -> dict[str, dict]:
         """Per market: shares held of each token, their value at mid and their cost."""
