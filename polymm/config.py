@@ -247,6 +247,9 @@ class LoopConfig(_Section):
     # Despite the name this is an absolute price difference, not basis points; the name is kept
     # so configs written for the seed bot still load.
     price_deviation_threshold_bps: Annotated[Dec, Field(ge=0, lt=1)] = Decimal("0.0001")
+    # Wake the loop on the venue's WebSocket channels (fills, order updates, book changes in our markets);
+    # false: poll every order_check_interval_seconds only.
+    channels_enabled: bool = True
 
 
 class VolatilityCheckConfig(_Section):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from decimal import Decimal
 from typing import Callable
@@ -64,6 +65,7 @@ class Controller:
         self.executor = Executor(ledger, trading, cfg, clock)
         self.quoting_enabled = True  # False: the desired state holds hedges only (no buy quotes)
         self._details: dict[str, tuple[RewardMarket, float]] = {}  # markets we hold, off the reward list
+        self._reads = ThreadPoolExecutor(2, thread_name_prefix="polymm-read")  # observe's parallel reads
         self.ticks_since_check: int | None = None  # ticks decided since the last positions check (None: never)
         # token -> (ledger shares, venue shares) where two positions checks in a row found them apart
         self.position_mismatches: dict[str, tuple[Decimal, Decimal]] = {}
@@ -79,6 +81,24 @@ class Controller:
         # before the trades: a fill the venue's positions include is then in this tick's trades too
         venue_positions = self._venue_positions(problems)
 
+        other_markets = self._other_markets(read.markets, now, problems)
+        reward_markets, tokens = self._tokens_of_interest(read.markets, full_scan)
+        # independent reads run side by side (a tick's latency is its slowest read, not their sum); open
+        # orders stay before trades, so an order that leaves the list because it filled has its fill read after
+        orders_and_fills = self._reads.submit(self._orders_and_fills, now)
+        collateral_read = self._reads.submit(self.trading.collateral)
+        books, book_problems = self.market_data.books(tokens, now)
+        open_orders, fills = orders_and_fills.result()
+        collateral_outcome = collateral_read.result()
+        problems.extend(book_problems)
+        volatility = self.market_data.volatility(tokens, now)
+        collateral = collateral_outcome.value if isinstance(collateral_outcome, Ok) else Unknown(collateral_outcome.reason)
+        return ObservedState(at=now, open_orders=open_orders, fills=fills, books=books, reward_markets=reward_markets,
+                             other_markets=other_markets, venue_positions=venue_positions,
+                             venue_overrides={t: v for t, (_, v) in self.position_mismatches.items()}, collateral=collateral, volatility=volatility, problems=tuple(problems),
+                             full_scan=full_scan)
+
+    def _orders_and_fills(self, now: float):
         open_orders: tuple[LiveOrder, ...] | Unknown
         outcome = self.trading.open_orders()
         if isinstance(outcome, Ok):
@@ -99,18 +119,7 @@ class Controller:
                 fills = Unknown(f"malformed trade: {exc}")
         else:
             fills = Unknown(outcome.reason)
-
-        other_markets = self._other_markets(read.markets, now, problems)
-        reward_markets, tokens = self._tokens_of_interest(read.markets, full_scan)
-        books, book_problems = self.market_data.books(tokens, now)
-        problems.extend(book_problems)
-        volatility = self.market_data.volatility(tokens, now)
-        collateral_outcome = self.trading.collateral()
-        collateral = collateral_outcome.value if isinstance(collateral_outcome, Ok) else Unknown(collateral_outcome.reason)
-        return ObservedState(at=now, open_orders=open_orders, fills=fills, books=books, reward_markets=reward_markets,
-                             other_markets=other_markets, venue_positions=venue_positions,
-                             venue_overrides={t: v for t, (_, v) in self.position_mismatches.items()}, collateral=collateral, volatility=volatility, problems=tuple(problems),
-                             full_scan=full_scan)
+        return open_orders, fills
 
     def _venue_positions(self, problems: list[str]):
         """The venue's positions (Data API) until a tick has checked them, then every `positions_check_ticks`."""

@@ -134,6 +134,7 @@ class Executor:
             report.notes.append(f"placing paused {wait:.1f} s more (venue back-off)")
             return
         batch: list[tuple[Place, str, dict]] = []
+        signed = []
         for place in gated.places:
             if place.after_cancel and place.after_cancel not in cancelled:
                 report.places_skipped += 1
@@ -144,18 +145,23 @@ class Executor:
             want = place.order
             order_id, payload = self.trading.sign(want.token_id, want.side, want.price, want.size, want.tick_size,
                                                   want.neg_risk, "GTC", want.post_only)
-            self.ledger.record_intent(NewOrder(
-                order_id=order_id, slot_key=want.slot_key, condition_id=want.condition_id, token_id=want.token_id,
-                side=want.side, role=want.role, price=want.price, size=want.size, order_type="GTC",
-                post_only=want.post_only, payload=payload,
-            ))
-            batch.append((place, order_id, payload))
+            signed.append((place, order_id, payload))
+        with self.ledger.transaction():  # every intent durable, in one commit, before anything is sent
+            for place, order_id, payload in signed:
+                want = place.order
+                self.ledger.record_intent(NewOrder(
+                    order_id=order_id, slot_key=want.slot_key, condition_id=want.condition_id, token_id=want.token_id,
+                    side=want.side, role=want.role, price=want.price, size=want.size, order_type="GTC",
+                    post_only=want.post_only, payload=payload,
+                ))
+                batch.append((place, order_id, payload))
         for i in range(0, len(batch), MAX_BATCH):
             self._send_batch(batch[i:i + MAX_BATCH], report, now)
 
     def _send_batch(self, batch: list[tuple[Place, str, dict]], report: ExecutionReport, now: float) -> None:
-        for _, order_id, _ in batch:
-            self.ledger.transition(order_id, "submit", reason="sending")
+        with self.ledger.transaction():  # one commit for the batch: the intents are durable already
+            for _, order_id, _ in batch:
+                self.ledger.transition(order_id, "submit", reason="sending")
         report.places_sent += len(batch)
         outcome = self.trading.post_batch([payload for _, _, payload in batch])
         if not isinstance(outcome, Ok):

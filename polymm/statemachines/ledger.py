@@ -793,6 +793,12 @@ class Ledger:
                 f"SELECT * FROM {table} WHERE {column} IN ({', '.join('?' for _ in chunk)})", chunk).fetchall())
         return out
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group several changes into one transaction (one commit, one fsync): all of them or none."""
+        with self._write():
+            yield
+
     def apply_changes(self, changes, cursor_name: str) -> list:
         """Apply one tick's `LedgerChanges` (fills, fill status moves, order moves, cursor) in ONE transaction:
         all of it commits, or none. Returns the fills recorded for the first time."""
