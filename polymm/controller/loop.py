@@ -12,7 +12,6 @@ journal final stats, exit 0. A failing tick is logged and the loop goes on: noth
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -241,7 +240,6 @@ class Service:
     def run(self, loop: bool = True) -> int:
         self.startup()
         try:
-            gc.freeze()  # what start-up built lives on: keep it out of the collector's scans (shorter GC pauses)
             while True:
                 tick_started = time.monotonic()
                 try:
