@@ -56,6 +56,9 @@ class RecordingVenue:
         self.cancels: list[str] = []
         self.posts: list[dict] = []
 
+    def blocked_for(self, kind):
+        return 0.0  # never backing off
+
     def sign(self, token_id, side, price, size, tick_size, neg_risk, order_type="GTC", post_only=False):
         oid = f"0x{next(self.ids):064x}"
         return oid, {"id": oid, "token_id": token_id, "side": side, "price": str(price), "size": str(size)}
