@@ -507,9 +507,15 @@ def _register_economics() -> None:
 _register_economics()
 
 
+def _port(value: int) -> int:
+    if not 0 <= value <= 65535:
+        raise typer.BadParameter(f"{value} is not a TCP port: must be 0..65535 (0: any free port)")
+    return value
+
+
 @sim_app.command("serve")
 def sim_serve(
-    port: int = typer.Option(8080, min=0, max=65535, help="Loopback port to listen on (0: any free port)."),
+    port: int = typer.Option(8080, callback=lambda v: _port(v), help="Loopback port to listen on (0: any free port)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default)."),
     seed: Optional[int] = typer.Option(None, help="Seed for markets, traders, ids and faults (default: venue.sim.seed)."),
     scenario: Optional[str] = typer.Option(None, help="calm | trending | jumpy (default: venue.sim.scenario)."),

@@ -87,6 +87,19 @@ def market_label(question: str | None, outcome: str | None = None, condition_id:
     return f"{name} — {outcome}" if outcome else name
 
 
+def fill_text(fill, entry: dict | None = None) -> str:
+    """One fill for the log: `BUY 12.00 'Will X? — Yes' @ 0.70 = $8.40 (maker, MATCHED)`. `entry` is the
+    market's catalog entry (polymm/catalog.py) when known; else the token id's start stands in."""
+    if entry:
+        name = f"'{market_label(entry.get('question'), entry.get('outcomes', {}).get(fill.token_id))}'"
+        tick = entry.get("tick_size")
+    else:
+        name, tick = f"token {fill.token_id[:10]}…", None
+    fee = getattr(fill, "fee", 0) or 0
+    return (f"{fill.side} {shares(fill.size)} {name} @ {price(fill.price, tick)} = {money(fill.size * fill.price)}"
+            f"{f', fee {money(fee)}' if fee else ''} ({fill.liquidity}, {fill.status})")
+
+
 def make_console(stderr: bool = False) -> Console:
     """A rich Console that does not wrap at 80 columns when the output is not a terminal (journal, pipe):
     $COLUMNS if set, else NON_TTY_WIDTH."""

@@ -21,6 +21,7 @@ from polymm.controller.executor import ExecutionReport, Executor
 from polymm.desired.funnel import SelectionParams, prefilter
 from polymm.desired.hedge import HedgeParams
 from polymm.domain.types import Fill, LiveOrder, RewardMarket
+from polymm.format import fill_text
 from polymm.marketdata.scope import Scope
 from polymm.marketdata.source import VenueMarketData
 from polymm.observed.parse import live_order_from_wire, our_fills
@@ -66,6 +67,7 @@ class Controller:
         self.quoting_enabled = True  # False: the desired state holds hedges only (no buy quotes)
         self._details: dict[str, tuple[RewardMarket, float]] = {}  # markets we hold, off the reward list
         self._reads = ThreadPoolExecutor(2, thread_name_prefix="polymm-read")  # observe's parallel reads
+        self.market_names: dict[str, dict] = {}  # catalog entries (polymm/catalog.py), for readable log lines
         self.ticks_since_check: int | None = None  # ticks decided since the last positions check (None: never)
         # token -> (ledger shares, venue shares) where two positions checks in a row found them apart
         self.position_mismatches: dict[str, tuple[Decimal, Decimal]] = {}
@@ -241,8 +243,7 @@ class Controller:
         if changes.empty:
             return
         for fill in self.ledger.apply_changes(changes, TRADE_CURSOR):
-            log.info("fill %s %s %s @ %s (%s, %s)", fill.side, fill.size, fill.token_id[:10], fill.price,
-                     fill.liquidity, fill.status)
+            log.info("fill %s", fill_text(fill, self.market_names.get(fill.condition_id)))
 
     # ------------------------------------------------------------------ execute
     def execute(self, decision: Decision) -> ExecutionReport:

@@ -67,6 +67,7 @@ class Service:
         self.placing_problem: str | None = None
         self.observers = Observers(self)  # metrics, alerts, the dashboard's market snapshot (polymm/observers.py)
         self.catalog = CatalogWriter(session.ledger)  # market names for `polymm status` (polymm/catalog.py)
+        self.controller.market_names = self.catalog.known  # the same entries name markets in the fill log lines
         self.account = AccountRecorder(session.trading, session.ledger, self.stop_event)  # balance, rewards paid
 
     # ------------------------------------------------------------------ start
@@ -276,5 +277,12 @@ class Service:
         final = {"final": True, "tick": self.ticks, "ticks": self.ticks, "totals": self.totals.__dict__ | {"notes": []},
                  "quotes_cancelled_at_stop": report.cancels_confirmed, "positions": positions}
         self.ledger.journal_tick(time.time(), time.time(), final)
-        log.info("stopped after %d tick(s): %d place(s), %d cancel(s); hedges kept for %d position(s)",
-                 self.ticks, self.totals.places_sent, self.totals.cancels_sent, len(positions))
+        active = self.ledger.active_orders()
+        hedged = {o.token_id for o in active if o.role == "hedge" and o.state in ("open", "partially_filled")}
+        unsettled = sum(1 for o in active if o.state in ("intent", "submitting", "unknown", "cancel_requested"))
+        log.info("stopped after %d tick(s): %d place(s), %d cancel(s); %d of %d position(s) with a resting hedge%s",
+                 self.ticks, self.totals.places_sent, self.totals.cancels_sent, len(hedged & set(positions)),
+                 len(positions), f"; {unsettled} order(s) not settled (cancel unconfirmed or outcome unknown: see "
+                 "polymm status)" if unsettled else "")
+        if unsettled:
+            log.warning("stopped with %d order(s) not settled at the venue", unsettled)
