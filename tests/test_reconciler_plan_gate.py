@@ -21,6 +21,7 @@ from polymm.desired.quotes import RewardBand
 from polymm.desired.state import DesiredOrder, DesiredState, desire, slot_key
 from polymm.domain.exposure import BuyExposure, InventoryExposure
 from polymm.domain.types import LiveOrder, RewardMarket, Token
+from polymm.domain.unknown import Unknown
 from polymm.reconciler.gate import RiskLimits, gate
 from polymm.reconciler.plan import Cancel, Place, Plan, PlanPolicy, plan
 
@@ -183,7 +184,7 @@ def test_two_stale_orders_in_one_slot_are_both_cancelled_before_anything_is_plac
 
 def test_with_open_orders_unknown_nothing_is_placed_but_unwanted_orders_are_still_cancelled():
     live = [ours("q1", A_YES), ours("q9", B_YES), ours("q3", A_NO, price="0.20")]
-    result = run(desired(want(A_YES), want(A_NO, price="0.55"), want(B_NO)), live, open_orders=None)
+    result = run(desired(want(A_YES), want(A_NO, price="0.55"), want(B_NO)), live, open_orders=Unknown("read failed"))
     assert result.places == ()
     assert sorted(c.order_id for c in result.cancels) == ["q3", "q9"]  # unwanted, and mispriced
     assert result.kept == ("q1",)
@@ -192,7 +193,7 @@ def test_with_open_orders_unknown_nothing_is_placed_but_unwanted_orders_are_stil
 
 def test_with_open_orders_unknown_foreign_orders_are_never_cancelled():
     policy = PlanPolicy(D("0.01"), cancel_foreign=True)
-    assert run(desired(), [], open_orders=None, policy=policy).empty
+    assert run(desired(), [], open_orders=Unknown("read failed"), policy=policy).empty
 
 
 @pytest.mark.parametrize("how", ["slot", "market"])
@@ -357,7 +358,7 @@ def test_unknown_orders_inventory_and_foreign_buys_all_count_toward_the_cap():
 
 def test_an_unknown_collateral_balance_drops_every_buy_but_keeps_sells():
     result = gated(places(want(A_YES, side="SELL", price="0.60", size="10"), want(B_YES)),
-                   holdings={A_YES: D(10)}, collateral=None)
+                   holdings={A_YES: D(10)}, collateral=Unknown("balance read failed"))
     assert [p.order.side for p in result.places] == ["SELL"]
     ((dropped, why),) = result.dropped
     assert dropped.order.side == "BUY" and "collateral" in why and "unknown" in why
@@ -468,7 +469,7 @@ tokens = st.sampled_from([A_YES, A_NO, B_YES, B_NO])
     existing=st.lists(st.tuples(tokens, cents, shares), max_size=4),
     wanted=st.lists(st.tuples(tokens, st.sampled_from(["BUY", "SELL"]), cents, shares, st.integers(1, 10)), max_size=6),
     held=st.dictionaries(tokens, shares),
-    collateral=st.one_of(st.none(), st.integers(0, 60).map(D)),
+    collateral=st.one_of(st.just(Unknown("balance read failed")), st.integers(0, 60).map(D)),
     max_places=st.integers(0, 6),
 )
 def test_the_gate_never_breaks_a_limit_and_always_says_why(existing, wanted, held, collateral, max_places):
@@ -483,7 +484,7 @@ def test_the_gate_never_breaks_a_limit_and_always_says_why(existing, wanted, hel
     sent_buys = [p.order for p in result.places if p.order.side == "BUY"]
     for o in (p.order for p in result.places):
         assert o.size >= o.min_keep_size and o.size > 0
-    if collateral is None:
+    if isinstance(collateral, Unknown):
         assert not sent_buys
     before = result.exposure_before
     for market in (A, B):

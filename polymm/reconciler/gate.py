@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from decimal import ROUND_FLOOR, Decimal
 from typing import Iterable, Mapping
 
+from polymm.domain.unknown import Unknown, known
 from polymm.domain.exposure import BuyExposure, InventoryExposure, exposure_by_market, total_exposure
 from polymm.reconciler.plan import Cancel, OrderView, Place, Plan
 
@@ -61,10 +62,10 @@ def gate(
     foreign_buys: Iterable[BuyExposure],
     inventory: Iterable[InventoryExposure],
     holdings: Mapping[str, Decimal],
-    collateral: Decimal | None,
+    collateral: Decimal | Unknown,
     limits: RiskLimits,
 ) -> GatedPlan:
-    """`orders`: our active ledger orders; `holdings`: shares held per token; `collateral` None = Unknown."""
+    """`orders`: our active ledger orders; `holdings`: shares held per token; `collateral` may be Unknown."""
     orders = list(orders)
     buys = [BuyExposure(o.condition_id, o.price, max(o.size - o.size_matched, ZERO))
             for o in orders if o.side == "BUY"] + list(foreign_buys)
@@ -76,7 +77,7 @@ def gate(
     for o in orders:
         if o.side == "SELL":
             offered[o.token_id] = offered.get(o.token_id, ZERO) + max(o.size - o.size_matched, ZERO)
-    free = None if collateral is None else collateral - sum((b.price * b.size for b in buys), ZERO)
+    free = None if not known(collateral) else collateral - sum((b.price * b.size for b in buys), ZERO)
 
     cancels = plan.cancels[: limits.max_cancels]
     deferred = tuple((c, f"rate budget: {limits.max_cancels} cancels per tick") for c in plan.cancels[limits.max_cancels:])
@@ -115,7 +116,7 @@ def gate(
         cap = limits.market_cap(want.condition_id)
         room = min(cap - market_now, limits.max_total_exposure - (total - credit))
         if free is None:
-            dropped.append((place, "collateral balance unknown: no buys (fail closed)"))
+            dropped.append((place, f"collateral balance unknown ({collateral.reason}): no buys (fail closed)"))
             continue
         room = min(room, free + credit)
         size = want.size

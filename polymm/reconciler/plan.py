@@ -25,6 +25,7 @@ from typing import Iterable, Mapping, Protocol
 
 from polymm.desired.state import DesiredOrder, DesiredState
 from polymm.domain.types import LiveOrder
+from polymm.domain.unknown import Unknown, known
 from polymm.statemachines.orders import PENDING_STATES, RESTING_STATES
 
 
@@ -98,12 +99,12 @@ def within_tolerance(order: OrderView, want: DesiredOrder, tolerance: Decimal) -
 
 def plan(
     desired: DesiredState,
-    open_orders: Mapping[str, LiveOrder] | None,
+    open_orders: Mapping[str, LiveOrder] | Unknown,
     orders: Iterable[OrderView],
     policy: PlanPolicy,
     strays: Iterable[LiveOrder] = (),
 ) -> Plan:
-    """`orders`: our active ledger orders (after syncing with observation); `open_orders` None = Unknown.
+    """`orders`: our active ledger orders (after syncing with observation); `open_orders` may be Unknown.
     `strays`: orders we signed that the ledger holds as closed but the venue shows live — always cancelled."""
     want = desired.by_slot()
     by_slot: dict[str, list[OrderView]] = {}
@@ -116,9 +117,9 @@ def plan(
     places: list[Place] = []
     held: list[str] = []
     kept: list[str] = []
-    placing_allowed = open_orders is not None
+    placing_allowed = known(open_orders)
     if not placing_allowed:
-        held.append("open orders unknown: no places, no cancels by absence")
+        held.append(f"open orders unknown ({open_orders.reason}): no places, no cancels by absence")
 
     def cancel(o: OrderView, reason: str) -> Cancel:
         c = Cancel(o.order_id, o.slot_key, o.condition_id, o.token_id, o.side, o.role, o.price, _remaining(o), reason)
@@ -162,7 +163,7 @@ def plan(
     for live in strays:
         cancels.append(Cancel(live.order_id, "", live.condition_id, live.token_id, live.side, "stray", live.price,
                               live.remaining, "ours, closed in the ledger but live at the venue"))
-    if open_orders is not None:
+    if known(open_orders):
         for oid, live in open_orders.items():
             if oid not in ours and policy.cancel_foreign:
                 cancels.append(Cancel(oid, "", live.condition_id, live.token_id, live.side, "foreign", live.price,

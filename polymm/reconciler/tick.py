@@ -328,10 +328,11 @@ def act(synced: Synced, desired: DesiredState, observed: ObservedState,
     orders = synced.orders
     positions = held_positions(synced)
     overrides = dict(observed.venue_overrides)
-    open_map = {o.order_id: o for o in observed.open_orders} if known(observed.open_orders) else None
+    open_map = {o.order_id: o for o in observed.open_orders} if known(observed.open_orders) else observed.open_orders
+    listed = open_map.values() if known(open_map) else ()
     active_ids = {o.order_id for o in orders}
-    foreign = [o for o in (open_map or {}).values() if o.order_id not in synced.known_ids]
-    strays = [o for o in (open_map or {}).values() if o.order_id in synced.known_ids and o.order_id not in active_ids]
+    foreign = [o for o in listed if o.order_id not in synced.known_ids]
+    strays = [o for o in listed if o.order_id in synced.known_ids and o.order_id not in active_ids]
     the_plan = hedges_after_own_bids(plan(desired, open_map, orders, params.policy, strays), orders)
     inventory = [InventoryExposure(synced.positions[t].condition_id, p.size, p.avg_cost)
                  for t, p in positions.items() if t not in overrides]
@@ -344,7 +345,7 @@ def act(synced: Synced, desired: DesiredState, observed: ObservedState,
         inventory.append(InventoryExposure(cid, venue_size, cost))
         if token in holdings:
             holdings[token] = min(holdings[token], venue_size)
-    collateral = observed.collateral if known(observed.collateral) else None
+    collateral = observed.collateral
     foreign_buys = [BuyExposure(o.condition_id, o.price, o.remaining) for o in foreign + strays if o.side == "BUY"]
     gated = gate(the_plan, orders, foreign_buys, inventory, holdings, collateral, params.limits)
     return the_plan, gated, foreign
