@@ -108,3 +108,55 @@ def test_a_market_made_attractive_is_quoted_within_one_rescan_interval(venue, ad
     assert rescan.observed.full_scan
     assert rescan.selection.selected[0].market.condition_id == outsider
     assert outsider in quoted_markets(admin, controller.trading.address)
+
+
+# ----------------------------------------------------------------------------- the scope's rules (pure)
+def _market(i: int):
+    from datetime import datetime, timezone
+    from decimal import Decimal
+
+    from polymm.domain.types import RewardMarket, Token
+
+    return RewardMarket(condition_id=f"0x{i:064x}", question=f"Q{i}?", tokens=(Token(f"{i}1", "Yes"), Token(f"{i}2", "No")),
+                        rewards_max_spread=Decimal(3), rewards_min_size=Decimal(20), rate_per_day=Decimal(10),
+                        tick_size=Decimal("0.01"), min_order_size=Decimal(5), neg_risk=False,
+                        end_date=datetime(2027, 1, 1, tzinfo=timezone.utc), volume_24hr=Decimal(1000))
+
+
+def test_the_scope_scans_fully_at_first_on_a_new_list_and_after_the_interval_else_narrowly():
+    from polymm.marketdata.scope import Scope
+
+    scope = Scope(rescan_interval_s=100, max_markets=2)
+    assert scope.full_scan_due(0, new_list=False, rescan=None)  # never scanned
+    scope.scanned(["a", "b", "c", "d", "e"], now=0)
+    assert scope.in_force == ("a", "b", "c", "d")  # 2 × max_markets, in rank order
+    assert not scope.full_scan_due(99, new_list=False, rescan=None)
+    assert scope.full_scan_due(99, new_list=True, rescan=None)
+    assert scope.full_scan_due(100, new_list=False, rescan=None)
+    assert scope.full_scan_due(1, new_list=False, rescan=True)
+    assert not scope.full_scan_due(1000, new_list=True, rescan=False)  # a command that needs only our orders
+
+
+def test_between_rescans_the_scope_is_the_markets_in_force_plus_those_we_hold_and_drops_delisted_ones():
+    from polymm.marketdata.scope import Scope
+
+    universe = tuple(_market(i) for i in range(50))
+    scope = Scope(rescan_interval_s=100, max_markets=1)
+    scope.scanned([universe[3].condition_id, universe[7].condition_id, "0xgone"], now=0)
+    held = [universe[20].token_ids[1], "not-a-reward-token"]
+    assert scope.narrow(universe, held) == (universe[3], universe[7], universe[20])
+
+
+def test_a_reserve_that_runs_dry_brings_the_next_rescan_forward_at_most_once_a_minute():
+    from polymm.marketdata.scope import EARLY_RESCAN_SPACING_S, Scope
+
+    scope = Scope(rescan_interval_s=1200, max_markets=3)
+    scope.scanned(["a", "b", "c", "d", "e", "f"], now=0)
+    scope.narrow_result(selected=3, now=5)  # drop-outs replaced from the reserve: no early rescan
+    assert not scope.full_scan_due(EARLY_RESCAN_SPACING_S, new_list=False, rescan=None)
+    scope.narrow_result(selected=2, now=10)  # fewer than max_markets although six were in force
+    assert not scope.full_scan_due(EARLY_RESCAN_SPACING_S - 1, new_list=False, rescan=None)
+    assert scope.full_scan_due(EARLY_RESCAN_SPACING_S, new_list=False, rescan=None)
+    scope.scanned(["a"], now=EARLY_RESCAN_SPACING_S)  # the universe has one market to offer: not short
+    scope.narrow_result(selected=1, now=EARLY_RESCAN_SPACING_S + 1)
+    assert not scope.full_scan_due(EARLY_RESCAN_SPACING_S * 3, new_list=False, rescan=None)
