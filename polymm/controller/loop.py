@@ -74,7 +74,8 @@ class Service:
     def startup(self) -> None:
         log.info("starting: ledger %s, venue %s (%s)", self.session.ledger_path, self.session.endpoints.clob_url,
                  "embedded simulator" if self.session.embedded else "remote")
-        observed = self.controller.observe(rescan=True)
+        # our orders and fills only: the first tick scans the reward markets (once, not twice at start)
+        observed = self.controller.observe(rescan=False)
         if not known(observed.open_orders):
             log.warning("open orders unknown at start (%s): nothing will be placed until they can be read",
                         observed.open_orders.reason)
