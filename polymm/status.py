@@ -38,21 +38,7 @@ def gather_status(cfg: PolymmConfig, path: Path, now: float | None = None) -> di
         ledger.close()
 
     summary = (last or {}).get("summary") or {}
-    if last is None:
-        health, why = "unknown", "no tick has run yet"
-    elif summary.get("final"):
-        unsettled = Counter(o.state for o in active if o.state in UNSETTLED)
-        if unsettled:
-            health, why = "stopped", ("the service stopped with orders not settled: "
-                                      + ", ".join(f"{n} {state}" for state, n in sorted(unsettled.items())))
-        else:
-            health, why = "stopped", "the service stopped cleanly"
-    else:
-        health, why = summary.get("health", "unknown"), summary.get("why", "")
-        age = now - last["finished_at"]
-        stale_after = max(10.0, 20 * cfg.loop.order_check_interval_seconds)
-        if age > stale_after:
-            health, why = "halted", f"no tick for {age:.0f} s (is the service running?)"
+    health, why = health_now(cfg, path, last, now, active)
 
     names = catalog.parse(cursors[0])
     wallet = _account(cursors[1])
@@ -171,6 +157,45 @@ def _wallet_line(status: dict) -> str:
     allowance = status.get("allowance_usdc")
     shown = "unknown" if allowance is None else allowance if allowance == "unlimited" else fmt.money(allowance)
     return f"wallet: balance {fmt.money(status['balance_usdc'])}, allowance {shown}"
+
+
+def health_now(cfg: PolymmConfig, path: Path, last: dict | None, now: float, active=()) -> tuple[str, str]:
+    """Health as of now, not as of the last journaled tick: a journal older than a few ticks is itself
+    `degraded` (with its age), a loop that is gone is `halted`, a stop says what it left at the venue."""
+    from polymm.controller.lock import live_owner
+
+    summary = (last or {}).get("summary") or {}
+    if last is None:
+        return "unknown", "no tick has run yet"
+    if summary.get("final"):
+        unsettled = Counter(o.state for o in active if o.state in UNSETTLED)
+        pending = ", ".join(f"{n} {state}" for state, n in sorted(unsettled.items()))
+        if "live_at_venue_after_stop" not in summary:  # a stop that did not read the venue back
+            return "stopped", (f"the service stopped with orders not settled: {pending}" if unsettled
+                               else "the service stopped cleanly")
+        live = summary.get("live_at_venue_after_stop")
+        unhedged = summary.get("unhedged") or {}
+        if live is None:
+            left = "our open orders could not be read after the cancels"
+        elif live:
+            left = f"{len(live)} order(s) of ours still live after the cancels (the venue's heartbeat timeout removes them)"
+        else:
+            left = "no order of ours left at the venue"
+        held = f"; {len(unhedged)} position(s) left unhedged" if unhedged else ""
+        if unsettled:  # the ledger's view: cancels it has not seen confirmed
+            held += f"; orders not settled in the ledger: {pending}"
+        return "stopped", f"the service stopped: {left}{held}"
+    health, why = summary.get("health", "unknown"), summary.get("why", "")
+    age = now - last["finished_at"]
+    interval = cfg.loop.order_check_interval_seconds
+    if age > max(5.0, 5 * interval):
+        if live_owner(path) is None:
+            return "halted", f"no polymm loop is running on this ledger (last tick {age:.0f} s ago, not a clean stop)"
+        if age > max(10.0, 20 * interval):
+            return "halted", f"no tick for {age:.0f} s (the loop is alive but not ticking)"
+        return "degraded", f"last tick {age:.1f} s ago (ticks every {interval:g} s); as of then: {health}" + (
+            f" — {why}" if why else "")
+    return health, why
 
 
 def render_status(status: dict) -> Group:

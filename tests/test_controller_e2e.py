@@ -206,25 +206,6 @@ def replacements(planned: dict) -> dict[str, tuple[dict, dict]]:
     return {a["slot"]: (cancels[a["slot"]], a) for a in planned["actions"] if a["action"] == "place" and a["slot"] in cancels}
 
 
-def test_sigterm_cancels_buy_quotes_keeps_hedges_and_exits_zero(venue, truth, controllers):
-    ctl = controllers("sigterm", HEDGE_RESTS)
-    ctl.start()
-    ctl.wait_ticks(2, timeout=60)
-    quote = mid_range(our_quotes(truth, ctl.address))[0]
-    h.take_through(truth, quote, Decimal("0.5"))
-    ctl.wait_tick_started_after(time.time())
-    hedges = [o for o in h.live_orders(truth.state(), ctl.address) if o["side"] == "SELL"]
-    assert len(hedges) == 1
-    started = time.monotonic()
-    assert ctl.terminate(30) == 0
-    stopped_in = time.monotonic() - started
-    left = h.live_orders(truth.state(), ctl.address)
-    print(f"\nSIGTERM: exit 0 in {stopped_in:.2f} s; left at the venue: {[(o['side'], o['price']) for o in left]}")
-    assert [o["id"] for o in left] == [hedges[0]["id"]]
-    assert stopped_in < 10
-    assert ctl.status()["health"] == "stopped"
-
-
 @pytest.mark.parametrize("command", [["reconcile", "--loop"], ["plan"], ["status"]])
 def test_a_bad_config_value_exits_2_naming_key_value_and_what_is_allowed(tmp_path, command):
     env = h.controller_env("http://127.0.0.1:9", h.wallet_key("bad-config"), tmp_path,

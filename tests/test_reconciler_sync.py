@@ -229,3 +229,25 @@ def test_any_observation_produces_a_legal_trigger_sequence_that_never_shrinks_ma
         if known and listed is not None and update.size_matched < SIZE:
             assert final not in ("cancelled", "gone", "rejected")  # listed means it is still there
 
+
+
+@dataclass(frozen=True)
+class MarketRec(Rec):
+    condition_id: str = "0xcond"
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_an_order_gone_from_the_list_while_fills_are_unknown_is_neither_filled_nor_cancelled(state):
+    from polymm.reconciler.sync import vanished_while_fills_unknown
+
+    rec = MarketRec("0xours", state, SIZE, ALREADY.get(state, D(0)), NOW - 60, None if state == "intent" else NOW - 60)
+    assert observation_updates([rec], {}, {}, NOW, GRACE, fills_unknown=True) == []
+    assert observation_updates([rec], {}, {}, NOW, GRACE, fills_unknown=frozenset({"0xcond"})) == []
+    assert vanished_while_fills_unknown([rec], {}, True) == {"0xcond"}
+    # fills unknown only in another market: absence resolves the order as before
+    resolved = observation_updates([rec], {}, {}, NOW, GRACE, fills_unknown=frozenset({"0xother"}))
+    assert resolved == observation_updates([rec], {}, {}, NOW, GRACE)
+    assert vanished_while_fills_unknown([rec], {}, frozenset({"0xother"})) == frozenset()
+    # fully matched by the fills the ledger already holds: that is known, and it is filled
+    full = observation_updates([rec], {}, {"0xours": SIZE}, NOW, GRACE, fills_unknown=True)
+    assert full and "fill" in full[0].triggers

@@ -90,7 +90,15 @@ class Controller:
         orders_and_fills = self._reads.submit(self._orders_and_fills, now)
         collateral_read = self._reads.submit(self.trading.collateral)
         books, book_problems = self.market_data.books(tokens, now)
-        open_orders, fills = orders_and_fills.result()
+        open_orders, fills, bad_rows = orders_and_fills.result()
+        fills_unknown_markets: set[str] = set()
+        for market, reason in bad_rows:  # one bad row makes its market's fills Unknown, not the whole tick
+            log.warning("trade row not understood, fills in its market Unknown: %s", reason)
+            problems.append(f"fills unknown in {market[:12] if market else 'an unknown market'}…: {reason}")
+            if market is None:
+                fills = Unknown(f"malformed trade: {reason}")
+            else:
+                fills_unknown_markets.add(market)
         collateral_outcome = collateral_read.result()
         problems.extend(book_problems)
         volatility = self.market_data.volatility(tokens, now)
@@ -98,7 +106,7 @@ class Controller:
         return ObservedState(at=now, open_orders=open_orders, fills=fills, books=books, reward_markets=reward_markets,
                              other_markets=other_markets, venue_positions=venue_positions,
                              venue_overrides={t: v for t, (_, v) in self.position_mismatches.items()}, collateral=collateral, volatility=volatility, problems=tuple(problems),
-                             full_scan=full_scan)
+                             full_scan=full_scan, fills_unknown_markets=frozenset(fills_unknown_markets))
 
     def _orders_and_fills(self, now: float):
         open_orders: tuple[LiveOrder, ...] | Unknown
@@ -114,14 +122,12 @@ class Controller:
         fills: tuple[Fill, ...] | Unknown
         after = self._trade_cursor(now)
         outcome = self.trading.trades(after)
+        bad: list[tuple[str | None, str]] = []
         if isinstance(outcome, Ok):
-            try:
-                fills = tuple(f for t in outcome.value for f in our_fills(t, self.trading.api_key, self.trading.address))
-            except MalformedReply as exc:
-                fills = Unknown(f"malformed trade: {exc}")
+            fills, bad = _parse_fills(outcome.value, self.trading.api_key, self.trading.address)
         else:
             fills = Unknown(outcome.reason)
-        return open_orders, fills
+        return open_orders, fills, bad
 
     def _venue_positions(self, problems: list[str]):
         """The venue's positions (Data API) until a tick has checked them, then every `positions_check_ticks`."""
@@ -249,3 +255,15 @@ class Controller:
     def execute(self, decision: Decision) -> ExecutionReport:
         return self.executor.run(decision.gated)
 
+
+def _parse_fills(rows, api_key: str, address: str) -> tuple[tuple[Fill, ...], list[tuple[str | None, str]]]:
+    """Our fills from the rows that parse; each row that does not, with its market (None if unreadable)."""
+    fills: list[Fill] = []
+    bad: list[tuple[str | None, str]] = []
+    for row in rows:
+        try:
+            fills.extend(our_fills(row, api_key, address))
+        except MalformedReply as exc:
+            market = row.get("market") if isinstance(row, dict) else None
+            bad.append((market if isinstance(market, str) and market else None, str(exc)))
+    return tuple(fills), bad

@@ -232,6 +232,12 @@ class Executor:
                     self.ledger.transition(rec.order_id, "accept", reason="live after resend", venue_status="live")
             # any other answer to a resend proves nothing about the first send: observation decides
 
+    def cancel_only(self, gated: GatedPlan) -> ExecutionReport:
+        """Only the cancels of a plan (a stop): nothing placed, no unknown order resent."""
+        report = ExecutionReport()
+        self._cancel(gated, report)
+        return report
+
     def run(self, gated: GatedPlan) -> ExecutionReport:
         report = ExecutionReport()
         cancelled = self._cancel(gated, report)

@@ -3,6 +3,12 @@
 If heartbeats stop, the venue cancels every order of the account. The controller reads `healthy`
 before placing anything; after a lapse the session is restarted (empty id) and placing resumes only
 once a heartbeat has been acknowledged again.
+
+Another client heartbeating the same account (a second controller elsewhere on the same key)
+shows as the venue refusing an id it acknowledged a moment ago ("Invalid Heartbeat ID": each
+client's new session replaces the other's). Two such refusals within `conflict_window_s`, each
+right after an acknowledged beat (so a lost reply or our own lapse does not count), make the
+heartbeat `conflicted`: not healthy, and the health says why, until the window passes quietly.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from polymm.venue.trading import TradingGateway
 
 log = logging.getLogger("polymm.heartbeat")
 RETRY_AFTER_FAILURE_S = 1.0
+CONFLICT_WINDOW_S = 60.0
+CONFLICTS_TO_REPORT = 2
 
 
 class Heartbeat:
@@ -28,6 +36,10 @@ class Heartbeat:
         self.last_ok: float | None = None
         self.last_error: str | None = None
         self.lapses = 0
+        self.conflict_window_s = CONFLICT_WINDOW_S
+        self.conflicts: list[float] = []
+        self.last_conflict: str | None = None
+        self._last_beat_ok = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -36,11 +48,28 @@ class Heartbeat:
         # the last beat must have succeeded: after a failed one we cannot know how long the venue's
         # session has left (it cancels everything 10 s after the last beat it saw), so placing stops
         # until a beat is acknowledged again
-        return (self.last_ok is not None and self.last_error is None
+        return (self.last_ok is not None and self.last_error is None and not self.conflicted
                 and self.clock() - self.last_ok <= 2 * self.interval_s)
+
+    def recent_conflicts(self) -> int:
+        now = self.clock()
+        return sum(1 for t in self.conflicts if now - t <= self.conflict_window_s)
+
+    @property
+    def conflicted(self) -> bool:
+        """Another client is (recently was) heartbeating this account."""
+        return self.recent_conflicts() >= CONFLICTS_TO_REPORT
 
     def beat(self) -> bool:
         outcome = self.trading.heartbeat(self.heartbeat_id)
+        acknowledged_before, self._last_beat_ok = self._last_beat_ok, isinstance(outcome, Ok)
+        if (isinstance(outcome, Refused) and acknowledged_before and self.heartbeat_id
+                and "heartbeat" in outcome.reason.lower()):
+            now = self.clock()
+            self.conflicts = [t for t in self.conflicts if now - t <= self.conflict_window_s] + [now]
+            self.last_conflict = outcome.reason
+            if self.conflicted:
+                log.warning("another client is heartbeating this account: %s", outcome.reason)
         if isinstance(outcome, Ok):
             if self.last_ok is None or not self.healthy:
                 log.info("heartbeat healthy (id %s…)", outcome.value[:8])

@@ -6,13 +6,26 @@ leftover buy quotes are cancelled. Loop: one tick at a time (never overlapping) 
 `loop.order_check_interval_seconds`, sooner (but never more than every MIN_TICK_SPACING_S) when
 the market channel reports a change in a book we have orders in, or the user channel a fill or an order
 update; the market universe is rescanned every `loop.update_interval_seconds`. While heartbeats are
-not healthy nothing is placed. Stop (SIGTERM/SIGINT): cancel our buy quotes, keep hedge sells,
-journal final stats, exit 0. A failing tick is logged and the loop goes on: nothing crashes it.
+not healthy nothing is placed. A failing tick is logged and journaled (health `halted`, with the
+error) and the loop goes on: nothing crashes it.
+
+Stop (SIGTERM, SIGINT, `polymm stop`): a full stop — cancel every order of ours, quotes AND hedges,
+read the venue once more and journal what is left (orders still live, positions left unhedged),
+then exit 0. Hedges cannot outlive the process: once heartbeats have been sent, the venue cancels
+all of the account's orders when they stop (docs.polymarket.com/api-reference/trade/send-heartbeat:
+"If heartbeats are not sent regularly, all open orders for the user will be automatically
+canceled"; about 10 s plus a buffer, VENUE.md), so "keep the hedges and exit" is not a state the
+venue can hold. `polymm stop --keep-hedges` instead keeps the process up, heartbeating, with
+quoting off, until no position is left to hedge (the hedges sold) or its timeout passes; then the
+full stop. Operator requests arrive over the control channel (control.py) and run on this thread
+between ticks: pause/resume (quoting off/on; hedging continues), reload (config.yaml re-read,
+validated, applied or refused), cancel-all (quoting and hedging off until resume), stop.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -20,10 +33,12 @@ from decimal import Decimal
 
 from polymm.catalog import CatalogWriter
 from polymm.controller.account import AccountRecorder
-from polymm.controller.core import Decision
+from polymm.controller.control import ControlServer, Request
+from polymm.controller.core import Controller, Decision
 from polymm.controller.executor import ExecutionReport
 from polymm.controller.gcpolicy import settle_heap
 from polymm.controller.heartbeat import Heartbeat
+from polymm.controller.lock import control_socket_path
 from polymm.controller.session import Session
 from polymm.controller.wake import MarketChannelWaker, UserChannelWaker
 from polymm.format import money
@@ -31,6 +46,7 @@ from polymm.observed.state import known
 from polymm.observers import Observers
 from polymm.reconciler.gate import GatedPlan
 from polymm.reconciler.plan import Cancel
+from polymm.venue.outcomes import Ok
 
 log = logging.getLogger("polymm.loop")
 SLOW_STEP_S = 1.0
@@ -48,8 +64,10 @@ class TickResult:
 
 
 class Service:
-    def __init__(self, session: Session, stop: threading.Event | None = None, use_user_channel: bool = True) -> None:
+    def __init__(self, session: Session, stop: threading.Event | None = None, use_user_channel: bool = True,
+                 config_path=None, control: bool = False) -> None:
         self.session = session
+        self.config_path = config_path
         self.cfg = session.cfg
         self.controller = session.controller
         self.ledger = session.ledger
@@ -69,6 +87,14 @@ class Service:
         self.catalog = CatalogWriter(session.ledger)  # market names for `polymm status` (polymm/catalog.py)
         self.controller.market_names = self.catalog.known  # the same entries name markets in the fill log lines
         self.account = AccountRecorder(session.trading, session.ledger, self.stop_event)  # balance, rewards paid
+        self.paused = False  # quoting off by the operator (pause, cancel-all, stop --keep-hedges)
+        self.hedging_enabled = True  # False after cancel-all, until resume
+        self.keep_hedges_until: float | None = None  # stop --keep-hedges: the deadline of the wait
+        self.hedges_wanted = 0  # hedge orders the last tick's desired state held
+        self.failing_ticks = 0
+        self.last_failure: str | None = None
+        self.stop_report: dict = {}
+        self.control = ControlServer(control_socket_path(session.ledger_path), self.wake) if control else None
 
     # ------------------------------------------------------------------ start
     def startup(self) -> None:
@@ -93,6 +119,10 @@ class Service:
             self.waker.start()
         if self.book_waker:
             self.book_waker.start()
+        if self.control is not None:
+            self.control.start()
+            if self.session.lock is not None:
+                self.session.lock.update(control=str(self.control.path))
 
     def _sends_of_a_previous_run_are_unknown(self) -> None:
         """Orders a previous run wrote (intent) or sent (submitting) but whose outcome it never recorded — it
@@ -106,14 +136,18 @@ class Service:
             self.ledger.transition(rec.order_id, "lose_reply", reason="a previous run stopped before recording the reply")
 
     def _cancel_quotes(self, why: str) -> ExecutionReport:
-        quotes = [o for o in self.ledger.active_orders() if o.role == "quote" and o.side == "BUY"
-                  and o.state in ("open", "partially_filled", "unknown")]
+        return self._cancel_ours(why, roles=("quote",), sides=("BUY",))
+
+    def _cancel_ours(self, why: str, roles=("quote", "hedge"), sides=("BUY", "SELL")) -> ExecutionReport:
+        """Cancel our active orders of these roles and sides (ledger first, then the venue); nothing is placed."""
+        orders = [o for o in self.ledger.active_orders() if o.role in roles and o.side in sides
+                  and o.state in ("open", "partially_filled", "unknown", "cancel_requested")]
         cancels = tuple(Cancel(o.order_id, o.slot_key, o.condition_id, o.token_id, o.side, o.role, o.price,
-                               o.remaining, why) for o in quotes)
+                               o.remaining, why) for o in orders)
         if not cancels:
             return ExecutionReport()
-        report = self.controller.executor.run(GatedPlan(cancels, (), (), (), {}, {}))
-        log.info("%s: cancelled %d of %d buy quote(s)", why, report.cancels_confirmed, len(cancels))
+        report = self.controller.executor.cancel_only(GatedPlan(cancels, (), (), (), {}, {}))
+        log.info("%s: cancel confirmed for %d of %d order(s) of ours", why, report.cancels_confirmed, len(cancels))
         return report
 
     # ------------------------------------------------------------------ tick
@@ -127,6 +161,11 @@ class Service:
         t_decide = time.monotonic() - t0 - t_observe
         health, why = self._health(decision)
         gated = decision.gated
+        self.hedges_wanted = sum(1 for o in decision.desired.orders if o.role == "hedge")
+        if not self.hedging_enabled and gated.places:
+            gated = replace(gated, places=tuple(p for p in gated.places if p.order.role != "hedge"), dropped=gated.dropped
+                            + tuple((p, "hedging off by the operator (cancel --all)") for p in gated.places
+                                    if p.order.role == "hedge"))
         if not self.heartbeat.healthy and gated.places:
             gated = replace(gated, places=(), dropped=gated.dropped + tuple(
                 (p, "heartbeat not healthy: placing stopped") for p in gated.places))
@@ -146,6 +185,7 @@ class Service:
         self.catalog.update(decision)
         self.account.flush()
         self.ledger.journal_tick(started, self.controller.clock(), summary)
+        self.failing_ticks, self.last_failure = 0, None
         self._log_progress(summary, report)
         return TickResult(self.ticks, health, why, report, decision)
 
@@ -154,10 +194,17 @@ class Service:
         unknown = [name for name in ("open_orders", "fills", "collateral") if not known(getattr(obs, name))]
         if not known(obs.open_orders):
             return "halted", f"open orders unknown: {obs.open_orders.reason}"
+        if self.heartbeat.conflicted:
+            return "degraded", (f"another client is heartbeating this account: the venue refused our heartbeat id "
+                                f"{self.heartbeat.recent_conflicts()} time(s) in {self.heartbeat.conflict_window_s:.0f} s "
+                                f"({self.heartbeat.last_conflict}); placing stopped")
         if not self.heartbeat.healthy:
             return "degraded", f"heartbeat not healthy: {self.heartbeat.last_error or 'starting'}"
         if unknown:
             return "degraded", "unknown: " + ", ".join(f"{n} ({getattr(obs, n).reason})" for n in unknown)
+        if obs.fills_unknown_markets:
+            cause = next((p for p in obs.problems if p.startswith("fills unknown")), "a trade row did not parse")
+            return "degraded", f"fills unknown in {len(obs.fills_unknown_markets)} market(s), held: {cause}"
         if not known(obs.reward_markets):
             return "degraded", f"market data unknown: {obs.reward_markets.reason}"
         held = decision.desired.held_markets
@@ -167,6 +214,12 @@ class Service:
         problems = self.controller.health_problems()  # unhedged too long, positions unlike the venue's
         if problems:
             return "degraded", "; ".join(problems)
+        if self.keep_hedges_until is not None:
+            return "ok", "stopping: quoting off, hedges kept until the positions are sold"
+        if self.paused and not self.hedging_enabled:
+            return "ok", "paused by the operator (cancel --all): no quotes, no hedges; polymm resume restarts them"
+        if self.paused:
+            return "ok", "quoting paused by the operator; hedging continues (polymm resume)"
         return "ok", ""
 
     def _placing_health(self, health: str, why: str, report: ExecutionReport) -> tuple[str, str]:
@@ -211,6 +264,9 @@ class Service:
             "user_channel": bool(self.waker and self.waker.connected),
             "market_data": self.controller.market_data.freshness(time.time()),
             "notes": (list(decision.desired.notes) + list(decision.observed.problems) + report.notes)[:20],
+            "quoting": self.controller.quoting_enabled,
+            "hedging": self.hedging_enabled,
+            "pid": os.getpid(),
         }
 
     def _log_health_change(self, health: str, why: str) -> None:
@@ -243,11 +299,13 @@ class Service:
         self.startup()
         try:
             while True:
+                self._serve_control()
+                if self.stop_event.is_set():
+                    break
                 tick_started = time.monotonic()
-                try:
-                    self.tick()
-                except Exception:  # nothing may crash the loop; the next tick re-reads everything
-                    log.exception("tick %d failed; continuing", self.ticks)
+                self._safe_tick()
+                if self._keep_hedges_done():
+                    break
                 if not loop or self.stop_event.is_set():
                     break
                 if self.book_waker:
@@ -266,24 +324,196 @@ class Service:
             self.shutdown()
         return 0
 
-    def shutdown(self) -> None:
-        report = self._cancel_quotes("shutdown")
-        if self.waker:
-            self.waker.stop()
-        if self.book_waker:
-            self.book_waker.stop()
-        self.heartbeat.stop()
-        self.observers.close()
-        positions = {t: str(p.size) for t, p in self.ledger.positions().items() if p.size > 0}
-        final = {"final": True, "tick": self.ticks, "ticks": self.ticks, "totals": self.totals.__dict__ | {"notes": []},
-                 "quotes_cancelled_at_stop": report.cancels_confirmed, "positions": positions}
-        self.ledger.journal_tick(time.time(), time.time(), final)
+    def _safe_tick(self) -> TickResult | None:
+        try:
+            return self.tick()
+        except Exception as exc:  # nothing may crash the loop; the next tick re-reads everything
+            self.failing_ticks += 1
+            self.last_failure = f"{type(exc).__name__}: {exc}"
+            log.exception("tick %d failed; continuing", self.ticks)
+            if _ledger_unwritable(exc):
+                # the ledger cannot record intents: nothing can be placed (the executor writes first), and
+                # our quotes must not rest unmanaged — cancel them at the venue without recording
+                self._cancel_quotes_unrecorded()
+            try:
+                self.ledger.journal_tick(time.time(), time.time(), {
+                    "tick": self.ticks, "health": "halted", "why": f"tick failed: {self.last_failure}",
+                    "failing_ticks": self.failing_ticks, "pid": os.getpid(), "notes": []})
+            except Exception:
+                log.warning("the ledger cannot journal either: %s", self.last_failure)
+            return None
+
+    def _cancel_quotes_unrecorded(self) -> None:
+        try:
+            ids = [o.order_id for o in self.ledger.active_orders() if o.role == "quote" and o.side == "BUY"]
+        except Exception as exc:
+            log.error("ledger unreadable, cannot find our quotes to cancel: %s", exc)
+            return
+        if ids:
+            outcome = self.session.trading.cancel(ids)
+            log.error("ledger not writable: stopped quoting, cancel of %d buy quote(s) sent (%s)", len(ids),
+                      "ok" if isinstance(outcome, Ok) else outcome.reason)
+
+    def _keep_hedges_done(self) -> bool:
+        if self.keep_hedges_until is None:
+            return False
+        hedges = [o for o in self.ledger.active_orders() if o.role == "hedge"]
+        if not hedges and self.hedges_wanted == 0:
+            log.info("stop --keep-hedges: no position left to hedge; stopping")
+            return True
+        if time.time() >= self.keep_hedges_until:
+            log.warning("stop --keep-hedges: timeout with %d hedge(s) resting; full stop", len(hedges))
+            return True
+        return False
+
+    # ------------------------------------------------------------------ operator requests
+    def _serve_control(self) -> None:
+        if self.control is not None:
+            self.control.drain(self._handle)
+
+    def _handle(self, request: Request) -> None:
+        command = request.body.get("command")
+        if command == "pause":
+            self.paused = True
+            self.controller.quoting_enabled = False
+            self._safe_tick()
+            request.answer(True, f"quoting paused: {self._live_summary()}; hedging continues", **self._live())
+        elif command == "resume":
+            self.paused, self.hedging_enabled, self.keep_hedges_until = False, True, None
+            self.controller.quoting_enabled = True
+            self._safe_tick()
+            request.answer(True, f"quoting resumed: {self._live_summary()}", **self._live())
+        elif command == "reload":
+            ok, message = self._reload()
+            request.answer(ok, message)
+        elif command == "cancel_all":
+            self.paused, self.hedging_enabled = True, False
+            self.controller.quoting_enabled = False
+            report = self._cancel_ours("polymm cancel --all")
+            outcome = self.session.trading.cancel_all()  # also whatever else rests on the account
+            extra = len(outcome.value.get("canceled", [])) if isinstance(outcome, Ok) else 0
+            self._safe_tick()
+            note = "" if isinstance(outcome, Ok) else f"; cancel-all at the venue failed: {outcome.reason}"
+            request.answer(isinstance(outcome, Ok), f"cancelled {report.cancels_confirmed} order(s) of ours "
+                           f"({extra} by the venue's cancel-all){note}; {self._live_summary()}; quoting and hedging stay off "
+                           f"until `polymm resume`{self._unhedged_note()}", **self._live())
+        elif command == "stop":
+            if request.body.get("keep_hedges"):
+                timeout = float(request.body.get("timeout") or 600)
+                self.keep_hedges_until = time.time() + timeout
+                self.paused = True
+                self.controller.quoting_enabled = False
+                self._safe_tick()
+                request.answer(True, f"stopping with hedges kept: quoting off, the loop (PID {os.getpid()}) stays up "
+                               f"heartbeating until no position is left to hedge or {timeout:.0f} s pass, then stops "
+                               f"fully; {self._live_summary()}", pid=os.getpid(), **self._live())
+            else:
+                self.stop_event.set()
+                request.answer(True, f"stopping (PID {os.getpid()})", pid=os.getpid())
+        else:
+            request.answer(False, f"unknown command {command!r}")
+
+    def _live(self) -> dict:
         active = self.ledger.active_orders()
-        hedged = {o.token_id for o in active if o.role == "hedge" and o.state in ("open", "partially_filled")}
-        unsettled = sum(1 for o in active if o.state in ("intent", "submitting", "unknown", "cancel_requested"))
-        log.info("stopped after %d tick(s): %d place(s), %d cancel(s); %d of %d position(s) with a resting hedge%s",
-                 self.ticks, self.totals.places_sent, self.totals.cancels_sent, len(hedged & set(positions)),
-                 len(positions), f"; {unsettled} order(s) not settled (cancel unconfirmed or outcome unknown: see "
-                 "polymm status)" if unsettled else "")
-        if unsettled:
-            log.warning("stopped with %d order(s) not settled at the venue", unsettled)
+        return {"quotes": sum(1 for o in active if o.role == "quote"), "hedges": sum(1 for o in active if o.role == "hedge")}
+
+    def _live_summary(self) -> str:
+        live = self._live()
+        return f"{live['quotes']} quote(s) and {live['hedges']} hedge(s) active in the ledger"
+
+    def _unhedged_note(self) -> str:
+        held = [p for p in self.ledger.positions().values() if p.size > 0]
+        return f"; {len(held)} position(s) left unhedged" if held else ""
+
+    def _reload(self) -> tuple[bool, str]:
+        from polymm.config import ConfigError, load_config
+
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            return False, "reload refused, the running configuration is unchanged: " + "; ".join(exc.problems)
+        old = self.cfg
+        fixed = [name for name in RESTART_SECTIONS if getattr(new, name) != getattr(old, name)]
+        if fixed:
+            return False, (f"reload refused: {', '.join(fixed)} changed, which needs a restart "
+                           "(polymm stop, then start again); the running configuration is unchanged")
+        changed = [name for name in type(new).model_fields if getattr(new, name) != getattr(old, name)]
+        controller = Controller(new, self.session.public, self.session.trading, self.ledger,
+                                market_data=self.controller.market_data)
+        controller.quoting_enabled = self.controller.quoting_enabled
+        controller.executor.failures = self.controller.executor.failures
+        self.controller = self.session.controller = controller
+        self.cfg = self.session.cfg = new
+        self.heartbeat.interval_s = new.controller.heartbeat_interval_seconds
+        log.info("configuration reloaded from %s: %s", self.config_path or "config.yaml", ", ".join(changed) or "no change")
+        return True, f"reloaded: {', '.join(changed) + ' changed' if changed else 'nothing changed'}"
+
+    # ------------------------------------------------------------------ stop
+    def shutdown(self) -> None:
+        """The full stop: every order of ours cancelled, the venue read again, the truth journaled."""
+        try:
+            report = self._cancel_ours("shutdown")
+            live = self._ours_live_at_venue()
+            if live:  # a cancel whose reply was lost or refused: once more, by id
+                self.session.trading.cancel([o["id"] for o in live])
+                live = self._ours_live_at_venue()
+        finally:
+            if self.waker:
+                self.waker.stop()
+            if self.book_waker:
+                self.book_waker.stop()
+            self.heartbeat.stop()
+            self.observers.close()
+        try:
+            self.controller.record_observation(self.controller.observe(rescan=False))
+        except Exception as exc:  # the stop must finish; the next start reconciles
+            log.warning("final observation failed: %s", exc)
+        positions = {t: p for t, p in self.ledger.positions().items() if p.size > 0}
+        offered: dict[str, Decimal] = {}
+        for o in live or []:
+            if o["side"] == "SELL":
+                offered[o["asset_id"]] = offered.get(o["asset_id"], Decimal(0)) + Decimal(o["original_size"]) - Decimal(o["size_matched"])
+        unhedged = {t: str(p.size - offered.get(t, Decimal(0))) for t, p in positions.items()
+                    if p.size > offered.get(t, Decimal(0))}
+        final = {"final": True, "tick": self.ticks, "ticks": self.ticks, "totals": self.totals.__dict__ | {"notes": []},
+                 "stop": "full", "cancels_confirmed_at_stop": report.cancels_confirmed,
+                 "live_at_venue_after_stop": None if live is None else [
+                     {"order_id": o["id"], "side": o["side"], "token_id": o["asset_id"], "price": o["price"]} for o in live],
+                 "positions": {t: str(p.size) for t, p in positions.items()}, "unhedged": unhedged, "pid": os.getpid()}
+        self.stop_report = final
+        try:
+            self.ledger.journal_tick(time.time(), time.time(), final)
+        except Exception as exc:
+            log.error("could not journal the stop: %s", exc)
+        if self.control is not None:
+            self.control.stop()
+        if live is None:
+            venue = "the venue's open orders could not be read after the cancels"
+        elif live:
+            venue = (f"{len(live)} order(s) of ours still live at the venue after the cancels "
+                     "(the venue cancels them when our heartbeats stop, ~10 s)")
+        else:
+            venue = "no order of ours is live at the venue"
+        held = (f"{len(unhedged)} position(s) left unhedged: " + ", ".join(f"{t[:12]}… {s}" for t, s in unhedged.items())
+                if unhedged else "no position left unhedged")
+        log.info("stopped after %d tick(s): %d place(s), %d cancel(s); %s; %s", self.ticks, self.totals.places_sent,
+                 self.totals.cancels_sent + report.cancels_sent, venue, held)
+
+    def _ours_live_at_venue(self) -> list[dict] | None:
+        outcome = self.session.trading.open_orders()
+        if not isinstance(outcome, Ok):
+            return None
+        ours = {o.order_id for o in self.ledger.orders()}
+        return [o for o in outcome.value if o.get("id") in ours]
+
+
+RESTART_SECTIONS = ("venue", "ledger", "logging", "orderbook_service")
+
+
+def _ledger_unwritable(exc: Exception) -> bool:
+    """A write the ledger refused (disk full, read-only directory or file, I/O error)."""
+    import sqlite3
+
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and any(
+        word in text for word in ("full", "readonly", "read-only", "disk i/o", "unable to open"))

@@ -3,6 +3,12 @@
 Embedded mode (the default) starts a simulated venue in-process, uses POLYMARKET_PRIVATE_KEY if set
 or else a fresh random test key (the simulator funds it), and keeps its ledger beside the configured
 one with an `-embedded` suffix — reset at each start, since the embedded venue starts empty too.
+
+One controller per ledger and account (controller/lock.py): a session that may write takes the
+ledger lock before anything else (before the embedded ledger is reset) and the account lock
+before the first request. A session `attach`ed to a running embedded loop uses that loop's venue
+(its URLs and, when the loop generated it, its test key from the 0600 key file) and its ledger
+as it is, instead of starting a second simulator.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Iterator
 from polymm.config import ConfigError, PolymmConfig, Secrets
 from polymm.controller.core import Controller
 from polymm.controller.endpoints import venue_endpoints
+from polymm.controller.lock import InstanceLock, Owner
 from polymm.statemachines.ledger import Ledger
 from polymm.venue.gateway import VenueEndpoints, VenueGateway
 from polymm.venue.outcomes import Ok
@@ -39,6 +46,7 @@ class Session:
     controller: Controller
     ledger_path: Path
     embedded: bool
+    lock: InstanceLock | None = None
 
 
 def ledger_path_for(cfg: PolymmConfig) -> Path:
@@ -79,16 +87,25 @@ def market_data_for(cfg: PolymmConfig, public: VenueGateway):
 
 
 @contextmanager
-def open_session(cfg: PolymmConfig, secrets: Secrets, *, dry_run: bool = False) -> Iterator[Session]:
+def open_session(cfg: PolymmConfig, secrets: Secrets, *, dry_run: bool = False, lock: bool = True,
+                 attach: Owner | None = None) -> Iterator[Session]:
     """A ready controller. With dry_run nothing is written: no API key is created (derive only) and
-    a ledger that does not exist yet is replaced by an empty temporary one."""
+    a ledger that does not exist yet is replaced by an empty temporary one. With `lock` (and not
+    dry_run) the session holds the ledger and account locks (lock.AlreadyRunning if another process
+    does). With `attach`, the session talks to that running embedded loop's venue."""
     embedded = cfg.venue.mode == "embedded-sim"
     key = secrets.private_key.get_secret_value() if secrets.private_key else None
+    generated = False
+    if attach is not None and attach.key_file:
+        try:
+            key = Path(attach.key_file).read_text().strip()
+        except OSError as exc:
+            raise SessionError(f"cannot read the running loop's test key {attach.key_file}: {exc.strerror}") from None
     if key is None:
         if not embedded:  # a configuration problem (exit 2), not an outage: restarting cannot fix it
             raise ConfigError(["POLYMARKET_PRIVATE_KEY: not set — venue.mode remote needs the wallet's key in the "
                                "environment (64 hex digits; or venue.mode: embedded-sim for paper trading)"])
-        key = "0x" + os.urandom(32).hex()
+        key, generated = "0x" + os.urandom(32).hex(), True
     creds = None
     if secrets.api_key and secrets.api_secret and secrets.api_passphrase:
         creds = ApiCreds(secrets.api_key.get_secret_value(), secrets.api_secret.get_secret_value(),
@@ -98,11 +115,30 @@ def open_session(cfg: PolymmConfig, secrets: Secrets, *, dry_run: bool = False) 
         writable_directory(ledger_path_for(cfg).parent, "ledger.path", cfg.ledger.path)
 
     with ExitStack() as stack:
-        endpoints = stack.enter_context(venue_endpoints(cfg))
+        path = ledger_path_for(cfg)
+        instance = None
+        if lock and not dry_run:
+            instance = InstanceLock(path)
+            instance.acquire_ledger()  # before the embedded ledger is reset under a running loop
+            stack.callback(instance.release)
+        if attach is not None and attach.embedded:
+            u = attach.embedded
+            endpoints = VenueEndpoints(u["clob_url"], u["gamma_url"], u["data_url"], u["ws_url"], cfg.venue.chain_id)
+        else:
+            endpoints = stack.enter_context(venue_endpoints(cfg))
         public = VenueGateway(endpoints, cfg.venue.request_timeout_seconds, read_only=dry_run)
         stack.callback(public.close)
         trading = TradingGateway(endpoints, key, creds, cfg.venue.signature_type, funder, cfg.venue.request_timeout_seconds)
         stack.callback(trading.close)
+        if instance is not None:
+            instance.acquire_account(trading.address, endpoints.clob_url)
+            if embedded and attach is None:
+                extra = {"embedded": {"clob_url": endpoints.clob_url, "gamma_url": endpoints.gamma_url,
+                                      "data_url": endpoints.data_url, "ws_url": endpoints.ws_url}}
+                if generated:
+                    extra["key_file"] = str(_write_key_file(path, key))
+                    stack.callback(Path(extra["key_file"]).unlink, missing_ok=True)
+                instance.update(**extra)
         # a dry run against a real venue only derives; the embedded venue is our own and starts empty
         outcome = trading.ensure_credentials(allow_create=embedded or not dry_run)
         if not isinstance(outcome, Ok):
@@ -111,14 +147,23 @@ def open_session(cfg: PolymmConfig, secrets: Secrets, *, dry_run: bool = False) 
                                    "\"Could not derive api key!\"); run `polymm keys --create` to create it, then "
                                    "`polymm plan` again")
             raise SessionError(f"API credentials: {outcome.reason}")
-        path = ledger_path_for(cfg)
         if dry_run and not path.exists():
             path = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="polymm-plan-"))) / "ledger.sqlite"
-        elif embedded and not dry_run:
+        elif embedded and not dry_run and attach is None:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         ledger = Ledger(path, clock=time.time)
         stack.callback(ledger.close)
         controller = Controller(cfg, public, trading, ledger, market_data=market_data_for(cfg, public))
-        yield Session(cfg, endpoints, public, trading, ledger, controller, path, embedded)
+        yield Session(cfg, endpoints, public, trading, ledger, controller, path, embedded, instance)
+
+
+def _write_key_file(ledger: Path, key: str) -> Path:
+    """The embedded loop's generated test key, readable only by its user, for commands that attach to it."""
+    path = Path(f"{ledger}.key")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key)
+    return path

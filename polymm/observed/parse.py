@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 
 from polymm.domain.fees import rate_from_bps, taker_fee
 from polymm.domain.types import Fill, LiveOrder
+from polymm.statemachines.trades import TRADE_STATUSES
 from polymm.venue.parse import MalformedReply, trade_status_from_wire
 
 OPPOSITE = {"BUY": "SELL", "SELL": "BUY"}
@@ -89,6 +90,9 @@ def our_fills(trade: dict, api_key: str, address: str) -> list[Fill]:
     try:
         trade_id = str(trade["id"])
         status = trade_status_from_wire(trade["status"])
+        if status not in TRADE_STATUSES:  # unknown ≠ MATCHED: a status we cannot place is no fill we can count
+            raise MalformedReply(f"status {trade['status']!r} is not a trade status polymm knows "
+                                 f"({', '.join(TRADE_STATUSES)})")
         condition_id = str(trade["market"])
         match_time = _int(trade.get("match_time"), "match_time")
         fills: list[Fill] = []

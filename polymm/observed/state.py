@@ -36,6 +36,13 @@ class ObservedState:
     # True: `reward_markets` is the whole universe (a rescan); False: only the markets in force and those
     # we hold orders or positions in (polymm.marketdata.scope)
     full_scan: bool = True
+    # markets with a trade row of ours that did not parse: our fills there are Unknown this tick
+    fills_unknown_markets: frozenset[str] = frozenset()
+
+    @property
+    def fills_unknown(self) -> bool | frozenset[str]:
+        """True when the trades read failed; else the markets whose fills are Unknown (maybe none)."""
+        return True if not known(self.fills) else self.fills_unknown_markets
 
     def book(self, token_id: str) -> Book | None:
         return self.books.get(token_id)

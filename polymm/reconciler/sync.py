@@ -6,7 +6,12 @@ Invariants:
 - with the open-orders section Unknown, no order is resolved by absence;
 - an order placed less than `grace_s` ago that is missing from the list is NOT taken as gone
   (the venue's read side lags its write side);
-- `intent` orders (written before a crash, maybe sent) are treated like `unknown` ones.
+- `intent` orders (written before a crash, maybe sent) are treated like `unknown` ones;
+- with our fills Unknown in an order's market (the trades read failed, or a trade row of that
+  market did not parse), an order missing from the open orders is neither filled nor cancelled:
+  the list drops fully matched orders too, so its absence proves nothing until the trades read
+  succeeds. It stays as it is, its whole remaining size counting against the cap, and its market
+  is held (`vanished_while_fills_unknown`): no new buy there meanwhile.
 
 `size_matched` comes from the venue's open-order row, or from the sum of our fills for that order,
 whichever is larger (the open-orders list drops an order once it is fully matched).
@@ -25,6 +30,7 @@ ZERO = Decimal(0)
 
 class OrderView(Protocol):
     order_id: str
+    condition_id: str
     state: str
     size: Decimal
     size_matched: Decimal
@@ -55,12 +61,16 @@ def observation_updates(
     matched: Mapping[str, Decimal],
     now: float,
     grace_s: float,
+    fills_unknown: bool | frozenset[str] = False,
 ) -> list[OrderUpdate]:
-    """State changes for active orders; `open_orders` None means the list is Unknown this tick."""
+    """State changes for active orders; `open_orders` None means the list is Unknown this tick.
+    `fills_unknown`: True when this tick's trades read failed, or the markets whose trade rows did not parse."""
     updates: list[OrderUpdate] = []
     for rec in records:
         live = open_orders.get(rec.order_id) if open_orders is not None else None
         filled = max(rec.size_matched, matched.get(rec.order_id, ZERO), live.size_matched if live else ZERO)
+        if live is None and open_orders is not None and filled < rec.size and _fills_unknown_for(rec, fills_unknown):
+            continue  # gone from the list, but filled or cancelled cannot be told apart yet
         state = rec.state
         triggers: list[str] = []
         reason = ""
@@ -93,6 +103,22 @@ def observation_updates(
         if triggers or filled > rec.size_matched:
             updates.append(OrderUpdate(rec.order_id, tuple(triggers), filled, reason or "matched size grew"))
     return updates
+
+
+def _fills_unknown_for(rec: OrderView, fills_unknown: bool | frozenset[str]) -> bool:
+    if isinstance(fills_unknown, bool):
+        return fills_unknown
+    return rec.condition_id in fills_unknown
+
+
+def vanished_while_fills_unknown(records: Iterable[OrderView], open_orders: Mapping[str, LiveOrder] | None,
+                                 fills_unknown: bool | frozenset[str]) -> frozenset[str]:
+    """Markets holding an active order of ours that is missing from the open orders while its fills are
+    Unknown: the market is held (no new buy) until the trades read tells what became of it."""
+    if open_orders is None or not fills_unknown:
+        return frozenset()
+    return frozenset(r.condition_id for r in records
+                     if r.order_id not in open_orders and _fills_unknown_for(r, fills_unknown))
 
 
 def _path_to_filled(state: str) -> list[str]:

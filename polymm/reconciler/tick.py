@@ -40,7 +40,7 @@ from polymm.observed.state import ObservedState
 from polymm.reconciler.gate import GatedPlan, RiskLimits, gate
 from polymm.reconciler.plan import Plan, PlanPolicy, plan
 from polymm.reconciler.snapshot import LedgerSnapshot, StoredFill, StoredOrder
-from polymm.reconciler.sync import OrderUpdate, observation_updates
+from polymm.reconciler.sync import OrderUpdate, observation_updates, vanished_while_fills_unknown
 from polymm.statemachines.orders import MAYBE_RESTING_STATES, TERMINAL_STATES, IllegalTransition, next_state
 from polymm.statemachines.trades import FINAL_STATUSES, next_trade_status
 
@@ -206,11 +206,11 @@ def sync(snapshot: LedgerSnapshot, observed: ObservedState, params: TickParams, 
             order_updates.append(OrderUpdate(oid, (), total, "late fill on a closed order"))
 
     open_map = {o.order_id: o for o in observed.open_orders} if known(observed.open_orders) else None
-    updates = observation_updates(snapshot.active_orders, open_map, matched, now, params.grace_s)
+    updates = observation_updates(snapshot.active_orders, open_map, matched, now, params.grace_s, observed.fills_unknown)
     order_updates.extend(updates)
 
     cursor = None
-    if known(observed.fills):
+    if known(observed.fills) and not observed.fills_unknown_markets:  # re-read a row we could not parse until we can
         current = snapshot.cursor if snapshot.cursor is not None else int(now) - params.initial_lookback_s
         unsettled = [st.view.match_time for st in fills.values() if st.status not in FINAL_STATUSES]
         if unsettled:  # keep re-reading from the oldest unsettled fill: its status still changes
@@ -366,10 +366,14 @@ def _market_of_token(token: str, observed: ObservedState) -> str:
 def held_markets(orders: Iterable[StoredOrder], observed: ObservedState) -> frozenset[str]:
     """Markets we have live orders in whose inputs are Unknown this tick: no cancel, no place there.
     A market is held when the reward list is unknown, or when either of our tokens' books is missing
-    (stale or unreadable) — never cancelled because data went missing."""
+    (stale or unreadable) — never cancelled because data went missing — or when an order of ours there
+    vanished from the open orders while our fills are Unknown (reconciler/sync.py)."""
+    orders = list(orders)
     if not known(observed.reward_markets):
         return frozenset(o.condition_id for o in orders)
-    return frozenset(o.condition_id for o in orders if o.token_id not in observed.books)
+    open_map = {o.order_id: o for o in observed.open_orders} if known(observed.open_orders) else None
+    vanished = vanished_while_fills_unknown(orders, open_map, observed.fills_unknown)
+    return frozenset(o.condition_id for o in orders if o.token_id not in observed.books) | vanished
 
 
 def without_self_crossing_quotes(desired: DesiredState) -> DesiredState:

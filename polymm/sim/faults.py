@@ -22,9 +22,10 @@ FaultKind = Literal[
     "malformed",  # execute, then reply 200 with a body that is not the expected JSON
     "latency",  # add `latency_ms` before executing
     "stale_orders",  # open-order reads show the state of `stale_s` seconds ago
+    "malformed_row",  # execute, then set `field` to `value` in the first row of the listed reply
 ]
 PHASE_BEFORE = ("error_before", "rate_limit", "latency")
-PHASE_AFTER = ("error_after", "lost_reply", "timeout_after", "malformed")
+PHASE_AFTER = ("error_after", "lost_reply", "timeout_after", "malformed", "malformed_row")
 
 
 class FaultRule(BaseModel):
@@ -39,6 +40,8 @@ class FaultRule(BaseModel):
     delay_s: float = Field(default=6.0, ge=0)
     stale_s: float = Field(default=3.0, ge=0)
     max_count: int | None = Field(default=None, ge=0)
+    field: str = Field(default="status", description="malformed_row: the row field to overwrite")
+    value: str | float | int | bool | None = Field(default="PENDING", description="malformed_row: its new value")
 
     def matches(self, method: str, path: str) -> bool:
         want_method, _, want_path = self.match.partition(" ")

@@ -36,6 +36,20 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
 
 
+def _mangle_first_row(response: web.StreamResponse, field: str, value: Any) -> web.StreamResponse:
+    """One bad row among good ones: the first row of a listed reply (a bare list or `data`) gets `field` = `value`."""
+    body = getattr(response, "body", None)
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        return response
+    rows = data.get("data") if isinstance(data, dict) else data
+    if not isinstance(rows, list) or not rows or not isinstance(rows[0], dict):
+        return response
+    rows[0][field] = value
+    return web.json_response(data, status=response.status)
+
+
 def _cursor_offset(cursor: str | None) -> int:
     if not cursor or cursor == "MA==":
         return 0
@@ -167,6 +181,8 @@ class SimServer:
             return _error(fired[kind].status, "Internal Server Error (injected after execution)")
         if kind == "malformed":
             return web.Response(status=200, text="<html><body>502 Bad Gateway</body></html>", content_type="text/html")
+        if kind == "malformed_row":
+            return _mangle_first_row(response, fired[kind].field, fired[kind].value)
         if kind == "timeout_after":
             await asyncio.sleep(fired[kind].delay_s)
             return response
