@@ -5,10 +5,12 @@ before placing anything; after a lapse the session is restarted (empty id) and p
 once a heartbeat has been acknowledged again.
 
 Another client heartbeating the same account (a second controller elsewhere on the same key)
-shows as the venue refusing an id it acknowledged a moment ago ("Invalid Heartbeat ID": each
-client's new session replaces the other's). Two such refusals within `conflict_window_s`, each
-right after an acknowledged beat (so a lost reply or our own lapse does not count), make the
-heartbeat `conflicted`: not healthy, and the health says why, until the window passes quietly.
+shows as the venue refusing the id it handed us with our last acknowledged beat ("Invalid
+Heartbeat ID": the id rotates on each beat, so someone else beat in between; the gateway then
+echoes the expected id, or a new session replaces the other's). Two such refusals within
+`conflict_window_s`, each right after an acknowledged beat (so a lost reply or our own lapse
+does not count), make the heartbeat `conflicted`: not healthy, and the health says why, until
+the window passes quietly.
 """
 
 from __future__ import annotations
@@ -63,11 +65,13 @@ class Heartbeat:
     def beat(self) -> bool:
         outcome = self.trading.heartbeat(self.heartbeat_id)
         acknowledged_before, self._last_beat_ok = self._last_beat_ok, isinstance(outcome, Ok)
-        if (isinstance(outcome, Refused) and acknowledged_before and self.heartbeat_id
-                and "heartbeat" in outcome.reason.lower()):
+        mismatch = getattr(self.trading, "heartbeat_mismatch", None)
+        if not mismatch and isinstance(outcome, Refused) and "heartbeat" in outcome.reason.lower():
+            mismatch = outcome.reason
+        if mismatch and acknowledged_before and self.heartbeat_id:
             now = self.clock()
             self.conflicts = [t for t in self.conflicts if now - t <= self.conflict_window_s] + [now]
-            self.last_conflict = outcome.reason
+            self.last_conflict = mismatch
             if self.conflicted:
                 log.warning("another client is heartbeating this account: %s", outcome.reason)
         if isinstance(outcome, Ok):

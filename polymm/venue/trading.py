@@ -93,6 +93,7 @@ class TradingGateway:
         self._backoff_until: dict[str, float] = {}
         self._backoff_status: dict[str, int] = {}
         self._restart_backoff: dict[str, float] = {}  # kind -> the last back-off after a 425
+        self.heartbeat_mismatch: str | None = None  # set when the last beat's id was stale (then echoed)
 
     # ------------------------------------------------------------------ identity
     @property
@@ -222,12 +223,15 @@ class TradingGateway:
     def heartbeat(self, heartbeat_id: str) -> Outcome[str]:
         """One beat. The id rotates on each beat; a stale id is refused with the id the venue expects
         (VENUE.md, "heartbeats"), which is then echoed at once — one retry, so a lost reply costs no lapse."""
+        self.heartbeat_mismatch = None
         try:
             reply = self.client.post_heartbeat(heartbeat_id)
         except PolyApiException as exc:
             expected = exc.error_msg.get("heartbeat_id") if isinstance(exc.error_msg, dict) else None
             if exc.status_code != 400 or not expected or expected == heartbeat_id:
                 return _classify(exc)
+            # after an acknowledged beat of ours, only another client can have rotated the id (controller/heartbeat.py)
+            self.heartbeat_mismatch = f"Invalid Heartbeat ID: the venue expected {str(expected)[:8]}…, not ours"
             try:
                 reply = self.client.post_heartbeat(str(expected))
             except Exception as exc2:
