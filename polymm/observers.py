@@ -70,7 +70,6 @@ class Observers:
         """The venue's rewards today and maker rebates for the metrics, off the tick thread (a slow read never
         delays a tick), every controller.earnings_interval_seconds; the balance comes from the loop's account
         reading (controller/account.py)."""
-        from polymm.venue.account import rebates_paid
         from polymm.venue.outcomes import Ok
 
         trading = self.service.session.trading
@@ -79,8 +78,9 @@ class Observers:
             now = datetime.now(timezone.utc)
             try:
                 rewards = trading.rewards_paid(now.date().isoformat())
+                rebates = trading.rebates_paid((now - timedelta(days=1)).date().isoformat())
                 figures = {"rewards_today": rewards.value if isinstance(rewards, Ok) else None,
-                           "rebates_paid_yesterday": rebates_paid(trading, (now - timedelta(days=1)).date().isoformat())}
+                           "rebates_paid_yesterday": rebates.value if isinstance(rebates, Ok) else None}
                 if self.metrics is not None:
                     self.metrics.observe_earnings(figures)
             except Exception:  # logged once; the metrics keep their last known figures

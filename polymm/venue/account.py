@@ -145,17 +145,3 @@ def remote_findings(trading: TradingGateway, signature_type: int, funder: str | 
             out.append(Finding(True, "allowances", f"{len(allowances)} exchange contract(s) approved"))
     return out
 
-
-def rebates_paid(trading: TradingGateway, date: str) -> Decimal | None:
-    """The maker rebates the venue paid us for `date` (UTC), None when the read failed (unknown, not zero):
-    GET /rebates/current?date=&maker_address= (docs.polymarket.com/api-reference/rebates/
-    get-current-rebated-fees-for-a-maker). Rebates are worked out and paid after the day ends, so
-    today's figure is 0 until then: the metrics ask for yesterday."""
-    try:
-        resp = trading.http.get(f"{trading.endpoints.clob_url}/rebates/current",
-                                params={"date": date, "maker_address": trading.address})
-        resp.raise_for_status()
-        rows = resp.json()
-        return sum((Decimal(str(r.get("rebated_fees_usdc", 0))) for r in rows if isinstance(r, dict)), Decimal(0))
-    except Exception:  # httpx errors, a non-list body, a malformed amount: unknown
-        return None
