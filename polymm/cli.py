@@ -183,8 +183,9 @@ def keys_cmd(
     show_secrets: bool = typer.Option(False, "--show-secrets", help="Print the full credentials as POLYMARKET_API_* "
                                       "lines for an EnvironmentFile (stdout only; keep that file mode 600)."),
 ) -> None:
-    """Show the wallet's API credentials (redacted), or create them with --create. polymm derives them from the
-    wallet at every start, so storing them is optional."""
+    """Show the wallet's API credentials (redacted), or create them with --create.
+
+    polymm derives them from the wallet at every start, so storing them is optional."""
     from polymm.venue.account import SIGNATURE_TYPES, credentials, redact, signer_address
 
     cfg = _load_config(config)
@@ -409,8 +410,10 @@ def dashboard_cmd(
     port: int = typer.Option(8765, help="Port to listen on."),
     host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default; the page is read-only but shows your book)."),
 ) -> None:
-    """A live read-only web dashboard from the ledger (safe while the loop runs): health, markets with our quotes
-    and the band, positions and hedges, exposure against the caps, P&L and reward charts. No CDN, works offline."""
+    """A live read-only web dashboard from the ledger (safe while the loop runs).
+
+    Health, markets with our quotes and the reward band, positions and hedges, exposure against the caps,
+    P&L and reward charts; plain HTML and SVG, no CDN, works offline."""
     from polymm.controller.session import ledger_path_for
     from polymm.dashboard import make_server
 
