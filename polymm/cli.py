@@ -37,6 +37,10 @@ def failure_lines(exc: BaseException) -> tuple[int, list[str]] | None:
 
     if isinstance(exc, ConfigError):
         return EXIT_CONFIG, [f"config error: {line}" for line in exc.problems]
+    from polymm.controller.session import LedgerUnusable
+
+    if isinstance(exc, LedgerUnusable):  # a restart cannot mend the file: no restart loop
+        return EXIT_CONFIG, [f"ledger error: {exc}"]
     if isinstance(exc, AlreadyRunning):  # retrying cannot help while the other one runs
         return EXIT_CONFIG, [f"cannot start: {exc} (stop it with `polymm stop`, or use another ledger)"]
     if isinstance(exc, ControlError):

@@ -32,6 +32,30 @@ from polymm.venue.outcomes import Ok
 from polymm.venue.trading import ApiCreds, TradingGateway
 
 
+class LedgerUnusable(Exception):
+    """The ledger cannot be opened for writing, or is corrupt: nothing may be sent (exit 2, no restart loop)."""
+
+
+def open_ledger(path: Path, write: bool = True) -> Ledger:
+    """The ledger, opened for writing and checked whole (`PRAGMA quick_check`) before anything is sent: a
+    corrupt, truncated or unwritable file is refused with one line, never run on and never overwritten."""
+    import sqlite3
+
+    from polymm.statemachines.ledger import LedgerError
+
+    try:
+        ledger = Ledger(path, clock=time.time)
+    except (sqlite3.DatabaseError, LedgerError) as exc:
+        raise LedgerUnusable(f"ledger {path} cannot be used: {exc} — move it aside and restore a backup (polymm "
+                             "never overwrites a ledger), or point ledger.path elsewhere to start empty") from None
+    problem = ledger.integrity_problem(write_probe=write)
+    if problem:
+        ledger.close()
+        raise LedgerUnusable(f"ledger {path} is corrupt ({problem}) — move it aside and restore a backup, or point "
+                             "ledger.path elsewhere to start empty")
+    return ledger
+
+
 class SessionError(Exception):
     """The session cannot start (missing key, credentials refused): the message says what to do."""
 
@@ -153,7 +177,7 @@ def open_session(cfg: PolymmConfig, secrets: Secrets, *, dry_run: bool = False, 
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
         path.parent.mkdir(parents=True, exist_ok=True)
-        ledger = Ledger(path, clock=time.time)
+        ledger = open_ledger(path, write=not dry_run)
         stack.callback(ledger.close)
         controller = Controller(cfg, public, trading, ledger, market_data=market_data_for(cfg, public))
         yield Session(cfg, endpoints, public, trading, ledger, controller, path, embedded, instance)

@@ -493,6 +493,23 @@ class Ledger:
                         f"is not allowed; allowed: {', '.join(allowed)}"
                     )
 
+    def integrity_problem(self, write_probe: bool = True) -> str | None:
+        """None if SQLite finds the file whole (`PRAGMA quick_check`), else its first complaint; also a
+        write probe, so a ledger that opened read-only (an immutable or read-only file) is named here."""
+        try:
+            with self._lock:
+                rows = [r[0] for r in self._conn.execute("PRAGMA quick_check").fetchall()]
+            if rows != ["ok"]:
+                return "; ".join(str(r) for r in rows[:3])
+            if not write_probe:
+                return None
+            with self._write() as conn:
+                conn.execute("INSERT INTO cursors (name, value) VALUES ('_write_probe', '1') "
+                             "ON CONFLICT(name) DO UPDATE SET value = excluded.value")
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
+        return None
+
     def close(self) -> None:
         with self._lock:
             if not self._closed:
