@@ -144,3 +144,38 @@ def test_dashboard_in_headless_chromium_shows_health_positions_and_charts(venue,
         board.terminate()
         board.wait(10)
     ctl.terminate()
+
+
+def test_dashboard_without_a_ledger_says_so_and_serves_json_once_ticks_are_journaled(tmp_path):
+    import json
+    import threading
+
+    from polymm.config import load_config
+    from polymm.dashboard import make_server
+    from polymm.statemachines.ledger import Ledger
+
+    cfg = load_config(environ={})
+    path = tmp_path / "ledger.sqlite"
+    server = make_server(cfg, path, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        missing = httpx.get(f"{base}/", timeout=5)
+        assert missing.status_code == 503 and str(path) in missing.text
+        with Ledger(path) as ledger:
+            now = time.time()
+            for i in range(3):
+                ledger.journal_tick(now - 3 + i, now - 2.9 + i, {
+                    "tick": i + 1, "health": "degraded", "why": "unknown: fills (500)", "seconds": 0.1,
+                    "exposure": {"0xabc": str(10 + i)}, "exposure_cap_per_market": "25", "exposure_cap_total": "250",
+                    "expected_rewards_per_day": 4.5, "markets": []})
+        data = json.loads(httpx.get(f"{base}/api/dashboard", timeout=5).text)
+        assert data["status"]["health"] == "degraded" and data["status"]["why"] == "unknown: fills (500)"
+        assert [v for _, v in data["history"]["exposure_total"]] == [10.0, 11.0, 12.0]
+        assert [v for _, v in data["history"]["exposure_cap_total"]] == [250.0] * 3
+        page = httpx.get(f"{base}/", timeout=5).text
+        assert 'data-health="degraded"' in page and "unknown: fills (500)" in page
+        assert httpx.get(f"{base}/nothing", timeout=5).status_code == 404
+    finally:
+        server.shutdown()
+        server.server_close()
