@@ -36,3 +36,37 @@ def test_a_ledger_that_disagrees_with_the_venues_positions_makes_health_degraded
     sells = [o for o in h.live_orders(truth.state(), ctl.address) if o["side"] == "SELL" and o["asset_id"] == token]
     assert all(Decimal(o["original_size"]) <= 8 for o in sells), sells  # 20 held by the ledger, 8 sold at most
     http.close()
+
+
+def test_the_exposure_cap_counts_the_venues_shares_where_they_disagree():
+    """Pure: with the venue holding more than the ledger says, the cap counts the venue's shares (a buy that
+    fits the ledger's figure is dropped), and a sell never offers more than the smaller figure."""
+    from polymm.desired.state import DesiredOrder, DesiredState
+    from polymm.domain.positions import PositionRecord
+    from polymm.observed.state import ObservedState
+    from polymm.reconciler.gate import RiskLimits
+    from polymm.reconciler.plan import PlanPolicy
+    from polymm.reconciler.tick import Synced, LedgerChanges, TickParams, act
+
+    cid, yes, no = "0x" + "c" * 64, "yes-token", "no-token"
+    synced = Synced(LedgerChanges(), (), {yes: PositionRecord(yes, cid, Decimal(10), Decimal(5), Decimal(0))},
+                    frozenset())
+    buy = DesiredOrder(f"{cid}|{no}|BUY|quote", cid, no, "BUY", "quote", Decimal("0.50"), Decimal(20), Decimal(20),
+                       Decimal("0.01"), False, True, "quote")
+    sell = DesiredOrder(f"{cid}|{yes}|SELL|hedge", cid, yes, "SELL", "hedge", Decimal("0.60"), Decimal(10), Decimal(1),
+                        Decimal("0.01"), False, False, "hedge")
+    desired = DesiredState((sell, buy), frozenset(), frozenset())
+    params = TickParams(None, None, True, PlanPolicy(Decimal("0.0001")), RiskLimits(Decimal(20), Decimal(100)), 5.0)
+    base = dict(at=0.0, open_orders=(), fills=(), collateral=Decimal(1000))
+
+    _, agreed, _ = act(synced, desired, ObservedState(**base), params)
+    assert agreed.exposure_before[cid] == Decimal(5)  # 10 shares at 0.50
+    assert [p.order.side for p in agreed.places] == ["SELL", "BUY"]  # 5 + 10 fits the 20 cap
+
+    _, apart, _ = act(synced, desired, ObservedState(**base, venue_overrides={yes: Decimal(25)}), params)
+    assert apart.exposure_before[cid] == Decimal("12.5")  # the venue's 25 shares at the ledger's 0.50
+    assert [p.order.side for p in apart.places] == ["SELL"]  # 12.5 + 10 > 20: the buy is dropped
+    assert any(p.order.side == "BUY" for p, _ in apart.dropped)
+
+    _, fewer, _ = act(synced, desired, ObservedState(**base, venue_overrides={yes: Decimal(4)}), params)
+    assert [p.order.size for p in fewer.places if p.order.side == "SELL"] == [Decimal(4)]  # sells the 4 the venue holds
