@@ -105,8 +105,10 @@ class Service:
         if not known(observed.open_orders):
             log.warning("open orders unknown at start (%s): nothing will be placed until they can be read",
                         observed.open_orders.reason)
-        updates = self.controller.record_observation(observed)
+        # first: an intent a killed run left may have been sent, whatever its age; reconciling it by absence
+        # first would reject it once the grace window since it was written has passed
         self._sends_of_a_previous_run_are_unknown()
+        updates = self.controller.record_observation(observed)
         adopted = len(self.ledger.active_orders())
         log.info("reconciled with the venue: %d ledger update(s), %d active order(s) adopted", len(updates), adopted)
         if self.cfg.controller.clean_start:
