@@ -514,8 +514,8 @@ RESTART_SECTIONS = ("venue", "ledger", "logging", "orderbook_service")
 
 def _ledger_unwritable(exc: Exception) -> bool:
     """A write the ledger refused (disk full, read-only directory or file, I/O error)."""
-    import sqlite3
+    from polymm.statemachines.ledger import SQLITE_ERRORS  # only statemachines/ touches SQLite
 
     text = str(exc).lower()
-    return isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and any(
+    return isinstance(exc, SQLITE_ERRORS) and any(
         word in text for word in ("full", "readonly", "read-only", "disk i/o", "unable to open"))
