@@ -39,13 +39,11 @@ class LedgerUnusable(Exception):
 def open_ledger(path: Path, write: bool = True) -> Ledger:
     """The ledger, opened for writing and checked whole (`PRAGMA quick_check`) before anything is sent: a
     corrupt, truncated or unwritable file is refused with one line, never run on and never overwritten."""
-    import sqlite3
-
-    from polymm.statemachines.ledger import LedgerError
+    from polymm.statemachines.ledger import SQLITE_ERRORS, LedgerError  # only statemachines/ touches SQLite
 
     try:
         ledger = Ledger(path, clock=time.time)
-    except (sqlite3.DatabaseError, LedgerError) as exc:
+    except (*SQLITE_ERRORS, LedgerError) as exc:
         raise LedgerUnusable(f"ledger {path} cannot be used: {exc} — move it aside and restore a backup (polymm "
                              "never overwrites a ledger), or point ledger.path elsewhere to start empty") from None
     problem = ledger.integrity_problem(write_probe=write)
