@@ -96,7 +96,9 @@ def build_report(record) -> dict:
         },
         "caps": {"per_market": float(cfg["strategy"]["max_exposure_per_market_usdc"]),
                  "total": float(cfg["strategy"]["max_total_exposure_usdc"])},
-        "strategy": cfg["strategy"],
+        # the options that decide the economics, so runs with different settings can be told apart
+        "strategy": {"strategy": cfg["strategy"], "hedge_sell": cfg["hedge_sell"], "filters": cfg["filters"],
+                     "loop": cfg["loop"]},
         "totals": totals,
         "markets": rows,
         "venue_state": record.venue_state,
