@@ -119,7 +119,16 @@ class Admin:
         return r.json()
 
     def book(self, token_id: str) -> dict:
-        return self.http.get("/book", params={"token_id": token_id}).json()
+        # a public read: under a storm's fault plan it may be refused or mangled too — read until it parses
+        for _ in range(50):
+            r = self.http.get("/book", params={"token_id": token_id})
+            try:
+                if r.status_code == 200:
+                    return r.json()
+            except ValueError:
+                pass
+            time.sleep(0.01)
+        raise RuntimeError(f"GET /book {token_id[:12]}… kept failing: {r.status_code}")
 
     def market(self, condition_id: str) -> dict:
         if condition_id not in self._markets:
@@ -514,10 +523,12 @@ class Traffic(threading.Thread):
     hedges (a taker BUY through our ask). Audits the venue's truth on every round."""
 
     def __init__(self, admin: Admin, address: str, rng: random.Random, cap: Decimal, result: ChaosResult,
-                 period_s: float = 0.25, take_probability: float = 0.25) -> None:
+                 period_s: float = 0.25, take_probability: float = 0.25, sim_step_s: float | None = None) -> None:
         super().__init__(name="chaos-traffic", daemon=True)
         self.admin, self.address, self.rng, self.cap, self.result = admin, address, rng, cap, result
         self.period_s, self.take_probability = period_s, take_probability
+        self.sim_step_s = period_s if sim_step_s is None else sim_step_s  # simulated seconds per round
+        self.simulated_s = 0.0
         self.stop_event = threading.Event()
         self.takes_enabled = threading.Event()
         self.takes_enabled.set()
@@ -533,8 +544,10 @@ class Traffic(threading.Thread):
             self.stop_event.wait(self.period_s)
 
     def round(self) -> None:
-        # one simulated second per wall second: the heartbeat (every 5 s) stays inside the venue's 10 s
-        self.admin.advance(self.period_s)
+        # by default one simulated second per wall second: the heartbeat (every 5 s) stays inside the venue's
+        # 10 s; a faster clock (the storm) needs a faster heartbeat
+        self.admin.advance(self.sim_step_s)
+        self.simulated_s += self.sim_step_s
         state = self.admin.state()
         check_continuous(state, self.address, self.cap, self.result.audit)
         if not self.takes_enabled.is_set() or self.rng.random() >= self.take_probability:
@@ -670,6 +683,114 @@ def run_chaos(kills: int = 20, seed: int = 1, workdir: Path | None = None, marke
     return result
 
 
+SETTLEMENT_S = 60.0  # simulated seconds after the storm for trades to settle (MINED after ~26 s)
+STORM_SPEED = 8.0  # simulated seconds per wall second in the storm (heartbeats every 0.5 s wall = 4 s simulated)
+
+
+def storm_plan(seed: int, rate: float) -> dict:
+    """Faults at `rate` of the requests of every endpoint the controller uses (heartbeats only delayed:
+    a lost heartbeat is its own scenario, and at 40 % the venue would cancel everything every few seconds)."""
+    share = rate / 2  # two kinds per endpoint, each at half the rate
+    rules = [
+        {"match": "POST /order*", "kind": "lost_reply", "probability": share},
+        {"match": "POST /order*", "kind": "error_after", "probability": share, "status": 500},
+        {"match": "DELETE /order*", "kind": "error_after", "probability": share, "status": 500},
+        {"match": "DELETE /order*", "kind": "rate_limit", "probability": share, "retry_after": 1},
+        {"match": "GET /data/orders", "kind": "stale_orders", "probability": share, "stale_s": 2},
+        {"match": "GET /data/orders", "kind": "error_before", "probability": share, "status": 500},
+        {"match": "GET /data/trades", "kind": "error_before", "probability": share, "status": 500},
+        {"match": "GET /data/trades", "kind": "malformed", "probability": share / 2},
+        {"match": "GET /data/trades", "kind": "malformed_row", "probability": share / 2, "field": "status",
+         "value": "PENDING"},
+        {"match": "* /book*", "kind": "rate_limit", "probability": share, "retry_after": 1},
+        {"match": "* /book*", "kind": "malformed", "probability": share},
+        {"match": "*", "kind": "latency", "probability": rate, "latency_ms": 30},
+    ]
+    return {"seed": seed, "rules": rules}
+
+
+def run_storm(seed: int = 1, simulated_s: float = 3600.0, rate: float = 0.4, workdir: Path | None = None,
+              markets: int = 60, max_markets: int = 3, settle_ticks: int = 3, verbose: bool = True,
+              take_probability: float = 0.5) -> ChaosResult:
+    """A storm: faults at `rate` of the requests for `simulated_s` simulated seconds while takers fill our
+    quotes and hedges; then the faults stop and, K ticks later, the venue's truth is judged."""
+    rng = random.Random(seed)
+    result = ChaosResult(seed)
+    cap = Decimal("25")
+    own_workdir = workdir is None
+    workdir = Path(workdir or tempfile.mkdtemp(prefix=f"polymm-storm-{seed}-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    say = print if verbose else (lambda *a, **k: None)
+    venue = VenueProcess(seed=seed, speed=0, markets=markets, log=workdir / "venue.log").start()
+    admin = Admin(venue.url)
+    ctl = ControllerProcess(venue.url, wallet_key(f"storm-{seed}"), workdir, max_markets,
+                            {"POLYMM_STRATEGY__MAX_EXPOSURE_PER_MARKET_USDC": str(cap),
+                             "POLYMM_CONTROLLER__SETTLE_TICKS": str(settle_ticks),
+                             "POLYMM_CONTROLLER__HEARTBEAT_INTERVAL_SECONDS": "0.5"})
+    period = 0.25
+    traffic = Traffic(admin, ctl.address, rng, cap, result, period_s=period, take_probability=take_probability,
+                      sim_step_s=period * STORM_SPEED)
+    samples: Counter = Counter()
+    try:
+        ctl.start()
+        ctl.wait_ticks(1, timeout=60)
+        admin.faults(storm_plan(seed, rate))
+        traffic.start()
+        next_report = time.monotonic() + 10
+        while traffic.simulated_s < simulated_s and traffic.is_alive():
+            time.sleep(0.5)
+            last = ctl.last_tick()
+            samples[(last or {}).get("summary", {}).get("health", "?")] += 1
+            if not ctl.alive:
+                result.errors.append(f"controller exited during the storm ({ctl.proc.returncode})")
+                break
+            if time.monotonic() >= next_report:
+                next_report += 10
+                say(f"storm: {traffic.simulated_s:.0f}/{simulated_s:.0f} simulated s, {result.takes} takes, "
+                    f"health samples {dict(samples)}")
+        # the faults stop; the clock keeps moving (no more takes) for a simulated minute, so that tokens bought
+        # in the storm settle and become sellable (the venue refuses a sell before: VENUE.md "balance after a
+        # fill"); then K ticks, and the judgement
+        fired = Counter(f["kind"] for f in admin.fired())
+        admin.faults({"rules": []})
+        traffic.takes_enabled.clear()
+        settle_from = traffic.simulated_s
+        while traffic.is_alive() and traffic.simulated_s - settle_from < SETTLEMENT_S:
+            time.sleep(0.1)
+        traffic.stop_event.set()
+        traffic.join(10)
+        started = ctl.tick_id()
+        for k in range(1, settle_ticks + 1):
+            ctl.wait_ticks(k, timeout=60, after=started)
+            audit = Audit()
+            check_settled(admin.state(), ctl.address, ctl.ledger_path, admin, audit)
+            if result.final_recovery_ticks is None and audit.orphans == 0 and audit.unhedged == 0:
+                result.final_recovery_ticks = k
+                result.recovery_ticks.append(k)
+        state = admin.state()
+        check_continuous(state, ctl.address, cap, result.audit)
+        check_settled(state, ctl.address, ctl.ledger_path, admin, result.audit)
+        result.ticks = ctl.tick_id()
+        result.fills = len(venue_fills(state, ctl.address))
+        result.faults = {"taker fills": result.takes, **fired}
+        say(f"storm: health samples during the storm {dict(samples)}")
+        rc = ctl.terminate(60)
+        if rc != 0:
+            result.errors.append(f"controller exited {rc} on SIGTERM")
+    except Exception as exc:
+        result.errors.append(f"{type(exc).__name__}: {exc}")
+    finally:
+        traffic.stop_event.set()
+        ctl.stop()
+        admin.close()
+        venue.stop()
+        if own_workdir and not result.failures:
+            shutil.rmtree(workdir, ignore_errors=True)
+        elif own_workdir:
+            result.errors.append(f"work directory kept: {workdir}")
+    return result
+
+
 def ctl_ticks(ctl: ControllerProcess) -> int:
     return max(ctl.tick_id() - ctl.started_tick_id, 0)
 
@@ -710,6 +831,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="probability that an open-orders read shows the venue 2 simulated seconds ago (default 0)")
     parser.add_argument("--fail-rate", type=float, default=0.0,
                         help="fraction of trades that settle FAILED and are reversed (default 0)")
+    parser.add_argument("--storm", action="store_true",
+                        help="instead of kills: faults at --storm-rate of all requests for --storm-seconds simulated "
+                             "seconds (clock 8x) while takers fill quotes and hedges")
+    parser.add_argument("--storm-rate", type=float, default=0.4, help="storm fault rate per request (default 0.4)")
+    parser.add_argument("--storm-seconds", type=float, default=3600.0,
+                        help="storm length in simulated seconds (default 3600: a simulated hour, ~8 wall minutes)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep ledgers and logs here")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -718,6 +845,16 @@ def main(argv: list[str] | None = None) -> int:
         seed = args.seed + n
         workdir = args.workdir / f"seed-{seed}" if args.workdir else None
         started = time.monotonic()
+        if args.storm:
+            result = run_storm(seed, args.storm_seconds, args.storm_rate, workdir, args.markets, args.max_markets,
+                               verbose=not args.quiet)
+            runs.append(result)
+            a = result.audit
+            print(f"seed {seed}: storm of {args.storm_seconds:.0f} simulated s at {args.storm_rate:.0%}, "
+                  f"{result.ticks} ticks, {result.takes} takes, {result.fills} fills, {time.monotonic() - started:.1f} s")
+            for line in a.duplicate_slots[:5] + a.orphan_ids[:5] + a.unhedged_tokens[:5] + a.position_mismatches[:5]:
+                print("  " + line)
+            continue
         result = run_chaos(args.kills, seed, workdir, args.markets, args.max_markets, verbose=not args.quiet,
                            max_life_s=args.max_life, fault_rate=args.fault_rate, stale_rate=args.stale_rate,
                            fail_rate=args.fail_rate)
@@ -732,7 +869,9 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r for r in runs if r.failures]
     for r in failed:
         print(f"FAILED seed {r.seed}: {', '.join(r.failures)}")
-        print(f"  reproduce: .venv/bin/python scripts/chaos.py --kills {args.kills} --seed {r.seed} "
+        mode = (f"--storm --storm-rate {args.storm_rate} --storm-seconds {args.storm_seconds:g}" if args.storm
+                else f"--kills {args.kills}")
+        print(f"  reproduce: .venv/bin/python scripts/chaos.py {mode} --seed {r.seed} "
               f"--markets {args.markets} --max-markets {args.max_markets} --max-life {args.max_life} "
               f"--fault-rate {args.fault_rate} "
               f"--stale-rate {args.stale_rate} --fail-rate {args.fail_rate} "
