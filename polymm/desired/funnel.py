@@ -355,7 +355,14 @@ def evaluate(market: RewardMarket, pair: tuple[Book, Book], params: SelectionPar
     q_ours = rewards.maker_q_min(ours, mid, v, min_size) if mid is not None and ours else 0.0
     q_others = rewards.maker_q_min(others, mid, v, min_size) if mid is not None else 0.0
     share = rewards.expected_share(q_ours, q_others)
-    expected = share * float(market.rate_per_day)
+    # net of the expected taker fee of the hedges: our share of the resting liquidity taken as our share of the
+    # day's volume (volume24hr, USDC), each share bought is sold into the bids at about the same price and pays
+    # rate × p × (1 − p) per share, i.e. rate × (1 − p) per dollar bought (polymm.domain.fees)
+    hedge_fee = 0.0
+    if market.fee_rate and market.volume_24hr and quotes:
+        p = float(sum((q.price for q in quotes), Decimal(0)) / len(quotes))
+        hedge_fee = share * float(market.volume_24hr) * float(market.fee_rate) * (1 - p)
+    expected = share * float(market.rate_per_day) - hedge_fee
     capital = Decimal(0)
     for q in quotes:
         capital += q.price * q.size

@@ -56,7 +56,14 @@ def covering_level(book: Book, size: Decimal) -> Decimal | None:
     return None
 
 
-def hedge_price(position: Position, book: Book, params: HedgeParams) -> HedgePrice:
+def net_of_fee(price: Decimal, fee_rate: Decimal) -> Decimal:
+    """What a share sold into a bid at `price` brings after the taker fee rate × p × (1 − p) (docs: trading/fees)."""
+    return price - fee_rate * price * (1 - price)
+
+
+def hedge_price(position: Position, book: Book, params: HedgeParams, fee_rate: Decimal = Decimal(0)) -> HedgePrice:
+    """`fee_rate`: the market's taker fee rate; selling into a bid is a taker trade, so the take-profit and
+    bid-gap rules compare what the sale brings net of that fee with the cost (a resting ask pays none)."""
     tick = book.tick_size
     cost = position.avg_cost
     best_bid = book.best_bid
@@ -71,12 +78,12 @@ def hedge_price(position: Position, book: Book, params: HedgeParams) -> HedgePri
         if best_bid <= cost * (1 - params.stop_loss_pct):
             level = covering_level(book, position.size)
             return done(level if level is not None else book.bids[-1].price, "stop_loss", True)
-        if params.take_profit_pct > 0 and best_bid >= cost * (1 + params.take_profit_pct):
+        if params.take_profit_pct > 0 and net_of_fee(best_bid, fee_rate) >= cost * (1 + params.take_profit_pct):
             return done(best_bid, "take_profit", True)
         level = covering_level(book, position.size)
-        if level is not None and level >= floor:
+        if level is not None and net_of_fee(level, fee_rate) >= floor:
             return done(level, "covering_bid", True)
-        if best_bid >= floor:
+        if net_of_fee(best_bid, fee_rate) >= floor:
             return done(best_bid, "best_bid", True)
     reference = max(cost, book.midpoint) if book.midpoint is not None else cost
     target = round_up_to_tick(reference * (1 + params.min_profit_margin_bps / BPS), tick)

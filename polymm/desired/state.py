@@ -88,7 +88,7 @@ def desire(
         if size < market.min_order_size:
             notes.append(f"dust {size} in {token_id[:12]}… below min order size {market.min_order_size}: not hedged")
             continue
-        hp = hedge_price(pos, book, hedge_params)
+        hp = hedge_price(pos, book, hedge_params, market.fee_rate)
         orders.append(DesiredOrder(
             slot_key=key, condition_id=market.condition_id, token_id=token_id, side="SELL", role="hedge",
             price=hp.price, size=size, min_keep_size=size, tick_size=market.tick_size, neg_risk=market.neg_risk,

@@ -111,6 +111,7 @@ class RewardMarket:
     neg_risk: bool
     end_date: datetime | None
     volume_24hr: Decimal | None
+    fee_rate: Decimal = Decimal(0)  # taker fee rate (Gamma feeSchedule.rate); a hedge selling into bids pays it
 
     @property
     def token_ids(self) -> tuple[str, str]:

@@ -64,6 +64,7 @@ def market_to_dict(m: RewardMarket) -> dict:
         "rate_per_day": str(m.rate_per_day), "tick_size": str(m.tick_size), "min_order_size": str(m.min_order_size),
         "neg_risk": m.neg_risk, "end_date": m.end_date.isoformat() if m.end_date else None,
         "volume_24hr": str(m.volume_24hr) if m.volume_24hr is not None else None,
+        "fee_rate": str(m.fee_rate),
     }
 
 
@@ -76,6 +77,7 @@ def market_from_dict(d: dict) -> RewardMarket:
         min_order_size=Decimal(d["min_order_size"]), neg_risk=bool(d["neg_risk"]),
         end_date=datetime.fromisoformat(d["end_date"]) if d["end_date"] else None,
         volume_24hr=Decimal(d["volume_24hr"]) if d["volume_24hr"] is not None else None,
+        fee_rate=Decimal(d.get("fee_rate") or 0),
     )
 
 

@@ -70,6 +70,18 @@ def _parse_end(value: Any) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
+def _fee_rate(gamma_row: dict) -> Decimal:
+    """The taker fee rate from Gamma's `feeSchedule` (as in the capture gamma_market_with_rewards.json:
+    {"exponent": 1, "rate": 0.04, "takerOnly": true, "rebateRate": 0.25}); 0 when fees are off or absent."""
+    schedule = gamma_row.get("feeSchedule")
+    if gamma_row.get("feesEnabled") is False or not isinstance(schedule, dict):
+        return Decimal(0)
+    rate = _dec(schedule.get("rate", 0) or 0, "feeSchedule.rate")
+    if rate < 0 or rate >= 1:
+        raise MalformedReply(f"feeSchedule.rate: {rate} is not a rate in [0, 1)")
+    return rate
+
+
 def reward_market_from_wire(reward_row: dict, gamma_row: dict) -> RewardMarket:
     """Join a /rewards/markets/current row with its Gamma market row."""
     try:
@@ -99,6 +111,7 @@ def reward_market_from_wire(reward_row: dict, gamma_row: dict) -> RewardMarket:
             neg_risk=bool(gamma_row.get("negRisk", False)),
             end_date=_parse_end(gamma_row.get("endDate") or gamma_row.get("endDateIso")),
             volume_24hr=_dec(volume, "volume24hr") if volume is not None else None,
+            fee_rate=_fee_rate(gamma_row),
         )
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise MalformedReply(f"reward market {reward_row.get('condition_id')!r}: missing or wrong field {exc}") from exc
