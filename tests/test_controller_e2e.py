@@ -86,14 +86,15 @@ def test_fresh_ledger_quotes_the_planned_prices_then_steady_state_makes_no_write
 
 
 def test_fills_are_hedged_within_one_tick_and_each_trade_is_counted_once(venue, truth, controllers):
-    ctl = controllers("fills", HEDGE_RESTS)
+    ctl = controllers("fills", HEDGE_RESTS, max_markets=6)
     ctl.start()
     ctl.wait_ticks(2, timeout=60)
     by_market: dict[str, dict] = {}
     for q in mid_range(our_quotes(truth, ctl.address)):
         by_market.setdefault(q["market"], q)
     # the partly filled quote must keep a hedgeable position: 40 % of it at least the minimum order size (5)
-    full, partial = sorted(by_market.values(), key=lambda q: Decimal(q["original_size"]) * Decimal("0.4") >= 5)[-2:]
+    partial, full = sorted(by_market.values(), key=lambda q: -Decimal(q["original_size"]))[:2]
+    assert Decimal(partial["original_size"]) * Decimal("0.4") >= 5, by_market
     exposure_before = h.exposure_by_market(truth.state(), ctl.address)[full["market"]]
     assert inventory_cost(truth.state(), ctl.address, full["asset_id"]) == 0
 
