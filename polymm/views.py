@@ -26,6 +26,10 @@ def selection_json(sel: Selection, include_rejected: bool, problems: list[str]) 
             "rewards_max_spread": float(m.rewards_max_spread),
             "spread": float(ev.spread),
             "expected_per_day": fmt.money_json(ev.expected_per_day),
+            # net of the expected taker fee of the hedges (polymm.desired.funnel)
+            "expected_hedge_fee_per_day": fmt.money_json(ev.expected_hedge_fee_per_day),
+            "expected_net_per_day": fmt.money_json(ev.expected_net_per_day),
+            "fee_rate": str(m.fee_rate),
             "share": round(ev.share, 6),
             "expected_per_dollar": round(ev.expected_per_dollar, 6),
             "original_ratio": round(float(ev.original_ratio), 6),
@@ -64,14 +68,14 @@ def print_selection(console: Console, sel: Selection, include_rejected: bool, pr
 
     table = Table(title=f"Selected markets ({len(sel.selected)})")
     for col, just in (("question", "left"), ("rate/day", "right"), ("min size", "right"), ("max spread¢", "right"),
-                      ("spread", "right"), ("exp $/day", "right"), ("share", "right"), ("ratio", "right"),
+                      ("spread", "right"), ("exp $/day net", "right"), ("share", "right"), ("ratio", "right"),
                       ("buys (outcome price×size)", "left")):
         table.add_column(col, justify=just, overflow="fold", ratio=3 if col == "question" else None)
     for ev in sel.selected:
         m = ev.market
         buys = ", ".join(f"{q.outcome} {fmt.price(q.price, m.tick_size)}×{fmt.shares(q.size)}" for q in ev.quotes)
         table.add_row(m.question, fmt.money(m.rate_per_day), _num(m.rewards_min_size, 0), _num(m.rewards_max_spread, 1),
-                      fmt.price(ev.spread, m.tick_size), fmt.money(ev.expected_per_day), f"{ev.share:.1%}",
+                      fmt.price(ev.spread, m.tick_size), fmt.money(ev.expected_net_per_day), f"{ev.share:.1%}",
                       _num(ev.original_ratio, 1), buys)
     console.print(table)
 

@@ -35,7 +35,7 @@ def test_take_profit_counts_what_the_sale_brings_after_the_fee():
     assert hedge_price(position, bids, PARAMS, fee_rate=D("0.04")).reason != "take_profit"
 
 
-def test_expected_dollars_per_day_are_net_of_the_expected_hedge_fee():
+def test_expected_dollars_per_day_are_shown_net_of_the_expected_hedge_fee():
     free = market("0xfree", volume_24hr=D(5000))
     charged = replace(free, condition_id="0xfee", fee_rate=D("0.04"))
     [gross] = select([free], standard(free)).ranked
@@ -43,4 +43,6 @@ def test_expected_dollars_per_day_are_net_of_the_expected_hedge_fee():
     p = float(sum(q.price for q in net.quotes) / len(net.quotes))
     expected_fee = net.share * 5000 * 0.04 * (1 - p)
     assert gross.share == net.share and expected_fee > 0
-    assert net.expected_per_day == gross.expected_per_day - expected_fee
+    assert net.expected_hedge_fee_per_day == expected_fee and gross.expected_hedge_fee_per_day == 0
+    assert net.expected_net_per_day == gross.expected_per_day - expected_fee
+    assert net.expected_per_day == gross.expected_per_day  # the rewards themselves; the ranking stays on them

@@ -130,9 +130,15 @@ class Evaluation:
     q_ours: float
     q_others: float
     share: float
-    expected_per_day: float
+    expected_per_day: float  # rewards
     capital_usdc: Decimal
     expected_per_dollar: float
+    # the expected taker fee of the hedges; shown net beside the rewards, not ranked on (the fill estimate is rough)
+    expected_hedge_fee_per_day: float = 0.0
+
+    @property
+    def expected_net_per_day(self) -> float:
+        return self.expected_per_day - self.expected_hedge_fee_per_day
 
     @property
     def rank_key(self) -> tuple:
@@ -362,7 +368,7 @@ def evaluate(market: RewardMarket, pair: tuple[Book, Book], params: SelectionPar
     if market.fee_rate and market.volume_24hr and quotes:
         p = float(sum((q.price for q in quotes), Decimal(0)) / len(quotes))
         hedge_fee = share * float(market.volume_24hr) * float(market.fee_rate) * (1 - p)
-    expected = share * float(market.rate_per_day) - hedge_fee
+    expected = share * float(market.rate_per_day)
     capital = Decimal(0)
     for q in quotes:
         capital += q.price * q.size
@@ -378,4 +384,5 @@ def evaluate(market: RewardMarket, pair: tuple[Book, Book], params: SelectionPar
         refused=tuple(refused), original_ratio=ratio, q_ours=q_ours, q_others=q_others, share=share,
         expected_per_day=expected, capital_usdc=capital,
         expected_per_dollar=expected / float(capital) if capital > 0 else 0.0,
+        expected_hedge_fee_per_day=hedge_fee,
     )
