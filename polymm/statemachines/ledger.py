@@ -20,6 +20,8 @@ Invariants (every method keeps them):
 - nothing unknown is trusted: on open, every stored order state and trade status is checked
   against the state machines, and a stored value that cannot be parsed raises LedgerError
   naming the table, the key, the value and what is allowed;
+- a tick reads what is live, never the closed history (`tick_snapshot`: indexed by order id and by
+  settlement status) and applies what it observed in ONE transaction (`apply_changes`);
 - WAL journal: another process (`polymm status`) can read a consistent snapshot while the
   controller writes; writers wait up to `busy_timeout` for the lock instead of failing.
 """
