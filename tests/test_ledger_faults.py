@@ -147,3 +147,49 @@ def test_the_disk_filling_up_under_a_running_loop_stops_quoting_and_sends_nothin
     assert audit.duplicates == 0
     assert ctl.status()["health"] in ("ok", "degraded")
     shutil.rmtree(tmpfs / "logs", ignore_errors=True)
+
+
+def test_a_ledger_older_than_the_venue_stops_quoting_with_a_reason_instead_of_doubling_orders(venue, truth, tmp_path,
+                                                                                              controllers):
+    """The ledger restored from a copy taken before the last fills and replacements: the venue holds live orders
+    under our API key that the ledger never recorded. Quoting stops (a new quote could double one), fills are
+    re-read from the older cursor, positions stay hedged, and the health says why; after `cancel --all` and
+    `resume` the loop quotes again from a ledger that matches the venue."""
+    import sqlite3
+
+    ctl = controllers("older-ledger", {"POLYMM_HEDGE_SELL__MAX_BID_GAP": "0.001",
+                                       "POLYMM_RISK__MIN_PROTECTION_SIZE_MULTIPLIER_HEDGE": "0"})
+    ctl.start()
+    ctl.wait_ticks(3, timeout=60)
+    src, dst = sqlite3.connect(ctl.ledger_path), sqlite3.connect(tmp_path / "copy.sqlite")
+    src.backup(dst)
+    src.close()
+    dst.close()
+    quote = [o for o in h.live_orders(truth.state(), ctl.address)
+             if o["side"] == "BUY" and Decimal("0.2") <= Decimal(o["price"]) <= Decimal("0.8")][0]
+    h.take_through(truth, quote, Decimal("0.5"))
+    wait_until(lambda: [o for o in h.live_orders(truth.state(), ctl.address) if o["side"] == "SELL"], 20,
+               "the hedge", ctl)
+    ctl.kill9()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{ctl.ledger_path}{suffix}").unlink(missing_ok=True)
+    shutil.copy(tmp_path / "copy.sqlite", ctl.ledger_path)
+    ctl.start()
+    ctl.wait_ticks(4, timeout=60)
+    state = truth.state()
+    audit = h.Audit()
+    h.check_continuous(state, ctl.address, Decimal(25), audit)
+    h.check_settled(state, ctl.address, ctl.ledger_path, truth, audit)
+    assert audit.duplicates == 0, audit.duplicate_slots
+    assert audit.exposure_breaches == 0 and audit.unhedged == 0 and not audit.position_mismatches
+    assert audit.fills_missing == 0
+    status = ctl.status()
+    assert status["health"] == "degraded" and "not in the ledger" in status["why"], status
+    assert ctl.run("cancel", "--all").returncode == 0
+    assert ctl.run("resume").returncode == 0
+    wait_until(lambda: [o for o in h.live_orders(truth.state(), ctl.address) if o["side"] == "BUY"], 20,
+               "quotes again", ctl)
+    ctl.wait_ticks(3)
+    audit = h.Audit()
+    h.check_settled(truth.state(), ctl.address, ctl.ledger_path, truth, audit)
+    assert audit.orphans == 0, audit.orphan_ids

@@ -94,6 +94,7 @@ class Service:
         self.failing_ticks = 0
         self.last_failure: str | None = None
         self.stop_report: dict = {}
+        self.unknown_own: list[str] = []  # live orders under our API key the ledger does not know
         self.control = ControlServer(control_socket_path(session.ledger_path), self.wake) if control else None
 
     # ------------------------------------------------------------------ start
@@ -105,6 +106,7 @@ class Service:
         if not known(observed.open_orders):
             log.warning("open orders unknown at start (%s): nothing will be placed until they can be read",
                         observed.open_orders.reason)
+        self._unknown_own_orders(observed)
         # first: an intent a killed run left may have been sent, whatever its age; reconciling it by absence
         # first would reject it once the grace window since it was written has passed
         self._sends_of_a_previous_run_are_unknown()
@@ -125,6 +127,23 @@ class Service:
             self.control.start()
             if self.session.lock is not None:
                 self.session.lock.update(control=str(self.control.path))
+
+    def _unknown_own_orders(self, observed) -> None:
+        """Orders live under our own API key that the ledger has never recorded: the ledger is older than the
+        venue (restored from a backup) or another client trades on this key. Quoting stops (a new quote could
+        double one of them) until they are gone — `polymm cancel --all` — hedging goes on; they count against
+        the caps like any foreign order."""
+        if not known(observed.open_orders):
+            return
+        key = self.session.trading.api_key
+        mine = [o.order_id for o in observed.open_orders if key and o.owner == key]
+        unknown = [oid for oid in mine if self.ledger.order(oid) is None]
+        if unknown and not self.unknown_own:
+            log.warning("%d live order(s) under our API key are not in the ledger (an older ledger, or another client "
+                        "on this key): quoting stopped until they are gone (polymm cancel --all)", len(unknown))
+        elif self.unknown_own and not unknown:
+            log.warning("no order unknown to the ledger is left: quoting resumes")
+        self.unknown_own = unknown
 
     def _sends_of_a_previous_run_are_unknown(self) -> None:
         """Orders a previous run wrote (intent) or sent (submitting) but whose outcome it never recorded — it
@@ -159,6 +178,8 @@ class Service:
         t0, cpu0 = time.monotonic(), time.process_time()
         observed = self.controller.observe()
         t_observe = time.monotonic() - t0
+        self._unknown_own_orders(observed)
+        self.controller.quoting_enabled = not self.paused and not self.unknown_own
         decision = self.controller.decide(observed)
         t_decide = time.monotonic() - t0 - t_observe
         health, why = self._health(decision)
@@ -213,6 +234,10 @@ class Service:
         if held:
             cause = next(iter(obs.problems), "their order books are missing or stale")
             return "degraded", f"{len(held)} market(s) held, market data unknown: {cause}"
+        if self.unknown_own:
+            return "degraded", (f"quoting stopped: {len(self.unknown_own)} live order(s) under our API key are not in "
+                                "the ledger (a ledger older than the venue, or another client on this key); "
+                                "`polymm cancel --all` clears them, or restore the newest ledger")
         problems = self.controller.health_problems()  # unhedged too long, positions unlike the venue's
         if problems:
             return "degraded", "; ".join(problems)
