@@ -22,11 +22,11 @@ INTERVAL_S = 600.0
 
 @pytest.fixture
 def sim_options() -> SimOptions:
-    return SimOptions(seed=11, speed=0, markets=150, scenario="calm")
+    return SimOptions(seed=11, speed=0, markets=150, scenario="calm", balance_delay_s=0.0)
 
 
 @pytest.fixture
-def controller(venue, tmp_path):
+def controller(venue, admin, tmp_path):
     u = venue.urls
     env = {"POLYMARKET_PRIVATE_KEY": "0x" + os.urandom(32).hex(), "POLYMM_VENUE__MODE": "remote",
            "POLYMM_VENUE__CLOB_URL": u["clob_url"], "POLYMM_VENUE__GAMMA_URL": u["gamma_url"],
@@ -35,7 +35,7 @@ def controller(venue, tmp_path):
            "POLYMM_LEDGER__PATH": str(tmp_path / "ledger.sqlite")}
     cfg = load_config(environ=env)
     with open_session(cfg, load_secrets(env)) as session:
-        clock = [1_800_000_000.0]
+        clock = [float(admin.state()["now"])]  # the venue's frozen clock: fills are read by their time
         ctl = session.controller
         ctl.clock = ctl.executor.clock = lambda: clock[0]
         ctl.test_clock = clock
@@ -103,11 +103,75 @@ def test_a_market_made_attractive_is_quoted_within_one_rescan_interval(venue, ad
     assert not between.observed.full_scan
     assert outsider not in {m.condition_id for m in between.observed.reward_markets}
 
+    # one interval later the rescan runs off the tick; the first tick after it ends adopts its ranking
     controller.test_clock[0] = controller.scope.scanned_at + INTERVAL_S
-    rescan = tick(controller)
-    assert rescan.observed.full_scan
-    assert rescan.selection.selected[0].market.condition_id == outsider
+    starts = tick(controller)
+    assert not starts.observed.full_scan
+    controller.rescans.wait(30)
+    controller.test_clock[0] += 1
+    adopted = tick(controller)
+    assert controller.scope.in_force[0] == outsider
+    assert adopted.selection.selected[0].market.condition_id == outsider
     assert outsider in quoted_markets(admin, controller.trading.address)
+
+
+def test_ticks_go_on_and_a_fill_is_hedged_while_a_slow_rescan_runs_then_its_pick_is_quoted(venue, admin, controller):
+    import time
+
+    first = tick(controller)
+    address = controller.trading.address
+    outside = [ev for ev in first.selection.ranked[RESERVE_FACTOR * MAX_MARKETS:] if ev.q_ours > 0]
+    assert outside
+    outsider = outside[-1].market.condition_id
+    admin.http.post("/_sim/rewards", json={"condition_id": outsider, "rate_per_day": 50_000}).raise_for_status()
+    # the rescan's reward-list read takes 4 s at the venue; the ticks' own reads are not slowed
+    admin.faults({"seed": 1, "rules": [{"match": "GET /rewards/markets/current", "kind": "latency",
+                                        "latency_ms": 4000}]})
+    controller.test_clock[0] = controller.scope.scanned_at + INTERVAL_S
+    started = time.monotonic()
+    tick(controller)
+    assert controller.rescans.running
+    # a buy quote of ours fills while the rescan runs
+    quote = next(o for o in admin.state()["accounts"][address]["open_orders"] if o["side"] == "BUY")
+    filled = admin.take(quote["asset_id"], "SELL", float(quote["price"]), 100_000)  # sells down through our bid
+    assert filled["filled"] > 0, filled
+    ticks = []
+    for _ in range(3):
+        controller.test_clock[0] += 1
+        t0 = time.monotonic()
+        ticks.append(tick(controller))
+        assert time.monotonic() - t0 < 2.0, "a tick waited for the rescan"
+    assert controller.rescans.running and time.monotonic() - started < 4.0, "the ticks ran while the rescan ran"
+    assert all(not d.observed.full_scan for d in ticks)
+    # the venue's truth: our bought shares were sold again by a hedge (resting or matched), tick 1 or 2
+    assert any(p.order.role == "hedge" for d in ticks[:2] for p in d.gated.places)
+    token = quote["asset_id"]
+    acct = admin.state()["accounts"][address]
+    resting = sum(float(o["original_size"]) - float(o["size_matched"]) for o in acct["open_orders"]
+                  if o["side"] == "SELL" and o["asset_id"] == token)
+    assert float(acct["positions"].get(token, 0)) - resting <= 0, "the fill was not hedged while the rescan ran"
+    controller.rescans.wait(30)
+    admin.faults({"rules": []})
+    controller.test_clock[0] += 1
+    adopted = tick(controller)
+    assert adopted.selection.selected[0].market.condition_id == outsider
+    assert outsider in quoted_markets(admin, address)
+
+
+def test_a_rescan_whose_read_fails_keeps_the_markets_in_force_and_health_says_so(venue, admin, controller):
+    first = tick(controller)
+    in_force = controller.scope.in_force
+    admin.faults({"rules": [{"match": "GET /rewards/markets/current", "kind": "error_before", "status": 503}]})
+    controller.test_clock[0] = controller.scope.scanned_at + INTERVAL_S
+    tick(controller)
+    controller.rescans.wait(60)
+    controller.test_clock[0] += 1
+    after = tick(controller)
+    assert controller.scope.in_force == in_force
+    assert any("rescan failed" in p for p in after.observed.problems)
+    assert {ev.market.condition_id for ev in after.selection.selected} == \
+        {ev.market.condition_id for ev in first.selection.selected}
+    admin.faults({"rules": []})
 
 
 # ----------------------------------------------------------------------------- the scope's rules (pure)

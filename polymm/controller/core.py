@@ -13,16 +13,17 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Callable
 
 from polymm.config import PolymmConfig
 from polymm.controller.executor import ExecutionReport, Executor
-from polymm.desired.funnel import SelectionParams, prefilter
+from polymm.desired.funnel import SelectionParams, prefilter, select_markets
 from polymm.desired.hedge import HedgeParams
 from polymm.domain.types import Fill, LiveOrder, RewardMarket
 from polymm.format import fill_text
-from polymm.marketdata.scope import Scope
+from polymm.marketdata.scope import EARLY_RESCAN_SPACING_S, BackgroundRescan, Rescanned, Scope
 from polymm.marketdata.source import VenueMarketData
 from polymm.observed.parse import live_order_from_wire, our_fills
 from polymm.observed.state import ObservedState, Unknown, known
@@ -30,7 +31,8 @@ from polymm.reconciler.gate import RiskLimits
 from polymm.reconciler.plan import PlanPolicy
 from polymm.reconciler.snapshot import LedgerSnapshot
 from polymm.reconciler.sync import OrderUpdate
-from polymm.reconciler.tick import Decision, LedgerChanges, ProjectedOrder, TickParams, decide, sync
+from polymm.reconciler.tick import (Decision, LedgerChanges, ProjectedOrder, TickParams, decide, own_book_sizes,
+                                   sync)
 from polymm.statemachines.ledger import Ledger
 from polymm.venue.gateway import VenueGateway, VenueUnavailable
 from polymm.venue.outcomes import Ok
@@ -67,6 +69,9 @@ class Controller:
         self.quoting_enabled = True  # False: the desired state holds hedges only (no buy quotes)
         self._details: dict[str, tuple[RewardMarket, float]] = {}  # markets we hold, off the reward list
         self._reads = ThreadPoolExecutor(2, thread_name_prefix="polymm-read")  # observe's parallel reads
+        self.rescans = BackgroundRescan()  # rescans after the first run off the tick (polymm.marketdata.scope)
+        self._rescan_wanted = False  # a new reward list was seen while a rescan could not start
+        self._rescan_failed: tuple[str, float] | None = None  # the last background rescan's failure, and when
         self.market_names: dict[str, dict] = {}  # catalog entries (polymm/catalog.py), for readable log lines
         self.ticks_since_check: int | None = None  # ticks decided since the last positions check (None: never)
         # token -> (ledger shares, venue shares) where two positions checks in a row found them apart
@@ -77,9 +82,16 @@ class Controller:
     # ------------------------------------------------------------------ observe
     def observe(self, rescan: bool | None = None) -> ObservedState:
         now = self.clock()
-        read = self.market_data.reward_markets(now, rescan)
-        full_scan = self.scope.full_scan_due(now, read.fresh, rescan)
+        # after the first scan a due rescan runs in the background (polymm.marketdata.scope): this tick
+        # reads no reward list and ranks only the markets in force, adopting a rescan that has finished
+        background = rescan is None and self.scope.scanned_at is not None
+        read = self.market_data.reward_markets(now, False if background else rescan)
         problems: list[str] = list(read.problems)
+        if background:
+            full_scan = False
+            self._background_rescan(now, read.fresh, problems)
+        else:
+            full_scan = self.scope.full_scan_due(now, read.fresh, rescan)
         # before the trades: a fill the venue's positions include is then in this tick's trades too
         venue_positions = self._venue_positions(problems)
 
@@ -107,6 +119,48 @@ class Controller:
                              other_markets=other_markets, venue_positions=venue_positions,
                              venue_overrides={t: v for t, (_, v) in self.position_mismatches.items()}, collateral=collateral, volatility=volatility, problems=tuple(problems),
                              full_scan=full_scan, fills_unknown_markets=frozenset(fills_unknown_markets))
+
+    def _background_rescan(self, now: float, new_list: bool, problems: list[str]) -> None:
+        """Adopt a finished background rescan; start one when due. A failed one leaves the markets in force
+        as they were, is reported every tick until a rescan succeeds, and is retried after a spacing."""
+        self._rescan_wanted = self._rescan_wanted or new_list
+        done = self.rescans.take()
+        if done is not None:
+            if done.failed is None:
+                self.scope.scanned(done.ranked, done.at)
+                self._rescan_failed = None
+            else:
+                log.warning("rescan failed, the markets in force stay: %s", done.failed)
+                self._rescan_failed = (done.failed, now)
+        if self._rescan_failed is not None:
+            problems.append(f"rescan failed, markets in force kept: {self._rescan_failed[0]}")
+            if now - self._rescan_failed[1] < EARLY_RESCAN_SPACING_S:
+                return
+        if self.scope.full_scan_due(now, self._rescan_wanted, None) and not self.rescans.running:
+            orders = self.ledger.active_orders()  # read here: the ledger stays on the loop's thread
+            if self.rescans.start(lambda: self._rescan(now, orders), now):
+                self._rescan_wanted = False
+
+    def _rescan(self, now: float, orders) -> Rescanned:
+        """A full scan off the tick (worker thread): the reward list, the books of the markets passing rules
+        1–4, the pure funnel over all of them; its ranking becomes the markets in force. A failed read is
+        Unknown: the rescan fails as a whole, never as an empty ranking."""
+        read = self.market_data.reward_markets(now, True)
+        if not known(read.markets):
+            return Rescanned(now, failed=f"reward markets unknown: {read.markets.reason}")
+        if read.problems and not read.fresh:  # the read failed; what we got is the previous list
+            return Rescanned(now, failed="; ".join(read.problems))
+        universe = list(read.markets)
+        survivors, _, _ = prefilter(universe, self.params)
+        tokens = list(dict.fromkeys(t for m in survivors for t in m.token_ids))
+        books, book_problems = self.market_data.books(tokens, now)
+        if book_problems:
+            return Rescanned(now, failed="books: " + "; ".join(book_problems))
+        volatility = self.market_data.volatility(tokens, now)
+        own = own_book_sizes(orders, {t: m.token_ids for m in universe for t in m.token_ids})
+        selection = select_markets(universe, books, self.params, datetime.fromtimestamp(now, timezone.utc),
+                                   volatility, own)
+        return Rescanned(now, tuple(ev.market.condition_id for ev in selection.ranked))
 
     def _orders_and_fills(self, now: float):
         open_orders: tuple[LiveOrder, ...] | Unknown

@@ -12,13 +12,23 @@ Between rescans a tick reads and ranks only the markets in force and the markets
 or positions in, with their books: its cost follows the markets we quote, not the size of the
 venue's reward universe (issue 15). Unknown semantics are unchanged: a held market whose book is
 missing is held, not cancelled (controller.core.held_markets).
+
+Only the first scan (nothing is quoted before it) and an explicit one (`polymm plan`) run inside the
+tick. Every later rescan runs on a background thread (`BackgroundRescan`): ticks go on over the
+markets in force meanwhile, and the first tick after it ends adopts its ranking. A rescan whose reads
+failed changes nothing in force and is retried after EARLY_RESCAN_SPACING_S; health reports it.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
 
 from polymm.domain.types import RewardMarket
+
+log = logging.getLogger("polymm.marketdata")
 
 RESERVE_FACTOR = 2
 EARLY_RESCAN_SPACING_S = 60.0
@@ -87,3 +97,63 @@ class Scope:
             self.short_since = self.short_since if self.short_since is not None else now
         else:
             self.short_since = None
+
+
+@dataclass(frozen=True)
+class Rescanned:
+    """A finished background rescan: the ranking (best first) as of `at`, or why it failed (`failed`)."""
+
+    at: float
+    ranked: tuple[str, ...] = ()
+    failed: str | None = None
+
+
+class BackgroundRescan:
+    """Runs a rescan's I/O and funnel on one worker thread and hands its result to the loop (issue 15).
+
+    A rescan over 10,000 reward markets reads the list, their details and thousands of books: tens of
+    seconds. Run inside a tick it would stop the loop hedging fills and following books meanwhile, so the
+    loop only starts it (`start`), keeps ticking on the markets in force, and the first tick after it ends
+    takes the result (`take`). At most one runs at a time; the handoff is one slot under a lock.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._result: Rescanned | None = None
+
+    @property
+    def running(self) -> bool:
+        with self._lock:
+            return self._thread is not None
+
+    def start(self, job: Callable[[], Rescanned], at: float) -> bool:
+        """Start `job` on the worker thread unless a rescan is already running or waiting to be taken."""
+        with self._lock:
+            if self._thread is not None or self._result is not None:
+                return False
+            self._thread = threading.Thread(target=self._run, args=(job, at), name="polymm-rescan", daemon=True)
+            self._thread.start()
+            return True
+
+    def _run(self, job: Callable[[], Rescanned], at: float) -> None:
+        try:
+            result = job()
+        except Exception as exc:  # a rescan that broke is a failed read: the markets in force stay
+            log.exception("background rescan failed")
+            result = Rescanned(at, failed=f"rescan failed: {exc}")
+        with self._lock:
+            self._result, self._thread = result, None
+
+    def take(self) -> Rescanned | None:
+        """The finished rescan's result, once; None while it runs or when none was started."""
+        with self._lock:
+            result, self._result = self._result, None
+            return result
+
+    def wait(self, timeout: float | None = None) -> None:
+        """For tests and shutdown: until the running rescan (if any) ends."""
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
