@@ -60,6 +60,7 @@ class Run:
     rss_mb: float
     peak_rss_mb: float
     selected_seen: int
+    max_after_first_ms: float = float("nan")  # every tick after the first, rescans included
 
 
 def _cli(*args: str) -> list[str]:
@@ -109,7 +110,8 @@ def _journal(ledger: Path) -> tuple[list[dict], list[float]]:
     return [s for s in summaries if not s.get("final")], [a for (a, s) in rows if not json.loads(s).get("final")]
 
 
-def run_one(reward_markets: int, depth: int | None, selected: int, ticks: int, warmup: int, seed: int) -> Run:
+def run_one(reward_markets: int, depth: int | None, selected: int, ticks: int, warmup: int, seed: int,
+            rescan_interval_s: float = 100000) -> Run:
     generated = max(1, round((reward_markets - CAPTURED) / REWARDED_SHARE))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -130,7 +132,7 @@ def run_one(reward_markets: int, depth: int | None, selected: int, ticks: int, w
                        POLYMM_VENUE__DATA_URL=f"{url}/dataapi", POLYMM_VENUE__WS_URL=f"ws://127.0.0.1:{port}/ws",
                        POLYMM_STRATEGY__MAX_MARKETS=str(selected), POLYMM_LEDGER__PATH=str(ledger),
                        POLYMM_LOGGING__DIRECTORY=str(Path(tmp) / "logs"), POLYMM_LOGGING__CONSOLE_LEVEL="WARNING",
-                       POLYMM_LOOP__UPDATE_INTERVAL_SECONDS="100000")
+                       POLYMM_LOOP__UPDATE_INTERVAL_SECONDS=str(rescan_interval_s))
             for key in ("POLYMARKET_FUNDER", "POLYMARKET_API_KEY", "POLYMARKET_API_SECRET", "POLYMARKET_API_PASSPHRASE"):
                 env.pop(key, None)
             started = time.time()
@@ -170,7 +172,8 @@ def run_one(reward_markets: int, depth: int | None, selected: int, ticks: int, w
                [s.get("cpu_seconds", float("nan")) * 1000 for s in steady], scans[0] if scans else float("nan"),
                (started_at[0] - started) if started_at else float("nan"),
                (samples[-1] if samples else 0) / 1024, usage.ru_maxrss / 1024,
-               max((len(s.get("selected", [])) for s in summaries), default=0))
+               max((len(s.get("selected", [])) for s in summaries), default=0),
+               max((s["seconds"] * 1000 for s in summaries[1:]), default=float("nan")))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -181,14 +184,14 @@ def pct(values: list[float], q: float) -> float:
 
 def print_header() -> None:
     print(f"{'reward mkts':>11} {'depth':>5} {'sel':>4} {'ticks':>5} {'p50 ms':>8} {'p90 ms':>8} {'max ms':>8} "
-          f"{'cpu p50':>8} {'scan ms':>8} {'start s':>8} {'RSS MB':>7} {'peak MB':>7}")
+          f"{'cpu p50':>8} {'scan ms':>8} {'start s':>8} {'RSS MB':>7} {'peak MB':>7} {'max all':>8}")
 
 
 def print_run(r: Run) -> None:
     print(f"{r.reward_markets:>11,} {r.depth:>5} {r.selected_seen:>4} {len(r.ticks):>5} {pct(r.ticks, .5):>8.1f} "
           f"{pct(r.ticks, .9):>8.1f} {max(r.ticks, default=float('nan')):>8.1f} {pct(r.cpu, .5):>8.1f} "
           f"{r.scan_ms:>8.0f} {r.startup_s:>8.1f} {r.rss_mb:>7.0f} "
-          f"{r.peak_rss_mb:>7.0f}", flush=True)
+          f"{r.peak_rss_mb:>7.0f} {r.max_after_first_ms:>8.0f}", flush=True)
 
 
 def main() -> None:
@@ -201,6 +204,9 @@ def main() -> None:
     ap.add_argument("--ticks", type=int, default=40, help="timed ticks per run")
     ap.add_argument("--warmup", type=int, default=3, help="ticks skipped before timing")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--rescan-interval", type=float, default=100000,
+                    help="loop.update_interval_seconds: short to time ticks while rescans run ('max all': every "
+                         "tick after the first, rescans included)")
     args = ap.parse_args()
 
     print(f"polymm end-to-end tick: reconcile --loop vs sim serve (--speed 0), {os.cpu_count()} CPU(s), "
@@ -208,10 +214,10 @@ def main() -> None:
     print_header()
     runs: list[Run] = []
     for n in args.universe:
-        runs.append(run_one(n, None, args.selected, args.ticks, args.warmup, args.seed))
+        runs.append(run_one(n, None, args.selected, args.ticks, args.warmup, args.seed, args.rescan_interval))
         print_run(runs[-1])
     for d in args.depth:
-        print_run(run_one(args.depth_universe, d, args.selected, args.ticks, args.warmup, args.seed))
+        print_run(run_one(args.depth_universe, d, args.selected, args.ticks, args.warmup, args.seed, args.rescan_interval))
     if len(runs) >= 2:
         small, large = runs[0], runs[-1]
         ratio = pct(large.ticks, .5) / pct(small.ticks, .5)
