@@ -314,7 +314,9 @@ class ControllerConfig(_Section):
     # The venue cancels every order when heartbeats stop for about 10 s (VENUE.md).
     heartbeat_interval_seconds: Annotated[float, Field(gt=0, lt=10)] = 5.0
     open_orders_grace_seconds: Seconds = 5.0
-    settle_ticks: Annotated[int, Field(ge=1)] = 3
+    # Longer than the venue's balance lag after a fill (a hedge is refused `not enough balance` until the
+    # bought tokens settle: py-clob-client issues #287, #290, #342), so a normal fill does not flap health.
+    settle_ticks: Annotated[int, Field(ge=1)] = 20
     # Our positions compared with the venue's (Data API) every this many ticks, and at start.
     positions_check_ticks: Annotated[int, Field(ge=1)] = 20
     # Prometheus metrics (polymm/metrics.py): off unless a port is set, and on loopback unless told otherwise.

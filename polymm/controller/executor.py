@@ -195,13 +195,15 @@ class Executor:
         elif isinstance(outcome, Refused):
             self.ledger.transition(order_id, "reject", reason=outcome.reason, error=outcome.reason)
             report.places_refused += 1
-            report.place_errors.append(outcome.reason)
+            hedge_waits_for_balance = place.order.role == "hedge" and is_balance_refusal(outcome.reason)
+            if not hedge_waits_for_balance:  # an expected wait after a fill, not the venue refusing us:
+                report.place_errors.append(outcome.reason)  # controller.settle_ticks bounds how long it may last
             report.notes.append(f"refused {place.order.role} {place.slot_key}: {outcome.reason}")
             if is_post_only_mode(outcome.reason):
                 # the venue restarted: only post-only orders for a while; hedges are re-priced as post-only asks
                 self.post_only_until = now + POST_ONLY_MODE_S
                 report.notes.append(f"venue in post-only mode: hedges go out post-only for {POST_ONLY_MODE_S:.0f} s")
-            elif place.order.role == "hedge" and is_balance_refusal(outcome.reason):
+            elif hedge_waits_for_balance:
                 # tokens just bought are often not sellable until the venue's balance catches up with the
                 # settlement (py-clob-client issues #287, #290, #342): retry on the next tick, no cool-down
                 report.notes.append(f"hedge {place.slot_key}: balance not caught up yet, retrying next tick")
