@@ -85,6 +85,22 @@ def test_fresh_ledger_quotes_the_planned_prices_then_steady_state_makes_no_write
     assert {o["id"] for o in h.live_orders(truth.state(), ctl.address)} == {o["id"] for o in live}
 
 
+def agreed_exposure(ctl, truth, market: str, tries: int = 8) -> tuple[dict, Decimal, Decimal]:
+    """(status, the market's exposure in status, the venue's) at a moment the venue did not change around the
+    status read. Status shows the exposure of the last journaled tick after its actions; a tick that runs
+    between our venue read and our status read (a quote re-priced: cancelled, then placed) makes the two
+    reads describe different moments. A real disagreement persists over every try and fails the caller."""
+    for _ in range(tries):
+        before = h.exposure_by_market(truth.state(), ctl.address).get(market, Decimal(0))
+        status = ctl.status()
+        after = h.exposure_by_market(truth.state(), ctl.address).get(market, Decimal(0))
+        ours = Decimal(status["exposure"].get(market, "0"))
+        if before == after == ours:
+            break
+        ctl.wait_tick_started_after(time.time())
+    return status, ours, after
+
+
 def test_fills_are_hedged_within_one_tick_and_each_trade_is_counted_once(venue, truth, controllers):
     ctl = controllers("fills", HEDGE_RESTS, max_markets=6)
     ctl.start()
@@ -119,9 +135,8 @@ def test_fills_are_hedged_within_one_tick_and_each_trade_is_counted_once(venue, 
     # goes back to the quote on that token, which the cap held back meanwhile)
     market = full["market"]
     assert inventory_cost(state, ctl.address, full["asset_id"]) == filled[full["asset_id"]] * Decimal(full["price"])
-    status_filled = ctl.status()
-    exposure_filled = Decimal(status_filled["exposure"][market])
-    assert exposure_filled == h.exposure_by_market(state, ctl.address)[market]
+    status_filled, exposure_filled, venue_filled = agreed_exposure(ctl, truth, market)
+    assert exposure_filled == venue_filled
     assert exposure_filled <= Decimal(status_filled["exposure_cap_per_market"])
 
     h.take_through(truth, hedges[full["asset_id"]], Decimal(1))
@@ -131,10 +146,9 @@ def test_fills_are_hedged_within_one_tick_and_each_trade_is_counted_once(venue, 
     assert full["asset_id"] not in h.venue_positions(state, ctl.address)  # the venue lists no empty positions
     assert full["asset_id"] not in {o["asset_id"] for o in h.live_orders(state, ctl.address) if o["side"] == "SELL"}
     assert inventory_cost(state, ctl.address, full["asset_id"]) == 0
-    status_sold = ctl.status()
+    status_sold, exposure_sold, venue_sold = agreed_exposure(ctl, truth, market)
     assert full["asset_id"] not in {p["token_id"] for p in status_sold["positions"] if Decimal(p["size"])}
-    exposure_sold = Decimal(status_sold["exposure"].get(market, "0"))
-    assert exposure_sold == h.exposure_by_market(state, ctl.address).get(market, Decimal(0))
+    assert exposure_sold == venue_sold
     print(f"\nexposure of market {market[:10]}…: {exposure_before} before, {exposure_filled} with the fill "
           f"(inventory {filled[full['asset_id']] * Decimal(full['price'])}), {exposure_sold} once hedged "
           f"(cap {status_sold['exposure_cap_per_market']})")
