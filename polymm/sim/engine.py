@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
-from polymm.sim import auth, fees, wire
+from polymm.sim import auth, fees, lifecycle, wire
 from polymm.sim.model import (
     MICRO,
     PIPS,
@@ -160,6 +160,7 @@ class Engine:
         self.down_until = self.post_only_until = 0.0
         self.restarts = 0
         self._next_weekly = _next_weekly_restart(self.now)
+        self._resolutions: list[tuple[float, str, int | None]] = []  # (at, condition_id, winner): polymm.sim.lifecycle
         for market in markets:
             self._price_market(market)
 
@@ -198,6 +199,21 @@ class Engine:
         self.post_only_until = self.down_until + post_only_s
         self.restarts += 1
 
+    # ----------------------------------------------------------------- market lifecycle (polymm.sim.lifecycle)
+    def schedule_resolution(self, condition_id: str, at: float, winner: int | None) -> None:
+        """Close the market (resolved to `winner` when given) once the clock reaches `at`."""
+        if condition_id not in self.markets:
+            raise ValueError(f"unknown market {condition_id}")
+        self._resolutions.append((at, condition_id, winner))
+
+    def _due_resolutions(self) -> None:
+        if not self._resolutions:
+            return
+        due = [r for r in self._resolutions if r[0] <= self.now]
+        self._resolutions = [r for r in self._resolutions if r[0] > self.now]
+        for _, condition_id, winner in due:
+            lifecycle.close(self, self.markets[condition_id], winner)
+
     @property
     def engine_down(self) -> bool:
         return self.now < self.down_until
@@ -226,6 +242,7 @@ class Engine:
             self._expire_heartbeats()
             self._expire_gtd()
             self._scheduled_restart()
+            self._due_resolutions()
             down = self.engine_down
             for hook, during_restart in self._step_hooks:
                 if during_restart or not down:
@@ -612,9 +629,9 @@ class Engine:
         ]
         return self.cancel(api_key, ids)
 
-    def _cancel(self, order: SimOrder) -> None:
+    def _cancel(self, order: SimOrder, status: str = "CANCELED") -> None:
         order.market.book.remove(order)
-        order.status = "CANCELED"
+        order.status = status
         order.closed_at = self.now
         self.accounts[order.maker_address].open_orders.pop(order.id, None)
         self._changed_levels[order.market.condition_id].add((order.is_yes_bid, order.yes_pips))

@@ -51,6 +51,10 @@ class SimMarket:
     # lifecycle (polymm.sim.lifecycle): closed markets take no orders; a resolved one pays 1 per winning share
     closed: bool = False
     winner: int | None = None  # index of the winning outcome once resolved
+    listed_tick_pips: int = 0  # the tick at listing (set on creation), to show a changed one in /_sim/state
+
+    def __post_init__(self) -> None:
+        self.listed_tick_pips = self.listed_tick_pips or self.tick_pips
 
     @property
     def tick_str(self) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
-from polymm.sim import auth, wire
+from polymm.sim import auth, lifecycle, wire
 from polymm.sim.engine import Engine, Event, HeartbeatMismatch, VenueError
 from polymm.sim.faults import PHASE_AFTER, FaultPlan, FaultPlanSpec
 from polymm.sim.payouts import RewardSampler, utc_date
@@ -150,7 +150,7 @@ class SimServer:
         post("/_sim/mode", self.sim_mode); post("/_sim/take", self.sim_take)
         post("/_sim/advance", self.sim_advance); post("/_sim/fund", self.sim_fund)
         post("/_sim/restart", self.sim_restart)
-        post("/_sim/rewards", self.sim_rewards)
+        post("/_sim/rewards", self.sim_rewards); post("/_sim/market", self.sim_market)
         return app
 
     @web.middleware
@@ -280,7 +280,10 @@ class SimServer:
 
     async def book(self, request: web.Request) -> web.Response:
         token_id = request.query.get("token_id", "")
-        return web.json_response(wire.book_json(self._market_of(token_id), token_id, self.engine.now))
+        market = self._market_of(token_id)
+        if market.closed:  # a closed market has no book (docs.polymarket.com/resources/error-codes, GET book)
+            raise VenueError(404, "No orderbook exists for the requested token id")
+        return web.json_response(wire.book_json(market, token_id, self.engine.now))
 
     async def _token_list(self, request: web.Request, limit: int = 500) -> list[dict]:
         try:
@@ -299,6 +302,7 @@ class SimServer:
         return web.json_response([
             wire.book_json(self.engine.market_by_token[i["token_id"]], i["token_id"], now)
             for i in items if i["token_id"] in self.engine.market_by_token
+            and not self.engine.market_by_token[i["token_id"]].closed  # a closed market has no book
         ])
 
     def _best(self, token_id: str) -> tuple[int | None, int | None]:
@@ -396,7 +400,8 @@ class SimServer:
         return web.json_response({"price": f"{px / PIPS:g}", "side": "BUY"})
 
     def _markets(self, rewarded_only: bool) -> list[SimMarket]:
-        return [m for m in self.engine.markets.values() if m.rate_per_day > 0 or not rewarded_only]
+        """Every market, or those with a reward program (a closed market's rewards have ended)."""
+        return [m for m in self.engine.markets.values() if (m.rate_per_day > 0 and not m.closed) or not rewarded_only]
 
     async def markets(self, request: web.Request) -> web.Response:
         rows = [wire.clob_market_json(m) for m in self._markets(False)]
@@ -706,8 +711,9 @@ class SimServer:
         if q.get("condition_ids"):
             wanted = set(q.getall("condition_ids"))
             markets = [m for m in markets if m.condition_id in wanted]
-        if q.get("closed", "").lower() == "true":
-            markets = []
+        closed = q.get("closed", "").lower()
+        if closed in ("true", "false"):  # Gamma's `closed` filter; without it, open and closed markets alike
+            markets = [m for m in markets if m.closed == (closed == "true")]
         rows = [wire.gamma_market_json(m, i) for i, m in enumerate(markets)]
         return web.json_response(rows[offset:offset + limit])
 
@@ -826,6 +832,7 @@ class SimServer:
             accounts[address] = {
                 "collateral": acct.collateral / MICRO,
                 "positions": {t: s / MICRO for t, s in acct.tokens.items()},
+                "redemption": _redemption(engine, acct),  # positions in resolved markets, at 1 or 0 a share
                 "open_orders": [wire.open_order_json(o) for o in acct.open_orders.values()],
                 "api_keys": [k for k, c in engine.credentials.items() if c.address == address],
                 "rewards_earned": round(sum(a for (_, m, _), a in engine.rewards.earnings.items() if m == address), 6),
@@ -836,6 +843,10 @@ class SimServer:
         return web.json_response({
             "now": engine.now, "mode": engine.mode, "accounts": accounts, "trades": trades,
             "markets": len(engine.markets), "faults": self.faults.summary(),
+            "lifecycle": {m.condition_id: {"tick_size": m.tick_pips / PIPS, "accepting_orders": m.accepting_orders,
+                                           "closed": m.closed, "winner": m.winner}
+                          for m in engine.markets.values()
+                          if not m.accepting_orders or m.closed or m.tick_pips != m.listed_tick_pips},
             "paid_days": list(engine.rewards.paid_days),
             "engine": self._engine_state(),
         })
@@ -902,6 +913,49 @@ class SimServer:
             acct.tokens[token_id] = acct.tokens.get(token_id, 0) + round(Decimal(str(size)) * MICRO)
         return web.json_response({"address": acct.address, "collateral": acct.collateral / MICRO})
 
+    async def sim_market(self, request: web.Request) -> web.Response:
+        """POST /_sim/market {"condition_id", and any of: "tick_size" (0.01, 0.001, ...), "accepting_orders"
+        (bool), "closed" (true), "winner" (0 | 1 | an outcome's name: resolves and closes), "at" (simulated unix
+        time: close/resolve then, not now)}: a market's lifecycle (polymm.sim.lifecycle)."""
+        try:
+            data = json.loads(await self._body(request) or "{}")
+        except json.JSONDecodeError as exc:
+            raise VenueError(400, f"invalid JSON: {exc}") from exc
+        market = self.engine.markets.get(str(data.get("condition_id", "")))
+        if market is None:
+            raise VenueError(404, "market not found")
+        allowed = {"condition_id", "tick_size", "accepting_orders", "closed", "winner", "at"}
+        if set(data) - allowed:
+            raise VenueError(400, f"unknown field(s) {sorted(set(data) - allowed)}; allowed: {sorted(allowed)}")
+        winner = data.get("winner")
+        try:
+            if isinstance(winner, str):
+                if winner not in market.outcomes:
+                    raise ValueError(f"winner {winner!r} is not an outcome of the market: {list(market.outcomes)}")
+                winner = market.outcomes.index(winner)
+            if winner is not None and winner not in (0, 1):
+                raise ValueError("winner must be 0, 1 or an outcome's name")
+            if "accepting_orders" in data and not isinstance(data["accepting_orders"], bool):
+                raise ValueError("accepting_orders must be true or false")
+            if "closed" in data and data["closed"] is not True:
+                raise ValueError("closed can only be set to true (a market does not reopen)")
+            cancelled = 0
+            if "tick_size" in data:
+                lifecycle.change_tick(self.engine, market, lifecycle.tick_pips_of(data["tick_size"]))
+            if "accepting_orders" in data:
+                lifecycle.set_accepting(market, data["accepting_orders"])
+            if data.get("closed") or winner is not None:
+                if "at" in data:
+                    self.engine.schedule_resolution(market.condition_id, float(data["at"]), winner)
+                else:
+                    cancelled = lifecycle.close(self.engine, market, winner)
+        except (TypeError, ValueError) as exc:
+            raise VenueError(400, str(exc)) from exc
+        self.engine.flush_book_events()
+        return web.json_response({"condition_id": market.condition_id, "tick_size": market.tick_pips / PIPS,
+                                  "accepting_orders": market.accepting_orders, "closed": market.closed,
+                                  "winner": market.winner, "orders_cancelled": cancelled})
+
     async def sim_rewards(self, request: web.Request) -> web.Response:
         """POST /_sim/rewards {"condition_id", "rate_per_day"}: change a market's reward rate; 0 takes it off the
         reward list (/rewards/markets/current) while it keeps trading, as when a program ends."""
@@ -917,6 +971,16 @@ class SimServer:
             raise VenueError(400, "rate_per_day must be a number ≥ 0")
         market.rate_per_day = rate
         return web.json_response({"condition_id": market.condition_id, "rate_per_day": rate})
+
+
+def _redemption(engine: Engine, acct) -> dict[str, dict]:
+    """Positions in resolved markets: {token_id: {"shares", "value_per_share" (1 or 0), "value"}}."""
+    out = {}
+    for token_id, micro in acct.tokens.items():
+        per_share = lifecycle.redemption_value(engine.market_by_token[token_id], token_id)
+        if per_share is not None:
+            out[token_id] = {"shares": micro / MICRO, "value_per_share": per_share, "value": round(micro / MICRO * per_share, 6)}
+    return out
 
 
 def _per_market(items, address: str) -> dict[str, float]:

@@ -6,6 +6,7 @@ import hashlib
 import json
 from datetime import datetime, timezone
 
+from polymm.sim.lifecycle import redemption_value, token_price
 from polymm.sim.model import (
     MICRO,
     PIPS,
@@ -121,7 +122,7 @@ def clob_market_json(market: SimMarket) -> dict:
     return {
         "enable_order_book": True,
         "active": True,
-        "closed": False,
+        "closed": market.closed,
         "archived": False,
         "accepting_orders": market.accepting_orders,
         "accepting_order_timestamp": "2026-01-01T00:00:00Z",
@@ -152,8 +153,10 @@ def clob_market_json(market: SimMarket) -> dict:
         },
         "is_50_50_outcome": False,
         "tokens": [
-            {"token_id": market.token_ids[0], "outcome": market.outcomes[0], "price": round(mid, 4), "winner": False},
-            {"token_id": market.token_ids[1], "outcome": market.outcomes[1], "price": round(1 - mid, 4), "winner": False},
+            # once resolved: the winner's price is 1 and the loser's 0 (clob_market_closed_binary_accepting_false.json)
+            {"token_id": market.token_ids[i], "outcome": market.outcomes[i], "price": round(token_price(market, i), 4),
+             "winner": market.winner == i}
+            for i in (0, 1)
         ],
         "tags": list(market.tags),
     }
@@ -216,9 +219,9 @@ def gamma_market_json(market: SimMarket, index: int) -> dict:
         "endDateIso": market.end_date.date().isoformat(),
         "description": market.description,
         "outcomes": json.dumps(list(market.outcomes)),
-        "outcomePrices": json.dumps([f"{market.fair_value:.4f}", f"{1 - market.fair_value:.4f}"]),
+        "outcomePrices": json.dumps([f"{token_price(market, 0):.4f}", f"{token_price(market, 1):.4f}"]),
         "active": True,
-        "closed": False,
+        "closed": market.closed,
         "archived": False,
         "acceptingOrders": market.accepting_orders,
         "enableOrderBook": True,
@@ -263,7 +266,8 @@ def positions_v1_json(account: Account, markets_by_token: dict[str, SimMarket]) 
         index = market.token_index(token_id)
         size = micro / MICRO
         avg = account.cost_basis.get(token_id, 0) / micro if micro else 0.0
-        cur = market.fair_value if index == 0 else 1 - market.fair_value
+        cur = token_price(market, index)  # 1 or 0 once the market resolved
+        redeemable = redemption_value(market, token_id) is not None
         rows.append({
             "proxyWallet": account.address.lower(),
             "asset": token_id,
@@ -275,7 +279,7 @@ def positions_v1_json(account: Account, markets_by_token: dict[str, SimMarket]) 
             "cashPnl": round((cur - avg) * size, 6),
             "percentPnl": round((cur - avg) / avg * 100, 4) if avg else 0.0,
             "curPrice": round(cur, 4),
-            "redeemable": False,
+            "redeemable": redeemable,
             "mergeable": False,
             "title": market.question,
             "slug": market.slug,
@@ -311,8 +315,8 @@ def positions_v2_json(account: Account, markets_by_token: dict[str, SimMarket]) 
             "total_pnl": row["cashPnl"],
             "percent_pnl": row["percentPnl"],
             "percent_realized_pnl": 0.0,
-            "status": "OPEN",
-            "redeemable": False,
+            "status": "OPEN",  # the capture shows OPEN only; what the v2 rows say once resolved is not documented
+            "redeemable": row["redeemable"],
             "mergeable": False,
             "negative_risk": row["negativeRisk"],
             "archived": False,
@@ -381,7 +385,7 @@ def ws_price_changes(market: SimMarket, levels: list[tuple[bool, int]], now: flo
 
 def ws_order_event(order: SimOrder, kind: str, now: float) -> dict:
     body = open_order_json(order)
-    status = {"PLACEMENT": "LIVE", "UPDATE": "MATCHED" if order.remaining == 0 else "LIVE", "CANCELLATION": "CANCELED"}[kind]
+    status = {"PLACEMENT": "LIVE", "UPDATE": "MATCHED" if order.remaining == 0 else "LIVE", "CANCELLATION": order.status}[kind]
     return {
         "asset_id": body["asset_id"],
         "associate_trades": body["associate_trades"] or None,
