@@ -104,6 +104,8 @@ FilePath = Annotated[Path, BeforeValidator(_path_from_text)]
 
 Ranking = Literal["expected_reward", "original_ratio"]
 QuotePlacement = Literal["band_edge", "one_tick_inside"]
+Sizing = Literal["multiplier", "reward_minimum"]
+HedgeMode = Literal["cross", "maker"]
 VenueMode = Literal["embedded-sim", "remote"]
 SimScenario = Literal["calm", "trending", "jumpy"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -162,6 +164,9 @@ class StrategyConfig(_Section):
     min_profit_margin_bps: NonNegativeDecimal = Decimal("5")
     ranking: Ranking = "expected_reward"
     quote_placement: QuotePlacement = "band_edge"
+    sizing: Sizing = "multiplier"
+    toxic_pause_seconds: Annotated[float, Field(ge=0)] = 0.0
+    toxic_jump: PriceGap = Decimal("0.02")
 
     @model_validator(mode="after")
     def _market_cap_within_total(self) -> StrategyConfig:
@@ -185,6 +190,8 @@ class HedgeSellConfig(_Section):
     stop_loss_pct: Annotated[Dec, Field(gt=0, lt=1)] = Decimal("0.10")
     take_profit_pct: NonNegativeDecimal = Decimal("0.10")
     dynamic_follow_enabled: bool = True
+    mode: HedgeMode = "cross"
+    maker_wait_seconds: Annotated[float, Field(ge=0)] = 1800.0
 
 
 def _condition_id(value: object) -> object:

@@ -430,3 +430,13 @@ def test_one_sided_quotes_score_nothing_when_the_adjusted_midpoint_is_outside_0_
     assert (outside.q_ours, outside.expected_per_day) == (0.0, 0.0)
     assert [(q.outcome, q.price) for q in inside.quotes] == [("Yes", D("0.11"))]
     assert inside.q_ours == pytest.approx((1.5 / 3) ** 2 * 10 / 3)  # 1.5¢ from 0.125
+
+
+def test_sizing_at_the_reward_minimum_ignores_the_multiplier() -> None:
+    """strategy.sizing: multiplier (the seed's) scales the quote; reward_minimum quotes exactly rewards_min_size."""
+    doubled = replace(PARAMS, order_size_multiplier=D(2))
+    m = market("m1")
+    seed = the_evaluation(select_markets([m], standard(m), doubled, NOW, {}), "m1")
+    at_min = the_evaluation(select_markets([m], standard(m), replace(doubled, sizing="reward_minimum"), NOW, {}), "m1")
+    assert {q.size for q in seed.quotes} == {D(20)}
+    assert {q.size for q in at_min.quotes} == {D(10)}

@@ -115,3 +115,35 @@ def test_a_wider_max_bid_gap_lets_the_hedge_sell_into_lower_bids() -> None:
 )
 def test_covering_level_is_the_lowest_bid_whose_cumulative_size_covers_the_position(bids, size, level) -> None:
     assert covering_level(book(bids), D(size)) == (None if level is None else D(level))
+
+
+# ---- maker mode: rest an ask at or above cost while the position is young, then cross as the seed does
+MAKER = replace(PARAMS, mode="maker", maker_wait_s=600.0)
+
+
+@pytest.mark.parametrize("bids, asks, fee, age, price, reason, crosses", [
+    # a young position whose bids bring less than cost net of the fee rests at cost (post-only)
+    ([("0.49", "100")], [("0.51", "100")], "0.04", 0.0, "0.50", "maker_ask", False),
+    # ... at the best bid + tick when that is above cost (never crossing, never below cost)
+    ([("0.50", "100")], [("0.53", "100")], "0.04", 0.0, "0.51", "maker_ask", False),
+    # ... one second before the wait ends it still rests
+    ([("0.49", "100")], [("0.51", "100")], "0.04", 599.0, "0.50", "maker_ask", False),
+    # at the end of the wait the seed's rules cross into the bids
+    ([("0.49", "100")], [("0.51", "100")], "0.04", 600.0, "0.49", "covering_bid", True),
+    # a sale into the bids that brings at least cost net of the fee is taken at once
+    ([("0.52", "100")], [("0.53", "100")], "0.0", 0.0, "0.52", "covering_bid", True),
+    # the stop-loss crosses at once in maker mode too
+    ([("0.45", "100")], [("0.47", "100")], "0.04", 0.0, "0.45", "stop_loss", True),
+])
+def test_maker_hedge(bids, asks, fee, age, price, reason, crosses):
+    hp = hedge_price(Position("T", D("10"), D("0.50")), book(bids, asks), MAKER, D(fee), age)
+    assert (hp.price, hp.reason, hp.crosses) == (D(price), reason, crosses)
+    assert hp.post_only == (reason == "maker_ask")
+    if not crosses:
+        assert hp.price >= D("0.50") and hp.price > book(bids, asks).best_bid
+
+
+def test_cross_mode_ignores_the_age():
+    """The seed's behaviour (mode cross) sells into the bids however young the position."""
+    hp = hedge_price(Position("T", D("10"), D("0.50")), book([("0.49", "100")], [("0.51", "100")]), PARAMS, D("0.04"), 0.0)
+    assert (hp.price, hp.reason, hp.crosses) == (D("0.49"), "covering_bid", True)

@@ -21,6 +21,8 @@ from polymm.config import PolymmConfig
 from polymm.controller.executor import ExecutionReport, Executor
 from polymm.desired.funnel import SelectionParams, prefilter, select_markets
 from polymm.desired.hedge import HedgeParams
+from polymm.desired.toxicity import ToxicityParams, ToxicityState, paused
+from polymm.desired.toxicity import step as toxicity_step
 from polymm.domain.types import Fill, LiveOrder, RewardMarket
 from polymm.format import fill_text
 from polymm.marketdata.scope import EARLY_RESCAN_SPACING_S, BackgroundRescan, Rescanned, Scope
@@ -57,7 +59,13 @@ class Controller:
         self.clock = clock
         self.params = SelectionParams.from_config(cfg)
         self.hedge_params = HedgeParams(cfg.hedge_sell.max_bid_gap, cfg.hedge_sell.stop_loss_pct,
-                                        cfg.hedge_sell.take_profit_pct, cfg.strategy.min_profit_margin_bps)
+                                        cfg.hedge_sell.take_profit_pct, cfg.strategy.min_profit_margin_bps,
+                                        mode=cfg.hedge_sell.mode, maker_wait_s=cfg.hedge_sell.maker_wait_seconds)
+        self.toxicity_params = ToxicityParams(cfg.strategy.toxic_pause_seconds, cfg.strategy.toxic_jump)
+        self.toxicity = ToxicityState()  # the last midpoints and toxic events (polymm.desired.toxicity)
+        # token -> when this controller first saw the position (a maker hedge waits from then; after a restart
+        # the wait starts again, bounded by hedge_sell.maker_wait_seconds per restart)
+        self.position_since: dict[str, float] = {}
         self.limits = RiskLimits(cfg.strategy.max_exposure_per_market_usdc, cfg.strategy.max_total_exposure_usdc,
                                  market_caps={cid: o.max_exposure_usdc for cid, o in cfg.markets.overrides.items()
                                               if o.max_exposure_usdc is not None})
@@ -240,11 +248,36 @@ class Controller:
         return markets, list(dict.fromkeys(tokens))
 
     # ------------------------------------------------------------------ decide and apply
-    def tick_params(self) -> TickParams:
+    def tick_params(self, observed: ObservedState | None = None) -> TickParams:
+        """The tick's parameters; with an observation, also what the controller remembers between ticks (position
+        ages, the markets it steps back from), as of that observation — without changing what it remembers."""
         hedge = replace(self.hedge_params, post_only=True) if self.executor.post_only_mode() else self.hedge_params
+        ages: dict[str, float] = {}
+        pause: dict[str, str] = {}
+        if observed is not None:
+            ages = {t: observed.at - since for t, since in self.position_since.items()}
+            pause = paused(self._toxicity_after(observed), observed.at, self.toxicity_params)
         return TickParams(self.params, hedge, self.cfg.hedge_sell.dynamic_follow_enabled, self.policy,
                           self.limits, self.cfg.controller.open_orders_grace_seconds, self.quoting_enabled,
-                          INITIAL_LOOKBACK_S, CURSOR_OVERLAP_S)
+                          INITIAL_LOOKBACK_S, CURSOR_OVERLAP_S, ages, pause)
+
+    def _toxicity_after(self, observed: ObservedState) -> ToxicityState:
+        """The toxicity state after this observation's midpoints and buy fills (pure step, nothing stored)."""
+        if self.toxicity_params.pause_s <= 0:
+            return self.toxicity
+        mids = {}
+        if known(observed.books):
+            market_of = {t: m.condition_id for ms in (observed.reward_markets, observed.other_markets) if known(ms)
+                         for m in ms for t in m.token_ids}
+            for token, book in observed.books.items():
+                if book.midpoint is not None and token in market_of:
+                    mids[token] = (market_of[token], book.midpoint)
+        buys = []
+        if known(observed.fills):
+            buys = [(f.condition_id, float(f.match_time), f.size, f.price) for f in observed.fills
+                    if f.side == "BUY" and f.status != "FAILED"]
+        return toxicity_step(self.toxicity, observed.at, mids, buys, self.toxicity_params)
+
 
     def snapshot(self, observed: ObservedState) -> LedgerSnapshot:
         """The ledger rows this observation concerns (bounded by what is live, not by history)."""
@@ -255,7 +288,7 @@ class Controller:
     def decide(self, observed: ObservedState, dry_run: bool = False) -> Decision:
         """From observation to a gated plan through the one pure function. Unless dry_run, the decision's
         ledger changes are applied (one transaction) before it is returned, ready to execute."""
-        decision = decide(self.snapshot(observed), observed, self.tick_params(), observed.at)
+        decision = decide(self.snapshot(observed), observed, self.tick_params(observed), observed.at)
         if known(observed.reward_markets):  # what the next ticks look at (polymm.marketdata.scope)
             if observed.full_scan:
                 self.scope.scanned([ev.market.condition_id for ev in decision.selection.ranked], observed.at)
@@ -264,6 +297,9 @@ class Controller:
         if not dry_run:
             self.apply(decision.changes)
             self._track(decision)
+            self.toxicity = self._toxicity_after(observed)
+            held = {t for t, p in decision.positions.items() if p.size > 0}
+            self.position_since = {t: self.position_since.get(t, observed.at) for t in held}
         return decision
 
     def _track(self, decision: Decision) -> None:

@@ -77,6 +77,7 @@ class SelectionParams:
     limits: SafetyLimits
     id_blacklist: frozenset[str] = frozenset()  # condition ids, lower case
     overrides: Mapping[str, MarketTuning] = field(default_factory=dict, hash=False)  # by condition id, lower case
+    sizing: str = "multiplier"  # multiplier: rewards_min_size × order_size_multiplier | reward_minimum: rewards_min_size
 
     @classmethod
     def from_config(cls, cfg: PolymmConfig) -> "SelectionParams":
@@ -104,6 +105,7 @@ class SelectionParams:
             id_blacklist=frozenset(cfg.filters.condition_id_blacklist),
             overrides={cid: MarketTuning(o.enabled, o.max_exposure_usdc, o.order_size)
                        for cid, o in cfg.markets.overrides.items()},
+            sizing=cfg.strategy.sizing,
         )
 
 
@@ -330,6 +332,8 @@ def evaluate(market: RewardMarket, pair: tuple[Book, Book], params: SelectionPar
     tuning = params.overrides.get(market.condition_id.lower())
     if tuning is not None and tuning.order_size is not None:
         size = quote_size(tuning.order_size, ONE_SHARE, market.min_order_size)
+    elif params.sizing == "reward_minimum":  # the smallest size that scores: more only adds fill risk
+        size = quote_size(market.rewards_min_size, ONE_SHARE, market.min_order_size)
     else:
         size = quote_size(market.rewards_min_size, params.order_size_multiplier, market.min_order_size)
     candidates: list[TokenQuote] = []

@@ -12,6 +12,13 @@ Given a position (size, average cost) and the token's book, in this order:
    up to the tick (no bid within reach: wait for a buyer above cost).
 Every price is clamped into [tick, 1 − tick]. The result says whether it crosses (sells at once).
 
+Maker hedge (`mode = "maker"`), between rules 2 and 3, while the position is younger than
+`maker_wait_s`: if the bids covering the position bring at least the cost net of the taker fee, sell
+into them (rule 3 without a loss); otherwise rest a post-only ask at max(cost rounded up to the tick,
+best bid + tick) — never below cost, never crossing — and wait for a buyer. Once the position is
+`maker_wait_s` old, rules 3–5 apply as in `cross` mode (the seed's): the hedge then crosses. The
+stop-loss (rule 1) crosses at once in both modes, so a maker hedge never rides a falling market down.
+
 Dynamic follow: the hedge is recomputed every tick. With `dynamic_follow_enabled`, the reconciler
 replaces a live hedge whose price differs from the new target (so a resting ask follows the market);
 without it, a live hedge keeps its price and only a stop-loss replaces it.
@@ -37,13 +44,16 @@ class HedgeParams:
     # after a matching-engine restart the venue takes only post-only orders (2 minutes): the hedge is then
     # an ask that does not cross, one tick above the best bid (docs.polymarket.com/trading/matching-engine)
     post_only: bool = False
+    mode: str = "cross"  # cross (the seed's: sell into the bids at once) | maker (rest an ask at/above cost first)
+    maker_wait_s: float = 0.0  # maker mode: how long a position may wait on its resting ask before crossing
 
 
 @dataclass(frozen=True, slots=True)
 class HedgePrice:
     price: Decimal
-    reason: str  # stop_loss | take_profit | covering_bid | best_bid | margin_over_cost
+    reason: str  # stop_loss | take_profit | covering_bid | best_bid | margin_over_cost | maker_ask
     crosses: bool  # True when the sell is marketable (meets a bid at once)
+    post_only: bool = False  # True when the sell must rest (a maker ask: refused rather than taking)
 
 
 def covering_level(book: Book, size: Decimal) -> Decimal | None:
@@ -61,9 +71,11 @@ def net_of_fee(price: Decimal, fee_rate: Decimal) -> Decimal:
     return price - fee_rate * price * (1 - price)
 
 
-def hedge_price(position: Position, book: Book, params: HedgeParams, fee_rate: Decimal = Decimal(0)) -> HedgePrice:
+def hedge_price(position: Position, book: Book, params: HedgeParams, fee_rate: Decimal = Decimal(0),
+                age_s: float = float("inf")) -> HedgePrice:
     """`fee_rate`: the market's taker fee rate; selling into a bid is a taker trade, so the take-profit and
-    bid-gap rules compare what the sale brings net of that fee with the cost (a resting ask pays none)."""
+    bid-gap rules compare what the sale brings net of that fee with the cost (a resting ask pays none).
+    `age_s`: how long the position has been held (maker mode waits on a resting ask while it is young)."""
     tick = book.tick_size
     cost = position.avg_cost
     best_bid = book.best_bid
@@ -81,6 +93,11 @@ def hedge_price(position: Position, book: Book, params: HedgeParams, fee_rate: D
         if params.take_profit_pct > 0 and net_of_fee(best_bid, fee_rate) >= cost * (1 + params.take_profit_pct):
             return done(best_bid, "take_profit", True)
         level = covering_level(book, position.size)
+        if params.mode == "maker" and age_s < params.maker_wait_s:
+            if level is not None and net_of_fee(level, fee_rate) >= cost:
+                return done(level, "covering_bid", True)
+            ask = max(round_up_to_tick(cost, tick), best_bid + tick)
+            return HedgePrice(clamp_to_valid(ask, tick), "maker_ask", False, True)
         if level is not None and net_of_fee(level, fee_rate) >= floor:
             return done(level, "covering_bid", True)
         if net_of_fee(best_bid, fee_rate) >= floor:

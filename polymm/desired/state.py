@@ -64,8 +64,15 @@ def desire(
     follow: bool,
     quoting_enabled: bool = True,
     held_markets: frozenset[str] = frozenset(),
+    position_ages: Mapping[str, float] | None = None,
+    paused_markets: Mapping[str, str] | None = None,
 ) -> DesiredState:
-    """`held_markets`: markets whose data is Unknown this tick; their live orders stay as they are."""
+    """`held_markets`: markets whose data is Unknown this tick; their live orders stay as they are.
+    `position_ages`: seconds each position (by token) has been held — unknown counts as just opened (0).
+    `paused_markets`: markets stepped back from this tick (desired/toxicity.py), with the reason: no quotes
+    there; their hedges are desired as always."""
+    ages = position_ages or {}
+    paused = paused_markets or {}
     orders: list[DesiredOrder] = []
     held_slots: set[str] = set()
     held_markets = set(held_markets)
@@ -88,17 +95,20 @@ def desire(
         if size < market.min_order_size:
             notes.append(f"dust {size} in {token_id[:12]}… below min order size {market.min_order_size}: not hedged")
             continue
-        hp = hedge_price(pos, book, hedge_params, market.fee_rate)
+        hp = hedge_price(pos, book, hedge_params, market.fee_rate, ages.get(token_id, 0.0))
         orders.append(DesiredOrder(
             slot_key=key, condition_id=market.condition_id, token_id=token_id, side="SELL", role="hedge",
             price=hp.price, size=size, min_keep_size=size, tick_size=market.tick_size, neg_risk=market.neg_risk,
-            post_only=hedge_params.post_only, reason=f"hedge {hp.reason} for {pos.size} @ {pos.avg_cost:.4f}",
+            post_only=hedge_params.post_only or hp.post_only, reason=f"hedge {hp.reason} for {pos.size} @ {pos.avg_cost:.4f}",
             keep_any_price=(not follow) and hp.reason != "stop_loss",
         ))
 
     if quoting_enabled:
         for ev in selection.selected:
             m = ev.market
+            if m.condition_id in paused:
+                notes.append(f"not quoting {m.condition_id[:12]}…: {paused[m.condition_id]}")
+                continue
             for q in ev.quotes:
                 orders.append(DesiredOrder(
                     slot_key=slot_key(m.condition_id, q.token_id, "BUY", "quote"), condition_id=m.condition_id,

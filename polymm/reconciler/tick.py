@@ -59,6 +59,10 @@ class TickParams:
     quoting_enabled: bool = True
     initial_lookback_s: int = 300
     cursor_overlap_s: int = 60
+    # what the controller remembers between ticks: how long each position (token) has been held, and the
+    # markets it steps back from this tick with the reason (polymm.desired.toxicity)
+    position_ages: Mapping[str, float] = field(default_factory=dict)
+    paused_markets: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +320,8 @@ def desired_state(synced: Synced, observed: ObservedState, params: TickParams, n
     net_books = {t: b.without(own.get(t, {})) for t, b in observed.books.items()}
     desired = desire(selection, positions, markets_by_token, net_books, params.hedge, params.follow,
                      quoting_enabled=params.quoting_enabled,
-                     held_markets=held_markets(orders, observed) | frozenset(unknown_markets))
+                     held_markets=held_markets(orders, observed) | frozenset(unknown_markets),
+                     position_ages=params.position_ages, paused_markets=params.paused_markets)
     return selection, without_self_crossing_quotes(replace(desired, notes=desired.notes + notes))
 
 

@@ -1,0 +1,61 @@
+"""Stepping back from a toxic market: which markets not to quote this tick, and why.
+
+A market is toxic for `pause_s` seconds after either
+- a buy quote of ours in it filled: with competing size deep at the touch, only a large taker reaches a
+  quote behind it, and on the simulated and the real venue that flow is partly informed (the fills that
+  run against us); or
+- the midpoint of one of its tokens moved by `jump` or more between two observations (news, or a large
+  taker walking the book).
+While toxic its quotes are cancelled and not replaced; hedges of positions in it go on as always. The
+state is what the controller remembers between ticks (the last midpoint per token, the last toxic event
+per market); `step` is pure. Close to the end date a market is left by the funnel's end-date rule
+(`filters.min_days_until_end`, applied every tick), not here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Iterable, Mapping
+
+
+@dataclass(frozen=True, slots=True)
+class ToxicityParams:
+    pause_s: float  # 0: never step back (the seed's behaviour)
+    jump: Decimal  # a midpoint move of at least this much between two observations (price units)
+
+
+@dataclass(frozen=True)
+class ToxicityState:
+    mids: Mapping[str, Decimal] = field(default_factory=dict)  # token -> last midpoint seen
+    events: Mapping[str, tuple[float, str]] = field(default_factory=dict)  # market -> (time, reason) of the last event
+
+
+def step(state: ToxicityState, now: float, mids: Mapping[str, tuple[str, Decimal]],
+         buy_fills: Iterable[tuple[str, float, Decimal, Decimal]], params: ToxicityParams) -> ToxicityState:
+    """The state after one observation. `mids`: token -> (condition id, midpoint) of the books read this tick;
+    `buy_fills`: the fills of our buys this observation lists, as (condition id, match time, size, price); a fill
+    seen again (the trade cursor overlaps) sets the same event again, so the pause runs from the fill's time."""
+    if params.pause_s <= 0:
+        return state
+    events = {cid: ev for cid, ev in state.events.items() if now - ev[0] < params.pause_s}
+    for cid, at, size, price in buy_fills:
+        if now - at < params.pause_s and at >= events.get(cid, (float("-inf"), ""))[0]:
+            events[cid] = (at, f"toxic: our bid of {price} was filled ({size} shares)")
+    new_mids = dict(state.mids)
+    for token, (cid, mid) in mids.items():
+        before = state.mids.get(token)
+        if before is not None and abs(mid - before) >= params.jump:
+            events[cid] = (now, f"toxic: midpoint jumped {before} → {mid}")
+        new_mids[token] = mid
+    return ToxicityState(new_mids, events)
+
+
+def paused(state: ToxicityState, now: float, params: ToxicityParams) -> dict[str, str]:
+    """Markets not to quote now, with the reason and how long the pause still lasts."""
+    out: dict[str, str] = {}
+    for cid, (at, reason) in state.events.items():
+        left = params.pause_s - (now - at)
+        if left > 0:
+            out[cid] = f"{reason}; stepping back {left:.0f} s more"
+    return out
