@@ -148,6 +148,7 @@ def measure(venue: VenueProcess, admin: Admin, work: Path, args, channels: bool,
     kinds: dict[str, int] = {}
     misses = 0
     tick_costs: list[float] = []
+    phases: list[dict] = []
     try:
         ctl.start()
         ctl.wait_ticks(3, timeout=60)
@@ -190,14 +191,16 @@ def measure(venue: VenueProcess, admin: Admin, work: Path, args, channels: bool,
             admin.advance(1)
             ctl.wait_ticks(3)
             time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
-        tick_costs = [t * 1000 for t in (tick_seconds(ctl, i) for i in range(first_tick + 1, ctl.tick_id() + 1))
-                      if t is not None]
+        summaries = [t for t in (tick_summary(ctl, i) for i in range(first_tick + 1, ctl.tick_id() + 1))
+                     if t is not None]
+        tick_costs = [t["seconds"] * 1000 for t in summaries]
+        phases = [t["phases_ms"] for t in summaries if t.get("places") and t.get("phases_ms")]
     finally:
         if channel:
             channel.stop_event.set()
         ctl.terminate(30)
     return {"label": label, "latencies": latencies, "kinds": kinds, "misses": misses, "tick_costs": tick_costs,
-            "reconnects": getattr(channel, "reconnects", 0)}
+            "phases": phases, "reconnects": getattr(channel, "reconnects", 0)}
 
 
 def report(r: dict, target_ms: float | None) -> None:
@@ -215,6 +218,10 @@ def report(r: dict, target_ms: float | None) -> None:
     if costs:
         print(f"{'':16s} controller tick cost over {len(costs)} ticks: p50 {pct(costs, 0.5):.1f} ms, "
               f"p99 {pct(costs, 0.99):.1f} ms, max {max(costs):.1f} ms")
+    if r["phases"]:  # where the ticks that placed (the hedges among them) spent their time
+        parts = ", ".join(f"{k} p50 {pct([p[k] for p in r['phases']], 0.5):.1f} / p99 "
+                          f"{pct([p[k] for p in r['phases']], 0.99):.1f} ms" for k in ("observe", "decide", "execute"))
+        print(f"{'':16s} ticks that placed ({len(r['phases'])}): {parts}")
 
 
 def main() -> int:
@@ -251,8 +258,8 @@ def main() -> int:
     return 0
 
 
-def tick_seconds(ctl: ControllerProcess, tick_id: int) -> float | None:
-    """One journaled tick's duration, read from the ledger file read-only."""
+def tick_summary(ctl: ControllerProcess, tick_id: int) -> dict | None:
+    """One journaled tick's summary (duration, phases, places), read from the ledger file read-only."""
     import sqlite3
 
     with sqlite3.connect(f"file:{ctl.ledger_path}?mode=ro", uri=True) as db:
@@ -260,7 +267,7 @@ def tick_seconds(ctl: ControllerProcess, tick_id: int) -> float | None:
     if row is None:
         return None
     summary = json.loads(row[0])
-    return None if summary.get("final") else summary.get("seconds")
+    return None if summary.get("final") or summary.get("seconds") is None else summary
 
 
 if __name__ == "__main__":

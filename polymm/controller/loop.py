@@ -73,11 +73,12 @@ class Service:
         self.ledger = session.ledger
         self.stop_event = stop or threading.Event()
         self.wake = threading.Event()
+        self.urgent = threading.Event()  # a fill arrived: no tick spacing before the next tick (wake.py)
         self.heartbeat = Heartbeat(session.trading, self.cfg.controller.heartbeat_interval_seconds)
         creds = session.trading.client.creds
         use_user_channel = use_user_channel and self.cfg.loop.channels_enabled
         self.waker = UserChannelWaker(session.endpoints.ws_url, creds.api_key, creds.api_secret, creds.api_passphrase,
-                                      self.wake) if use_user_channel and creds else None
+                                      self.wake, self.urgent) if use_user_channel and creds else None
         self.book_waker = MarketChannelWaker(session.endpoints.ws_url, self.wake) if use_user_channel else None
         self.ticks = 0
         self.last_summary = 0.0
@@ -192,7 +193,9 @@ class Service:
         if not self.heartbeat.healthy and gated.places:
             gated = replace(gated, places=(), dropped=gated.dropped + tuple(
                 (p, "heartbeat not healthy: placing stopped") for p in gated.places))
+        t_gate = time.monotonic()
         report = self.controller.executor.run(gated)
+        t_execute = time.monotonic() - t_gate
         health, why = self._placing_health(health, why, report)
         if observed.full_scan:  # the new universe is long-lived: stop full collections walking it (gcpolicy)
             settle_heap()
@@ -204,6 +207,9 @@ class Service:
         self._accumulate(report)
         summary = self._summary(decision, report, health, why, t_total)
         summary["cpu_seconds"] = round(t_cpu, 4)  # this process's CPU (all threads) during the tick
+        # where a tick's time goes (bench/bench_hedge_latency.py prints them for the ticks that hedged)
+        summary["phases_ms"] = {"observe": round(t_observe * 1000, 2), "decide": round(t_decide * 1000, 2),
+                                "execute": round(t_execute * 1000, 2)}
         self.observers.tick(summary, decision, report)
         self.catalog.update(decision)
         self.account.flush()
@@ -330,6 +336,7 @@ class Service:
                 if self.stop_event.is_set():
                     break
                 tick_started = time.monotonic()
+                self.urgent.clear()  # a fill seen from here on is one this tick may miss: it keeps the flag
                 self._safe_tick()
                 if self._keep_hedges_done():
                     break
@@ -342,9 +349,10 @@ class Service:
                                    self.cfg.loop.orderbook_update_interval_seconds))
                 self.wake.clear()
                 # a burst of book changes must not turn into back-to-back ticks: ticks start at most every
-                # MIN_TICK_SPACING_S — counted from the last tick's start, so a fill that arrived during a
-                # tick is acted on as soon as that tick ends, not a spacing later
-                self.stop_event.wait(max(0.0, MIN_TICK_SPACING_S - (time.monotonic() - tick_started)))
+                # MIN_TICK_SPACING_S, counted from the last tick's start — but a fill of ours (urgent) is
+                # acted on as soon as the running tick ends, and one arriving during the spacing ends it
+                self.urgent.wait(max(0.0, MIN_TICK_SPACING_S - (time.monotonic() - tick_started)))
+                self.urgent.clear()
                 if self.stop_event.is_set():
                     break
         finally:

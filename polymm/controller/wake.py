@@ -2,7 +2,11 @@
 quote in ends the loop's sleep.
 
 The channels only wake the loop; the tick still reads everything over REST. After a reconnect they
-wake the loop too, so the tick resyncs what the channel may have missed.
+wake the loop too, so the tick resyncs what the channel may have missed. A fill of ours (a `trade`
+event) also sets `urgent`: the loop then starts the next tick as soon as the running one ends, without
+the spacing that keeps a burst of book changes from turning into back-to-back ticks (the taker's trade
+moves the book too, so its `price_change` often starts a tick a moment before our `trade` event
+arrives: without `urgent`, the hedge waited for that tick and then for the spacing).
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ class UserChannelWaker(ChannelListener):
     path = "/user"
     name = "user"
 
-    def __init__(self, ws_url: str, api_key: str, secret: str, passphrase: str, wake: threading.Event) -> None:
+    def __init__(self, ws_url: str, api_key: str, secret: str, passphrase: str, wake: threading.Event,
+                 urgent: threading.Event | None = None) -> None:
         super().__init__(ws_url)
         self.wake = wake
+        self.urgent = urgent or threading.Event()
         self.auth = {"apiKey": api_key, "secret": secret, "passphrase": passphrase}
 
     def first_messages(self) -> list[dict]:
@@ -30,7 +36,10 @@ class UserChannelWaker(ChannelListener):
         self.wake.set()
 
     def on_events(self, events: list[dict]) -> None:
-        if any(e.get("event_type") in ("trade", "order") for e in events):
+        kinds = {e.get("event_type") for e in events}
+        if "trade" in kinds:  # a fill: its hedge goes out with the next tick, unspaced
+            self.urgent.set()
+        if kinds & {"trade", "order"}:
             self.wake.set()
 
 
