@@ -24,11 +24,18 @@ class MarketName:
     outcomes: Mapping[str, str]  # token id -> outcome ("Yes", "No", a team)
     tick_size: Decimal
     min_order_size: Decimal
+    trading: bool = True  # False once the market is closed or not accepting orders
+    redemption: Mapping[str, Decimal] | None = None  # token id -> 1 or 0 a share, once resolved
 
 
 def entry(market: RewardMarket) -> dict:
-    return {"question": market.question, "outcomes": {t.token_id: t.outcome for t in market.tokens},
-            "tick_size": str(market.tick_size), "min_order_size": str(market.min_order_size)}
+    out = {"question": market.question, "outcomes": {t.token_id: t.outcome for t in market.tokens},
+           "tick_size": str(market.tick_size), "min_order_size": str(market.min_order_size)}
+    if not market.trading:  # written only when it changes: the entries of markets that trade stay as they were
+        out["trading"] = False
+    if market.payouts is not None:
+        out["redemption"] = {t: str(v) for t, v in zip(market.token_ids, market.payouts)}
+    return out
 
 
 def new_entries(known: Mapping[str, dict], markets: Iterable[RewardMarket], wanted: set[str]) -> dict[str, dict]:
@@ -45,8 +52,10 @@ def parse(text: str | None) -> dict[str, MarketName]:
     out = {}
     for cid, e in raw.items() if isinstance(raw, dict) else ():
         try:
+            redemption = e.get("redemption")
             out[cid] = MarketName(str(e["question"]), dict(e["outcomes"]), Decimal(e["tick_size"]),
-                                  Decimal(e["min_order_size"]))
+                                  Decimal(e["min_order_size"]), bool(e.get("trading", True)),
+                                  {t: Decimal(v) for t, v in redemption.items()} if isinstance(redemption, dict) else None)
         except (KeyError, TypeError, ValueError, ArithmeticError):
             continue
     return out
@@ -68,14 +77,18 @@ class CatalogWriter:
         wanted |= {o.condition_id for o in decision.orders_after_sync}
         wanted -= set(self.known)
         tokens = set(decision.positions) - self._known_tokens()
-        if not wanted and not tokens:
-            return
         markets: list[RewardMarket] = []
         for section in (decision.observed.reward_markets, decision.observed.other_markets):
             if isinstance(section, tuple):
                 markets.extend(section)
+        # a known market whose lifecycle changed (closed, resolved, a new tick): its entry is rewritten
+        changed = {m.condition_id: entry(m) for m in markets if m.condition_id in self.known
+                   and (not m.trading or m.payouts is not None or str(m.tick_size) != self.known[m.condition_id].get("tick_size"))
+                   and entry(m) != self.known[m.condition_id]}
+        if not wanted and not tokens and not changed:
+            return
         wanted |= {m.condition_id for m in markets if tokens.intersection(m.token_ids)}
-        fresh = new_entries(self.known, markets, wanted)
+        fresh = {**new_entries(self.known, markets, wanted), **changed}
         if fresh:
             self.known.update(fresh)
             self.ledger.set_cursor(CURSOR, json.dumps(self.known, sort_keys=True))

@@ -65,15 +65,26 @@ def gather_status(cfg: PolymmConfig, path: Path, now: float | None = None) -> di
 
     def position_row(p) -> dict:
         offered = hedged.get(p.token_id, ZERO)
-        minimum = names[p.condition_id].min_order_size if p.condition_id in names else None
+        name = names.get(p.condition_id)
+        minimum = name.min_order_size if name is not None else None
         dust = p.size > 0 and offered == 0 and minimum is not None and p.size < minimum
+        per_share = name.redemption.get(p.token_id) if name is not None and name.redemption else None
+        why = None
+        if p.size > 0 and per_share is not None:
+            why = (f"market resolved: redeemable at {fmt.money(per_share)} a share; it cannot be sold, so it is not "
+                   "hedged")
+        elif p.size > 0 and name is not None and not name.trading:
+            why = "market closed or not accepting orders: the venue takes no sell there"
+        elif dust:
+            why = f"dust: below the {fmt.shares(minimum)}-share minimum order, no sell possible"
         return {"token_id": p.token_id, "condition_id": p.condition_id, "question": question(p.condition_id),
                 "outcome": outcome(p.condition_id, p.token_id), "size": fmt.shares(p.size),
                 "avg_cost": fmt.avg_price(p.avg_cost, tick(p.condition_id)),
                 "hedge_offered": fmt.shares(offered),
                 "hedge_coverage": float(offered / p.size) if p.size > 0 else None,
-                "not_hedged_because": (f"dust: below the {fmt.shares(minimum)}-share minimum order, "
-                                       "no sell possible") if dust else None,
+                "not_hedged_because": why,
+                # a resolved market's position at what it redeems for (1 or 0 a share); null while unresolved
+                "redemption_value": fmt.money_json(p.size * per_share) if per_share is not None and p.size > 0 else None,
                 "realized_pnl": fmt.money_json(p.realized_pnl)}
 
     return {
@@ -234,6 +245,8 @@ def render_status(status: dict) -> Group:
         positions.add_column(col, justify=just, overflow="fold")
     for p in status["positions"]:
         cov = p["not_hedged_because"] or fmt.percent(p["hedge_coverage"])
+        if p.get("redemption_value") is not None:
+            cov = f"redeems for {fmt.money(p['redemption_value'])} — {cov}"
         positions.add_row(_label(status, p["condition_id"]), p["outcome"] or "?", p["size"], p["avg_cost"],
                           p["hedge_offered"], cov, fmt.money(p["realized_pnl"]))
     return Group(head, states, orders, exposure, positions)

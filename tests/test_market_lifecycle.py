@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
+import signal
 from decimal import Decimal
 
 import pytest
@@ -108,3 +108,84 @@ def test_a_scheduled_resolution_closes_the_market_when_the_clock_reaches_it(venu
     assert client.get_order(resting) is None
     assert venue.call(lambda: venue.server.engine.orders[resting].status) == "CANCELED_MARKET_RESOLVED"
     assert admin.state()["lifecycle"][m.condition_id]["winner"] == 0
+
+
+def _ours_in(state: dict, address: str, cid: str) -> list[dict]:
+    return [o for o in h.live_orders(state, address) if o["market"] == cid]
+
+
+def _on_tick(price: str, tick: Decimal) -> bool:
+    return Decimal(price) % tick == 0
+
+
+def test_the_controller_reprices_on_a_new_tick_stops_in_halted_markets_and_reports_resolved_positions(
+        venue, truth, controllers):
+    """A real `polymm reconcile --loop` against the venue: a tick widened under its quotes (0.01 → 0.1), a market
+    that stops accepting orders, a market that resolves under a position. Judged from /_sim/state: one live
+    order per slot throughout, no order left at a price the venue's tick no longer divides, nothing left live
+    (nor sent again and again) where the venue takes no order, and `polymm status --json` showing the resolved
+    position at its redemption value, not as unhedged. (About 15 s: three lifecycle changes, each needs a few
+    of the loop's wall-clock ticks to be seen and acted on.)"""
+    ctl = controllers("lifecycle", {"POLYMM_CONTROLLER__POSITIONS_CHECK_TICKS": "4"})
+    ctl.start()
+    ctl.wait_ticks(2, timeout=60)
+    state = truth.state()
+    quotes = [q for q in h.live_orders(state, ctl.address)
+              if q["side"] == "BUY" and Decimal("0.2") <= Decimal(q["price"]) <= Decimal("0.8")]
+    markets = list(dict.fromkeys(q["market"] for q in quotes))
+    assert len(markets) >= 2, "the controller must quote two markets away from the extremes"
+    ticked, halted = markets[0], markets[1]
+
+    # the venue widens the tick under our quotes: each is replaced on the new tick or cancelled, never doubled
+    new_tick = Decimal("0.1")
+    assert not all(_on_tick(o["price"], new_tick) for o in _ours_in(state, ctl.address, ticked))
+    truth.http.post("/_sim/market", json={"condition_id": ticked, "tick_size": 0.1}).raise_for_status()
+    for _ in range(20):
+        ctl.wait_ticks(1, timeout=30)
+        state = truth.state()
+        h.check_continuous(state, ctl.address, Decimal(1000), audit := h.Audit())
+        assert audit.duplicates == 0, audit.duplicate_slots
+        if all(_on_tick(o["price"], new_tick) for o in _ours_in(state, ctl.address, ticked)):
+            break
+    assert all(_on_tick(o["price"], new_tick) for o in _ours_in(state, ctl.address, ticked)), ctl.log_tail()
+    h.check_settled(state, ctl.address, ctl.ledger_path, truth, audit := h.Audit())
+    assert audit.orphans == 0, audit.orphan_ids
+
+    # `halted` stops accepting orders: our orders there are cancelled and nothing is sent there again and again
+    truth.http.post("/_sim/market", json={"condition_id": halted, "accepting_orders": False}).raise_for_status()
+    for _ in range(30):
+        ctl.wait_ticks(1, timeout=30)
+        if not _ours_in(truth.state(), ctl.address, halted):
+            break
+    assert not _ours_in(truth.state(), ctl.address, halted), ctl.log_tail()
+    with ctl.ledger() as ledger:
+        refused = [o for o in ledger.orders() if o.condition_id in (halted, ticked) and o.state == "rejected"]
+    assert len(refused) <= 2, [o.error for o in refused]
+
+    # a fill in a third market, and the market resolves against it before the controller can hedge (it is
+    # paused meanwhile): the venue cancels our orders there; the controller places no hedge it could not
+    # sell, reports the position at its redemption value (0 a share) and stays healthy
+    state = truth.state()
+    quote = next(q for q in h.live_orders(state, ctl.address) if q["side"] == "BUY" and q["market"] not in (ticked, halted)
+                 and Decimal("0.2") <= Decimal(q["price"]) <= Decimal("0.8"))
+    resolved = quote["market"]
+    ctl.signal(signal.SIGSTOP)
+    try:
+        h.take_through(truth, quote, Decimal("0.5"))
+        tokens = [t["token_id"] for t in truth.market(resolved)["tokens"]]
+        truth.http.post("/_sim/market", json={"condition_id": resolved,
+                                              "winner": 1 - tokens.index(quote["asset_id"])}).raise_for_status()
+    finally:
+        ctl.signal(signal.SIGCONT)
+    assert not _ours_in(truth.state(), ctl.address, resolved)
+    after = ctl.tick_id()
+    ctl.wait_ticks(6, timeout=60, after=after)
+    state = truth.state()
+    assert not _ours_in(state, ctl.address, resolved), ctl.log_tail()
+    held = h.account(state, ctl.address)["redemption"][quote["asset_id"]]
+    assert held["shares"] > 0 and held["value"] == 0.0
+    status = ctl.status()
+    row = next(p for p in status["positions"] if p["token_id"] == quote["asset_id"])
+    assert row["redemption_value"] == "0.00" and "resolved" in row["not_hedged_because"], row
+    assert status["health"] == "ok", status["why"]
+    assert ctl.alive

@@ -94,10 +94,21 @@ def test_nothing_desired_and_nothing_live_is_an_empty_plan():
     assert run(desired(), []).empty
 
 
-@pytest.mark.parametrize("live_price", ["0.39", "0.41", "0.395", "0.40"])
+@pytest.mark.parametrize("live_price", ["0.39", "0.41", "0.40"])
 def test_an_order_within_the_price_tolerance_is_kept_including_exactly_at_it(live_price):
     result = run(desired(want(A_YES, price="0.40")), [ours("q1", A_YES, price=live_price)])
     assert result.empty and result.kept == ("q1",)
+
+
+@pytest.mark.parametrize("keep_any_price", [False, True])
+def test_an_order_at_a_price_the_new_tick_does_not_divide_is_replaced_whatever_the_tolerance(keep_any_price):
+    """The venue widened the tick (0.001 → 0.01): an order resting at 0.395 is within tolerance of 0.40, but the
+    venue would not take that price now; it is replaced (its cancel first), hedges kept at any price too."""
+    side = "SELL" if keep_any_price else "BUY"
+    result = run(desired(want(A_YES, side=side, price="0.40", keep_any_price=keep_any_price)),
+                 [ours("q1", A_YES, side=side, price="0.395")])
+    assert [c.order_id for c in result.cancels] == ["q1"]
+    assert [(p.order.price, p.after_cancel) for p in result.places] == [(D("0.40"), "q1")]
 
 
 @pytest.mark.parametrize("live_price", ["0.38", "0.42", "0.4101", "0.3899"])

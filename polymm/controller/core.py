@@ -47,6 +47,10 @@ log = logging.getLogger("polymm.controller")
 TRADE_CURSOR = "trades_after"
 CURSOR_OVERLAP_S = 60
 INITIAL_LOOKBACK_S = 300
+# refusals that name the market's state (docs.polymarket.com/resources/error-codes): MARKET_NOT_READY
+# ("the market is not yet ready to process new orders") and INVALID_ORDER_MIN_TICK_SIZE
+LIFECYCLE_REFUSAL = "not yet ready to process new orders"
+TICK_REFUSAL = "minimum tick size"
 
 
 class Controller:
@@ -86,6 +90,11 @@ class Controller:
         self.position_mismatches: dict[str, tuple[Decimal, Decimal]] = {}
         self.position_suspects: dict[str, tuple[Decimal, Decimal]] = {}  # seen apart once, checked again
         self.unhedged_for: dict[str, int] = {}  # token -> consecutive ticks a position had no hedge
+        # lifecycle of the markets we hold orders or positions in (accepting orders, closed, resolution, tick),
+        # read from Gamma with every positions check and right after a refusal that names the market's state
+        self.market_states: dict[str, tuple[bool, bool, tuple | None, Decimal]] = {}
+        self._states_ticks: int | None = None  # ticks since the last lifecycle read (None: never)
+        self._states_due = False
 
     # ------------------------------------------------------------------ observe
     def observe(self, rescan: bool | None = None) -> ObservedState:
@@ -105,11 +114,18 @@ class Controller:
 
         other_markets = self._other_markets(read.markets, now, problems)
         reward_markets, tokens = self._tokens_of_interest(read.markets, full_scan)
+        self._read_market_states(problems)
+        if self.market_states:
+            other_markets = self._with_states(other_markets)
+            if known(reward_markets):
+                reward_markets = self._with_states(reward_markets)
         # independent reads run side by side (a tick's latency is its slowest read, not their sum); open
         # orders stay before trades, so an order that leaves the list because it filled has its fill read after
         orders_and_fills = self._reads.submit(self._orders_and_fills, now)
         collateral_read = self._reads.submit(self.trading.collateral)
         books, book_problems = self.market_data.books(tokens, now)
+        if any(t not in books for t in self._held_tokens()):
+            self._states_due = True  # a book of ours went missing (a closed market has none): read the lifecycle
         open_orders, fills, bad_rows = orders_and_fills.result()
         fills_unknown_markets: set[str] = set()
         for market, reason in bad_rows:  # one bad row makes its market's fills Unknown, not the whole tick
@@ -205,6 +221,49 @@ class Controller:
         except MalformedReply as exc:
             problems.append(str(exc))
             return Unknown(str(exc))
+
+    def _read_market_states(self, problems: list[str]) -> None:
+        """The lifecycle of the markets we hold orders or positions in, from Gamma (`acceptingOrders`, `closed`,
+        `outcomePrices`, `orderPriceMinTickSize`): at start, every `positions_check_ticks` ticks, and on the tick
+        after a refusal that names the market's state. The reward list is read only every rescan (20 minutes
+        by default): without this a market that stops accepting orders or resolves would be quoted on."""
+        due = self._states_due or self._states_ticks is None or self._states_ticks >= self.cfg.controller.positions_check_ticks
+        if not due:
+            return
+        wanted = {p.condition_id for p in self.ledger.positions().values() if p.size > 0}
+        wanted |= {o.condition_id for o in self.ledger.active_orders()}
+        self._states_ticks, self._states_due = 0, False
+        if not wanted:
+            return
+        try:
+            found, skipped = self.public.markets(sorted(wanted))
+        except VenueUnavailable as exc:
+            problems.append(f"market states: {exc}")
+            self._states_due = True
+            return
+        problems.extend(skipped)
+        for m in found:
+            self.market_states[m.condition_id] = (m.accepting_orders, m.closed, m.payouts, m.tick_size)
+
+    def _held_tokens(self) -> set[str]:
+        held = {p.token_id for p in self.ledger.positions().values() if p.size > 0}
+        return held | {o.token_id for o in self.ledger.active_orders()}
+
+    def _with_states(self, markets):
+        out = []
+        for m in markets:
+            state = self.market_states.get(m.condition_id)
+            if state is not None:
+                accepting, closed, payouts, tick = state
+                m = replace(m, accepting_orders=accepting, closed=closed, payouts=payouts, tick_size=tick)
+            out.append(m)
+        return tuple(out)
+
+    def note_refusals(self, reasons: list[str]) -> None:
+        """A place refused because of the market's state (not accepting orders, closed, a tick it no longer
+        takes): read the lifecycle of our markets on the next tick instead of waiting for the next check."""
+        if any(LIFECYCLE_REFUSAL in r.lower() or TICK_REFUSAL in r.lower() for r in reasons):
+            self._states_due = True
 
     def _trade_cursor(self, now: float) -> int:
         stored = self.ledger.get_cursor(TRADE_CURSOR)
@@ -318,6 +377,8 @@ class Controller:
             self.ticks_since_check = self.cfg.controller.positions_check_ticks - 1 if self.position_suspects else 0
         if self.ticks_since_check is not None:
             self.ticks_since_check += 1
+        if self._states_ticks is not None:
+            self._states_ticks += 1
         self.unhedged_for = {t: self.unhedged_for.get(t, 0) + 1 for t in decision.unhedged}
 
     def health_problems(self) -> list[str]:
@@ -343,7 +404,9 @@ class Controller:
 
     # ------------------------------------------------------------------ execute
     def execute(self, decision: Decision) -> ExecutionReport:
-        return self.executor.run(decision.gated)
+        report = self.executor.run(decision.gated)
+        self.note_refusals(report.place_errors)
+        return report
 
 
 def _parse_fills(rows, api_key: str, address: str) -> tuple[tuple[Fill, ...], list[tuple[str | None, str]]]:

@@ -196,6 +196,7 @@ class Service:
         t_gate = time.monotonic()
         report = self.controller.executor.run(gated)
         t_execute = time.monotonic() - t_gate
+        self.controller.note_refusals(report.place_errors)  # a market's state changed: read it next tick
         health, why = self._placing_health(health, why, report)
         if observed.full_scan:  # the new universe is long-lived: stop full collections walking it (gcpolicy)
             settle_heap()

@@ -180,6 +180,10 @@ def prefilter(markets: Sequence[RewardMarket], params: SelectionParams) -> tuple
         return out
 
     def id_blacklist(m: RewardMarket) -> str | None:
+        if m.closed:
+            return "market closed" + (" (resolved)" if m.payouts is not None else "")
+        if not m.accepting_orders:
+            return "market not accepting orders"
         cid = m.condition_id.lower()
         if cid in params.id_blacklist:
             return "condition id in filters.condition_id_blacklist"

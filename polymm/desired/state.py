@@ -6,7 +6,8 @@ the books and the positions come in; the desired orders, and the markets to hold
 Hedges: every position of at least the market's minimum order size gets a sell for its whole size
 (rounded down to 0.01 share) at `hedge_price`; a smaller position cannot be sold with a resting
 order and is reported as dust. A position whose token's book is unknown keeps whatever hedge is
-live (its slot is held). With `dynamic_follow_enabled` off, a live hedge keeps its price unless
+live (its slot is held). A position in a market that is closed or not accepting orders gets no hedge
+(the venue would refuse it; a resolved market's shares are redeemed at 1 or 0, not sold). With `dynamic_follow_enabled` off, a live hedge keeps its price unless
 the stop-loss fires (`keep_any_price`).
 """
 
@@ -86,6 +87,15 @@ def desire(
             notes.append(f"position in {token_id[:12]}… of an unknown market: not hedged this tick")
             continue
         key = slot_key(market.condition_id, token_id, "SELL", "hedge")
+        if not market.trading:
+            # the venue takes no order here: a hedge would be refused; a resolved market's shares are redeemed
+            # on chain at 1 or 0, never sold
+            value = market.redemption_value(token_id)
+            notes.append(f"position {pos.size} in {token_id[:12]}…: market resolved, redeemable at {value} a share: "
+                         "not hedged (it cannot be sold)" if value is not None else
+                         f"position {pos.size} in {token_id[:12]}…: market {'closed' if market.closed else 'not accepting orders'}"
+                         ": not hedged (the venue takes no order there)")
+            continue
         book = books.get(token_id)
         if book is None:
             held_slots.add(key)

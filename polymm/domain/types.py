@@ -112,10 +112,26 @@ class RewardMarket:
     end_date: datetime | None
     volume_24hr: Decimal | None
     fee_rate: Decimal = Decimal(0)  # taker fee rate (Gamma feeSchedule.rate); a hedge selling into bids pays it
+    # lifecycle (Gamma acceptingOrders, closed, outcomePrices): a market that is closed or not accepting orders
+    # is not quoted and its orders are cancelled; a resolved one pays `payouts[i]` (1 or 0) per share of token i
+    accepting_orders: bool = True
+    closed: bool = False
+    payouts: tuple[Decimal, Decimal] | None = None
 
     @property
     def token_ids(self) -> tuple[str, str]:
         return self.tokens[0].token_id, self.tokens[1].token_id
+
+    @property
+    def trading(self) -> bool:
+        """True while the venue takes new orders in this market."""
+        return self.accepting_orders and not self.closed
+
+    def redemption_value(self, token_id: str) -> Decimal | None:
+        """What one share of `token_id` redeems for once the market resolved (1 or 0); None before."""
+        if self.payouts is None or token_id not in self.token_ids:
+            return None
+        return self.payouts[self.token_ids.index(token_id)]
 
 
 @dataclass(frozen=True, slots=True)

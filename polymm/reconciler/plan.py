@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Iterable, Mapping, Protocol
 
 from polymm.desired.state import DesiredOrder, DesiredState
+from polymm.domain.ticks import is_valid_price
 from polymm.domain.types import LiveOrder
 from polymm.domain.unknown import Unknown, known
 from polymm.statemachines.orders import PENDING_STATES, RESTING_STATES
@@ -91,6 +92,10 @@ def _remaining(o: OrderView) -> Decimal:
 
 
 def within_tolerance(order: OrderView, want: DesiredOrder, tolerance: Decimal) -> bool:
+    """Also False for an order at a price the market's tick no longer divides (the venue changed its tick):
+    it is replaced at a price the venue takes now, whatever the tolerance or `keep_any_price`."""
+    if not is_valid_price(order.price, want.tick_size):
+        return False
     price_ok = want.keep_any_price or abs(order.price - want.price) <= tolerance
     left = _remaining(order)
     size_ok = left == want.size or (left >= want.min_keep_size and left <= want.size)

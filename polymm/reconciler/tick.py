@@ -34,7 +34,7 @@ from polymm.desired.hedge import HedgeParams
 from polymm.desired.state import DesiredState, desire, slot_key
 from polymm.domain.exposure import BuyExposure, InventoryExposure
 from polymm.domain.positions import PositionRecord, apply_to_position
-from polymm.domain.types import Fill, LiveOrder, Position, RewardMarket
+from polymm.domain.types import Book, Fill, LiveOrder, Position, RewardMarket
 from polymm.domain.unknown import known
 from polymm.observed.state import ObservedState
 from polymm.reconciler.gate import GatedPlan, RiskLimits, gate
@@ -303,8 +303,8 @@ def desired_state(synced: Synced, observed: ObservedState, params: TickParams, n
     """The selection and the desired orders: quotes for the selected markets, a hedge per position."""
     orders = synced.orders
     positions = held_positions(synced)
-    reward_markets = list(observed.reward_markets) if known(observed.reward_markets) else []
-    others = list(observed.other_markets) if known(observed.other_markets) else []
+    reward_markets = with_book_ticks(list(observed.reward_markets) if known(observed.reward_markets) else [], observed.books)
+    others = with_book_ticks(list(observed.other_markets) if known(observed.other_markets) else [], observed.books)
     markets_by_token: dict[str, RewardMarket] = {t: m for m in others for t in m.token_ids}
     markets_by_token.update({t: m for m in reward_markets for t in m.token_ids})
     own = own_book_sizes(orders, {t: m.token_ids for t, m in markets_by_token.items()})
@@ -318,11 +318,27 @@ def desired_state(synced: Synced, observed: ObservedState, params: TickParams, n
     # our own resting orders are not liquidity: a hedge priced off them sells to ourselves, and a hedge
     # ask that sets the midpoint it is priced from chases itself
     net_books = {t: b.without(own.get(t, {})) for t, b in observed.books.items()}
+    # a market known to take no orders (closed, not accepting) is never held for its missing book (a closed
+    # market has none): our orders there are cancelled and its positions are not hedged
+    stopped = frozenset(m.condition_id for m in markets_by_token.values() if not m.trading)
     desired = desire(selection, positions, markets_by_token, net_books, params.hedge, params.follow,
                      quoting_enabled=params.quoting_enabled,
-                     held_markets=held_markets(orders, observed) | frozenset(unknown_markets),
+                     held_markets=(held_markets(orders, observed) | frozenset(unknown_markets)) - stopped,
                      position_ages=params.position_ages, paused_markets=params.paused_markets)
     return selection, without_self_crossing_quotes(replace(desired, notes=desired.notes + notes))
+
+
+def with_book_ticks(markets: list[RewardMarket], books: Mapping[str, Book]) -> list[RewardMarket]:
+    """Markets with the tick their books show this tick: the book is read every tick, the market's details only
+    every rescan, and the venue changes a tick as the price nears 0 or 1 (`tick_size_change`); orders are
+    priced and signed on the tick the venue takes now."""
+    out = []
+    for m in markets:
+        ticks = {books[t].tick_size for t in m.token_ids if t in books}
+        if len(ticks) == 1 and m.tick_size not in ticks:
+            m = replace(m, tick_size=ticks.pop())
+        out.append(m)
+    return out
 
 
 def act(synced: Synced, desired: DesiredState, observed: ObservedState,

@@ -82,6 +82,24 @@ def _fee_rate(gamma_row: dict) -> Decimal:
     return rate
 
 
+def payouts_from_gamma(gamma_row: dict) -> tuple[Decimal, Decimal] | None:
+    """A closed market's resolution: Gamma's `outcomePrices` once each is 0 or 1 and they sum to 1 (as in the
+    captures gamma_market_closed_binary_accepting_*.json: '["0", "1"]'); None while open, or when a closed
+    market's prices say nothing (the legacy '["0", "0"]' of gamma_market_closed_zero_zero_legacy.json)."""
+    if not gamma_row.get("closed"):
+        return None
+    prices = gamma_row.get("outcomePrices")
+    try:
+        if isinstance(prices, str):
+            prices = json.loads(prices)
+        values = tuple(Decimal(str(p)) for p in prices)
+    except (TypeError, ValueError, ArithmeticError):
+        return None
+    if len(values) != 2 or any(v not in (0, 1) for v in values) or sum(values) != 1:
+        return None
+    return Decimal(int(values[0])), Decimal(int(values[1]))
+
+
 def reward_market_from_wire(reward_row: dict, gamma_row: dict) -> RewardMarket:
     """Join a /rewards/markets/current row with its Gamma market row."""
     try:
@@ -106,12 +124,15 @@ def reward_market_from_wire(reward_row: dict, gamma_row: dict) -> RewardMarket:
             rewards_max_spread=_dec(reward_row["rewards_max_spread"], "rewards_max_spread"),
             rewards_min_size=_dec(reward_row["rewards_min_size"], "rewards_min_size"),
             rate_per_day=rate,
-            tick_size=parse_tick(str(gamma_row.get("orderPriceMinTickSize", "0.01"))),
+            tick_size=parse_tick(str(gamma_row.get("orderPriceMinTickSize") or "0.01")),
             min_order_size=_dec(gamma_row.get("orderMinSize", 5), "orderMinSize"),
             neg_risk=bool(gamma_row.get("negRisk", False)),
             end_date=_parse_end(gamma_row.get("endDate") or gamma_row.get("endDateIso")),
             volume_24hr=_dec(volume, "volume24hr") if volume is not None else None,
             fee_rate=_fee_rate(gamma_row),
+            accepting_orders=gamma_row.get("acceptingOrders") is not False,
+            closed=bool(gamma_row.get("closed", False)),
+            payouts=payouts_from_gamma(gamma_row),
         )
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise MalformedReply(f"reward market {reward_row.get('condition_id')!r}: missing or wrong field {exc}") from exc
