@@ -19,6 +19,14 @@ restart runs K = 3 ticks (`controller.settle_ticks`); then everything is judged 
 - fills double counted: ledger fills per (trade id, order id) > 1, or a ledger position ≠ the venue's;
 - also: fills missing from the ledger, and self trades (a hedge of ours that traded with a quote of ours).
 
+The venue runs with its realistic defaults (`polymm sim serve`: taker fees, self-trade prevention, 26 s / 180 s
+settlement, the balance lag after a buy), and the run meets two venue events: after `--restart-at` kills (4)
+a matching-engine restart (`POST /_sim/restart`: 425 for `--restart-down` simulated seconds, then post-only
+mode for `--restart-post-only`; shorter than the venue's 90 s / 120 s so that a run of about 80 simulated
+seconds sees all of it; the last life starts once the engine is back), and after `--resolve-at` kills (10) a
+market we hold a position or an order in resolves (`POST /_sim/market`): the venue cancels our orders there
+and our shares there cannot be sold, so they are not counted unhedged (`-1` turns either off).
+
 It prints the figures line of RELIABILITY.md and, when a check fails, the command that reruns the
 seed (the same markets, kill moments, takes and faults; the interleaving with the controller's own
 timing is not replayed exactly) with its ledger and logs kept; the exit status is 0 only when every
@@ -343,6 +351,7 @@ class Audit:
     self_trades: int = 0
     live_orders: int = 0
     positions: dict[str, Decimal] = field(default_factory=dict)
+    unsellable: int = 0  # positions in markets that are closed or not accepting orders (not hedgeable, not judged)
 
 
 def account(state: dict, address: str) -> dict:
@@ -445,9 +454,13 @@ def check_settled(state: dict, address: str, ledger_path: Path, admin: Admin, au
         if o["side"] == "SELL":
             offered[o["asset_id"]] = offered.get(o["asset_id"], ZERO) + remaining(o)
     truth = venue_positions(state, address)
+    closed = {cid for cid, m in (state.get("lifecycle") or {}).items() if m.get("closed") or not m.get("accepting_orders", True)}
     for token, pos in truth.items():
         audit.positions[token] = pos.size
         if pos.size <= 0 or not pos.condition_id:
+            continue
+        if pos.condition_id in closed:  # the venue takes no sell there; a resolved market's shares are redeemed
+            audit.unsellable += 1
             continue
         min_size = Decimal(str(admin.market(pos.condition_id)["minimum_order_size"]))
         hedgeable = (pos.size / CENT).to_integral_value(rounding="ROUND_FLOOR") * CENT
@@ -478,6 +491,9 @@ class ChaosResult:
     audit: Audit = field(default_factory=Audit)
     recovery_ticks: list[int] = field(default_factory=list)
     not_recovered_before_kill: int = 0
+    restarted_at_kill: int | None = None  # the matching-engine restart (POST /_sim/restart) began after this kill
+    resolved: str | None = None  # the market resolved mid-run (POST /_sim/market)
+    resolved_at_kill: int | None = None
     final_recovery_ticks: int | None = None
     errors: list[str] = field(default_factory=list)
 
@@ -596,10 +612,48 @@ def fault_plan(seed: int, rate: float, stale_rate: float = 0.0) -> dict:
     return {"seed": seed, "rules": rules}
 
 
+def restart_engine(admin: Admin, down_s: float, post_only_s: float) -> dict:
+    """An unscheduled matching-engine restart now: HTTP 425 for `down_s`, then post-only for `post_only_s`."""
+    r = admin.http.post("/_sim/restart", json={"down_s": down_s, "post_only_s": post_only_s})
+    r.raise_for_status()
+    return r.json()
+
+
+def resolve_a_market(admin: Admin, address: str, rng: random.Random) -> str | None:
+    """Resolve, now, a market we hold a position or a live order in (one with a position first), to a random
+    outcome: the venue cancels our orders there (CANCELED_MARKET_RESOLVED) and our shares there can no longer
+    be sold."""
+    state = admin.state()
+    held = [p.condition_id for p in venue_positions(state, address).values() if p.size > 0 and p.condition_id]
+    quoted = [o["market"] for o in live_orders(state, address)]
+    candidates = list(dict.fromkeys(held + quoted))
+    if not candidates:
+        return None
+    cid = candidates[0] if held else rng.choice(candidates)
+    admin.http.post("/_sim/market", json={"condition_id": cid, "winner": rng.choice((0, 1))}).raise_for_status()
+    return cid
+
+
+def wait_engine_normal(admin: Admin, timeout_s: float) -> bool:
+    """Wait (the traffic moves the clock) until the matching engine is neither down nor in post-only mode."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        engine = admin.state()["engine"]
+        if not engine["down"] and not engine["post_only"]:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def run_chaos(kills: int = 20, seed: int = 1, workdir: Path | None = None, markets: int = 60,
               max_markets: int = 3, settle_ticks: int = 3, verbose: bool = True,
               min_life_s: float = 0.2, max_life_s: float = 4.0, fault_rate: float = 0.1,
-              stale_rate: float = 0.0, fail_rate: float = 0.0) -> ChaosResult:
+              stale_rate: float = 0.0, fail_rate: float = 0.0, restart_at: int | None = None,
+              restart_down_s: float = 20.0, restart_post_only_s: float = 40.0,
+              resolve_at: int | None = None) -> ChaosResult:
+    """`restart_at`: after that many kills, a matching-engine restart (425 for `restart_down_s` simulated
+    seconds, then post-only for `restart_post_only_s`); `resolve_at`: after that many kills, a market we hold
+    a position or an order in resolves. None: neither."""
     rng = random.Random(seed)
     result = ChaosResult(seed)
     cap = Decimal("25")
@@ -622,6 +676,18 @@ def run_chaos(kills: int = 20, seed: int = 1, workdir: Path | None = None, marke
         ctl.wait_ticks(1, timeout=60)
         traffic.start()
         for i in range(kills):
+            if restart_at is not None and i == restart_at:
+                restart_engine(admin, restart_down_s, restart_post_only_s)
+                result.restarted_at_kill = i
+                say(f"matching-engine restart: 425 for {restart_down_s:g} s, post-only for {restart_post_only_s:g} s")
+            if resolve_at is not None and i == resolve_at:
+                result.resolved = resolve_a_market(admin, ctl.address, rng)
+                result.resolved_at_kill = i
+                say(f"market {str(result.resolved)[:12]}… resolved")
+            if i == kills - 1 and result.restarted_at_kill is not None:
+                # the last life runs on a venue back to normal: the final restart is judged, not the outage
+                if not wait_engine_normal(admin, restart_down_s + restart_post_only_s + 60):
+                    result.errors.append("the matching engine did not come back")
             life = rng.uniform(min_life_s, max_life_s)
             recovered_at = _watch(ctl, admin, life)
             if rng.random() < 0.5:
@@ -831,6 +897,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="probability that an open-orders read shows the venue 2 simulated seconds ago (default 0)")
     parser.add_argument("--fail-rate", type=float, default=0.0,
                         help="fraction of trades that settle FAILED and are reversed (default 0)")
+    parser.add_argument("--restart-at", type=int, default=4,
+                        help="after this many kills, a matching-engine restart (POST /_sim/restart; default 4; -1: none)")
+    parser.add_argument("--restart-down", type=float, default=20.0,
+                        help="simulated seconds of HTTP 425 in that restart (default 20; the venue's is ~90, shortened "
+                             "so that the run of about 80 simulated seconds sees the outage, post-only mode and after)")
+    parser.add_argument("--restart-post-only", type=float, default=40.0,
+                        help="simulated seconds of post-only mode after it (default 40; the venue's is 120)")
+    parser.add_argument("--resolve-at", type=int, default=10,
+                        help="after this many kills, a market we hold a position or an order in resolves to a random "
+                             "outcome (POST /_sim/market; default 10; -1: none)")
     parser.add_argument("--storm", action="store_true",
                         help="instead of kills: faults at --storm-rate of all requests for --storm-seconds simulated "
                              "seconds (clock 8x) while takers fill quotes and hedges")
@@ -857,11 +933,16 @@ def main(argv: list[str] | None = None) -> int:
             continue
         result = run_chaos(args.kills, seed, workdir, args.markets, args.max_markets, verbose=not args.quiet,
                            max_life_s=args.max_life, fault_rate=args.fault_rate, stale_rate=args.stale_rate,
-                           fail_rate=args.fail_rate)
+                           fail_rate=args.fail_rate,
+                           restart_at=args.restart_at if 0 <= args.restart_at < args.kills else None,
+                           restart_down_s=args.restart_down, restart_post_only_s=args.restart_post_only,
+                           resolve_at=args.resolve_at if 0 <= args.resolve_at < args.kills else None)
         runs.append(result)
         a = result.audit
         print(f"seed {seed}: {result.kills} kills, {result.ticks} ticks, {result.takes} takes, {result.fills} fills, "
-              f"{a.live_orders} live orders at the end, positions {len([p for p in a.positions.values() if p > 0])}, "
+              f"{a.live_orders} live orders at the end, positions {len([p for p in a.positions.values() if p > 0])} "
+              f"({a.unsellable} in a resolved market), engine restart after kill {result.restarted_at_kill}, "
+              f"market {str(result.resolved)[:12]}… resolved after kill {result.resolved_at_kill}, "
               f"{time.monotonic() - started:.1f} s")
         for line in a.duplicate_slots[:5] + a.orphan_ids[:5] + a.unhedged_tokens[:5] + a.position_mismatches[:5]:
             print("  " + line)
@@ -873,7 +954,8 @@ def main(argv: list[str] | None = None) -> int:
                 else f"--kills {args.kills}")
         print(f"  reproduce: .venv/bin/python scripts/chaos.py {mode} --seed {r.seed} "
               f"--markets {args.markets} --max-markets {args.max_markets} --max-life {args.max_life} "
-              f"--fault-rate {args.fault_rate} "
+              f"--fault-rate {args.fault_rate} --restart-at {args.restart_at} --restart-down {args.restart_down:g} "
+              f"--restart-post-only {args.restart_post_only:g} --resolve-at {args.resolve_at} "
               f"--stale-rate {args.stale_rate} --fail-rate {args.fail_rate} "
               f"--workdir /tmp/polymm-chaos")
     return 1 if failed else 0

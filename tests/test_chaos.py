@@ -1,5 +1,6 @@
 """Crashes: `kill -9` of the running controller at random moments while takers fill its quotes and hedges
-(scripts/chaos.py, shortened to 8 kills from its default 20), and one named crash point replayed exactly
+(scripts/chaos.py, shortened to 8 kills from its default 20, with a short matching-engine restart and a market
+resolving mid-run), and one named crash point replayed exactly
 (an intent committed, its send never recorded). The venue's truth judges.
 """
 
@@ -19,7 +20,9 @@ MAX_LIFE_S = 3.0
 
 
 def test_kill_9_at_random_moments_leaves_no_duplicate_orphan_breach_unhedged_position_or_double_count(tmp_path):
-    result = h.run_chaos(kills=KILLS, seed=SEED, workdir=tmp_path, max_life_s=MAX_LIFE_S, verbose=False)
+    # with a short matching-engine restart (425 for 4 simulated s, post-only for 6) and a market resolving mid-run
+    result = h.run_chaos(kills=KILLS, seed=SEED, workdir=tmp_path, max_life_s=MAX_LIFE_S, verbose=False,
+                         restart_at=1, restart_down_s=4, restart_post_only_s=6, resolve_at=4)
     a = result.audit
     print("\n" + h.figures_line([result], Decimal(25)))
     if result.failures:
@@ -27,6 +30,7 @@ def test_kill_9_at_random_moments_leaves_no_duplicate_orphan_breach_unhedged_pos
               f"--workdir /tmp/polymm-chaos")
     assert not result.errors, result.errors
     assert result.kills == KILLS
+    assert result.restarted_at_kill == 1 and result.resolved is not None
     assert result.takes >= 4 and result.fills >= 4, "the run must have had fills to hedge"
     assert a.duplicates == 0, a.duplicate_slots
     assert a.orphans == 0, a.orphan_ids

@@ -189,3 +189,55 @@ def test_the_controller_reprices_on_a_new_tick_stops_in_halted_markets_and_repor
     assert row["redemption_value"] == "0.00" and "resolved" in row["not_hedged_because"], row
     assert status["health"] == "ok", status["why"]
     assert ctl.alive
+
+
+# ---------------------------------------------------------------------------------------------- pure rules
+def _market(**kw):
+    from polymm.domain.types import RewardMarket, Token
+    base = dict(condition_id="0xc1", question="q?", tokens=(Token("y1", "Yes"), Token("n1", "No")),
+                rewards_max_spread=Decimal(3), rewards_min_size=Decimal(20), rate_per_day=Decimal(10),
+                tick_size=Decimal("0.01"), min_order_size=Decimal(5), neg_risk=False, end_date=None, volume_24hr=None)
+    return RewardMarket(**{**base, **kw})
+
+
+@pytest.mark.parametrize("name, payouts, accepting", [
+    ("gamma_market_closed_binary_accepting_false.json", (Decimal(0), Decimal(1)), False),
+    ("gamma_market_closed_binary_accepting_true.json", (Decimal(1), Decimal(0)), True),
+    ("gamma_market_closed_zero_zero_legacy.json", None, True),  # closed, prices 0/0: resolution unknown
+])
+def test_the_captured_closed_gamma_markets_parse_to_their_resolution(name, payouts, accepting):
+    from conftest import FIXTURES
+    from polymm.venue.parse import market_from_gamma
+
+    m = market_from_gamma(json.loads((FIXTURES / name).read_text()))
+    assert m.closed and not m.trading and m.payouts == payouts and m.accepting_orders is accepting
+    if payouts is not None:
+        assert m.redemption_value(m.token_ids[0]) == payouts[0]
+
+
+def test_a_position_in_a_market_that_takes_no_order_gets_no_hedge_and_is_not_counted_unhedged():
+    from polymm.desired.funnel import Selection
+    from polymm.desired.hedge import HedgeParams
+    from polymm.desired.state import desire
+    from polymm.domain.types import Book, Position
+
+    book = Book.from_levels("y1", [(Decimal("0.40"), Decimal(100))], [(Decimal("0.42"), Decimal(100))], Decimal("0.01"))
+    params = HedgeParams(Decimal("0.05"), Decimal("0.1"), Decimal("0.1"), Decimal(0))
+    pos = {"y1": Position("y1", Decimal(10), Decimal("0.41"))}
+    empty = Selection((), (), (), {})
+    for market, note in ((_market(), None), (_market(accepting_orders=False), "not accepting orders"),
+                         (_market(closed=True, accepting_orders=False, payouts=(Decimal(1), Decimal(0))),
+                          "resolved, redeemable at 1")):
+        got = desire(empty, pos, {"y1": market, "n1": market}, {"y1": book}, params, True)
+        hedges = [o for o in got.orders if o.role == "hedge"]
+        assert (not hedges) == (note is not None), (market, got.notes)
+        assert note is None or any(note in n for n in got.notes), got.notes
+
+
+def test_orders_are_priced_on_the_tick_the_books_show():
+    from polymm.domain.types import Book
+    from polymm.reconciler.tick import with_book_ticks
+
+    books = {t: Book.from_levels(t, [], [], Decimal("0.001")) for t in ("y1", "n1")}
+    assert with_book_ticks([_market()], books)[0].tick_size == Decimal("0.001")
+    assert with_book_ticks([_market()], {})[0].tick_size == Decimal("0.01")  # no book: the market's own tick
