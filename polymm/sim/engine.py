@@ -374,6 +374,7 @@ class Engine:
             id=order_id, owner=api_key, maker_address=acct.address, market=market, token_id=token_id,
             side=side, price_pips=price_pips, original_size=size_micro, order_type=order_type,
             expiration=expiration if order_type == "GTD" else 0, created_at=self.now,
+            builder="" if int(str(order_fields["builder"]), 16) == 0 else str(order_fields["builder"]).lower(),
         )
         if post_only and self._crossable(order, 1, own_too=True) > 0:
             return self._reply_error(order_id, "INVALID_POST_ONLY_ORDER", "invalid post-only order: order crosses book")

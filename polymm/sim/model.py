@@ -82,6 +82,7 @@ class SimOrder:
     associate_trades: list[str] = field(default_factory=list)
     closed_at: float | None = None  # when it stopped being active (for stale-read faults)
     internal: bool = False  # placed by a simulated trader, not through the API
+    builder: str = ""  # the signed bytes32 builder code (order attribution), "" for none
 
     @property
     def remaining(self) -> int:

@@ -12,6 +12,7 @@ import base64
 import hmac
 import json
 import time
+from datetime import datetime, timezone
 from collections import Counter, deque
 from decimal import Decimal
 from typing import Any, Awaitable, Callable
@@ -102,6 +103,7 @@ class SimServer:
         self.rate_limits = rate_limits
         self.order_bucket = TokenBucket(40, 60)
         self.cancel_bucket = TokenBucket(80, 120)
+        self.builder_keys_by_owner: dict[str, list[dict]] = {}  # account api key -> its builder keys
         self.market_subs: dict[web.WebSocketResponse, set[str]] = {}
         self.user_subs: dict[web.WebSocketResponse, tuple[str, frozenset[str]]] = {}  # api key, markets (empty: all)
         self._outbox: list[tuple[web.WebSocketResponse, dict]] = []
@@ -131,7 +133,10 @@ class SimServer:
         get("/markets-by-token/{token_id}", self.market_by_token)
         get("/rewards/markets/current", self.rewards_current); get("/rewards/markets/{condition_id}", self.rewards_market)
         post("/auth/api-key", self.create_api_key); get("/auth/derive-api-key", self.derive_api_key)
-        get("/auth/api-keys", self.api_keys)
+        get("/auth/api-keys", self.api_keys); delete("/auth/api-key", self.delete_api_key)
+        post("/auth/builder-api-key", self.create_builder_key); get("/auth/builder-api-key", self.builder_keys)
+        delete("/auth/builder-api-key", self.revoke_builder_key)
+        get("/builder/trades", self.builder_trades); get("/fees/builder-fees/{builder_code}", self.builder_fees)
         post("/order", self.post_order); post("/orders", self.post_orders)
         delete("/order", self.cancel_order); delete("/orders", self.cancel_orders)
         delete("/cancel-all", self.cancel_all); delete("/cancel-market-orders", self.cancel_market)
@@ -473,6 +478,57 @@ class SimServer:
         api_key = self._l2(request, "")
         address = self.engine.credentials[api_key].address
         return web.json_response({"apiKeys": [k for k, c in self.engine.credentials.items() if c.address == address]})
+
+    async def delete_api_key(self, request: web.Request) -> web.Response:
+        """DELETE /auth/api-key (L2): the key that signed the request stops working; the reply is "OK"
+        (the official polymarket-client checks for exactly that: polymarket/_internal/actions/auth.py)."""
+        api_key = self._l2(request, await self._body(request))
+        self.engine.credentials.pop(api_key, None)
+        return web.json_response("OK")
+
+    # Builder keys (docs.polymarket.com/builders/api-keys): created under an account's L2 key, replied as
+    # {"key","secret","passphrase"}; listed as [{"key","createdAt","revokedAt"}]; revoked with "OK"
+    # (the shapes polymarket-client parses: polymarket/_internal/actions/auth.py, models/clob/api_key.py).
+    async def create_builder_key(self, request: web.Request) -> web.Response:
+        api_key = self._l2(request, await self._body(request))
+        creds = auth.derive_credentials(self.engine.venue_secret, f"builder:{api_key}", len(self._builder_keys(api_key)))
+        self.builder_keys_by_owner.setdefault(api_key, []).append(
+            {"key": creds.api_key, "createdAt": _iso(self.engine.now), "revokedAt": None})
+        return web.json_response({"key": creds.api_key, "secret": creds.secret, "passphrase": creds.passphrase})
+
+    def _builder_keys(self, api_key: str) -> list[dict]:
+        return self.builder_keys_by_owner.get(api_key, [])
+
+    async def builder_keys(self, request: web.Request) -> web.Response:
+        return web.json_response(self._builder_keys(self._l2(request, "")))
+
+    async def revoke_builder_key(self, request: web.Request) -> web.Response:
+        """DELETE /auth/builder-api-key, authenticated by the builder key itself (POLY_BUILDER_API_KEY)."""
+        key = request.headers.get("POLY_BUILDER_API_KEY", "")
+        for rows in self.builder_keys_by_owner.values():
+            for row in rows:
+                if row["key"] == key and row["revokedAt"] is None:
+                    row["revokedAt"] = _iso(self.engine.now)
+                    return web.json_response("OK")
+        raise VenueError(401, "Unauthorized/Invalid api key")
+
+    async def builder_trades(self, request: web.Request) -> web.Response:
+        """GET /builder/trades?builder_code=: trades whose taker order carried that builder code (the order's
+        signed `builder` field); paginated like /data/trades (py-clob-client-v2 client.get_builder_trades)."""
+        code = request.query.get("builder_code", "").lower()
+        try:
+            valid = code.startswith("0x") and len(code) == 66 and int(code, 16) != 0
+        except ValueError:
+            valid = False
+        if not valid:
+            raise VenueError(400, "invalid builder_code: a non-zero bytes32 hex string is required")
+        rows = [wire.trade_json(t, t.taker_order.owner) for t in self.engine.trades
+                if (t.taker_order.builder or "").lower() == code]
+        return web.json_response(_page(rows, request.query.get("next_cursor"), 100))
+
+    async def builder_fees(self, request: web.Request) -> web.Response:
+        """GET /fees/builder-fees/{code}: the builder's own fee rates in bps; the sim's builders charge none."""
+        return web.json_response({"builder_maker_fee_rate_bps": 0, "builder_taker_fee_rate_bps": 0})
 
     # ------------------------------------------------------------------ orders
     def _engine_up(self) -> None:
@@ -1022,6 +1078,10 @@ class _RateLimited(VenueError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(429, "Too Many Requests")
         self.retry_after = retry_after
+
+
+def _iso(unix_s: float) -> str:
+    return datetime.fromtimestamp(unix_s, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _consteq(a: str, b: str) -> bool:
