@@ -119,8 +119,8 @@ def _on_tick(price: str, tick: Decimal) -> bool:
 
 
 def test_the_controller_reprices_on_a_new_tick_stops_in_halted_markets_and_reports_resolved_positions(
-        venue, truth, controllers):
-    """A real `polymm reconcile --loop` against the venue: a tick widened under its quotes (0.01 → 0.1), a market
+        venue, truth, controllers, make_client):
+    """A real `polymm reconcile --loop` against the venue: a tick narrowed then widened under its quotes, a market
     that stops accepting orders, a market that resolves under a position. Judged from /_sim/state: one live
     order per slot throughout, no order left at a price the venue's tick no longer divides, nothing left live
     (nor sent again and again) where the venue takes no order, and `polymm status --json` showing the resolved
@@ -134,20 +134,52 @@ def test_the_controller_reprices_on_a_new_tick_stops_in_halted_markets_and_repor
               if q["side"] == "BUY" and Decimal("0.2") <= Decimal(q["price"]) <= Decimal("0.8")]
     markets = list(dict.fromkeys(q["market"] for q in quotes))
     assert len(markets) >= 2, "the controller must quote two markets away from the extremes"
-    ticked, halted = markets[0], markets[1]
+    # the tick change in the market with the widest reward band (room for a bid between the cents to score)
+    ticked = max(markets, key=lambda cid: venue.call(lambda: venue.server.engine.markets[cid].rewards_max_spread))
+    halted = next(cid for cid in markets if cid != ticked)
 
-    # the venue widens the tick under our quotes: each is replaced on the new tick or cancelled, never doubled
-    new_tick = Decimal("0.1")
-    assert not all(_on_tick(o["price"], new_tick) for o in _ours_in(state, ctl.address, ticked))
-    truth.http.post("/_sim/market", json={"condition_id": ticked, "tick_size": 0.1}).raise_for_status()
+    # the venue narrows the tick (0.01 → 0.001, as past 0.96 / under 0.04) and another maker bids between the
+    # cents: our quote (the second-best bid) moves between the cents too, signed on the new tick (signed on a
+    # stale 0.01 it would be rounded back, and re-priced on every tick)
+    coarse = Decimal("0.01")
+    quote = next(q for q in quotes if q["market"] == ticked)
+    market = venue.call(lambda: venue.server.engine.markets[ticked])
+    with ctl.ledger() as ledger:
+        before = len([o for o in ledger.orders() if o.condition_id == ticked])
+    truth.http.post("/_sim/market", json={"condition_id": ticked, "tick_size": 0.001}).raise_for_status()
+    other = make_client()
+    token = market.token_index(quote["asset_id"])
+    theirs = [other.post_order(_order(other, market, float(Decimal(quote["price"]) + d), "0.001", 5, token))["orderID"]
+              for d in (Decimal("0.005"), Decimal("0.003"))]
+    for _ in range(20):
+        ctl.wait_ticks(1, timeout=30)
+        if any(not _on_tick(o["price"], coarse) for o in _ours_in(truth.state(), ctl.address, ticked)):
+            break
+    assert any(not _on_tick(o["price"], coarse) for o in _ours_in(truth.state(), ctl.address, ticked)), ctl.log_tail()
+    ctl.wait_ticks(4, timeout=30)
+    with ctl.ledger() as ledger:
+        placed = [o for o in ledger.orders() if o.condition_id == ticked][before:]
+    assert len(placed) <= 2, [(o.price, o.state) for o in placed]  # one re-price a token at most, no churn
+
+    # the tick widens back with the other maker's bids still between the cents: our order there goes (it is
+    # replaced once the book gives a price the venue takes again), never doubled, never refused
+    truth.http.post("/_sim/market", json={"condition_id": ticked, "tick_size": "0.01"}).raise_for_status()
     for _ in range(20):
         ctl.wait_ticks(1, timeout=30)
         state = truth.state()
         h.check_continuous(state, ctl.address, Decimal(1000), audit := h.Audit())
         assert audit.duplicates == 0, audit.duplicate_slots
-        if all(_on_tick(o["price"], new_tick) for o in _ours_in(state, ctl.address, ticked)):
+        if all(_on_tick(o["price"], coarse) for o in _ours_in(state, ctl.address, ticked)):
             break
-    assert all(_on_tick(o["price"], new_tick) for o in _ours_in(state, ctl.address, ticked)), ctl.log_tail()
+    assert all(_on_tick(o["price"], coarse) for o in _ours_in(state, ctl.address, ticked)), ctl.log_tail()
+    other.cancel_orders(theirs)
+    for _ in range(20):
+        ctl.wait_ticks(1, timeout=30)
+        state = truth.state()
+        if any(o["asset_id"] == quote["asset_id"] for o in _ours_in(state, ctl.address, ticked)):
+            break
+    ours = _ours_in(state, ctl.address, ticked)
+    assert any(o["asset_id"] == quote["asset_id"] for o in ours) and all(_on_tick(o["price"], coarse) for o in ours)
     h.check_settled(state, ctl.address, ctl.ledger_path, truth, audit := h.Audit())
     assert audit.orphans == 0, audit.orphan_ids
 
