@@ -440,3 +440,17 @@ def test_sizing_at_the_reward_minimum_ignores_the_multiplier() -> None:
     at_min = the_evaluation(select_markets([m], standard(m), replace(doubled, sizing="reward_minimum"), NOW, {}), "m1")
     assert {q.size for q in seed.quotes} == {D(20)}
     assert {q.size for q in at_min.quotes} == {D(10)}
+
+
+def test_where_we_rest_orders_the_venues_measured_share_sets_the_expected_reward() -> None:
+    """GET /rewards/user/percentages is the share the venue pays our resting orders: it replaces the book model for
+    a market we rest in, and is ignored for one we do not (nothing of ours there to measure)."""
+    m = market("m1")
+    books = standard(m)
+    yes = m.token_ids[0]
+    resting = {yes: {("BUY", D("0.48")): D(10)}}
+    measured = the_evaluation(select_markets([m], books, PARAMS, NOW, {}, resting, {"m1": 0.25}), "m1")
+    assert (measured.share, measured.share_source) == (0.25, "venue")
+    assert measured.expected_per_day == pytest.approx(0.25 * 50)
+    not_resting = the_evaluation(select_markets([m], books, PARAMS, NOW, {}, {}, {"m1": 0.25}), "m1")
+    assert not_resting.share_source == "book" and not_resting.share < 0.25

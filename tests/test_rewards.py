@@ -281,3 +281,26 @@ def test_spread_score_never_grows_with_distance_and_stays_within_zero_and_one(
 ) -> None:
     near, far = sorted((s1, s2))
     assert 0.0 <= spread_score(v, far) <= spread_score(v, near) <= 1.0
+
+
+def test_competition_q_min_is_the_most_any_split_among_makers_scores():
+    """Anonymous levels: the venue scores each maker alone (one-sided earns Q/3 in [0.10, 0.90]); the bound is
+    min(Q1, Q2) + |Q1 − Q2| / 3, reached by one matched maker plus one one-sided maker, and no split scores more."""
+    from polymm.domain import rewards
+    import itertools
+
+    orders = [rewards.RestingOrder("BUY", 0, 0.49, 100.0), rewards.RestingOrder("BUY", 0, 0.48, 300.0),
+              rewards.RestingOrder("SELL", 0, 0.51, 100.0), rewards.RestingOrder("SELL", 0, 0.53, 50.0)]
+    q1, q2 = rewards.q_scores(orders, 0.50, 3.0, 10.0)
+    bound = rewards.competition_q_min(orders, 0.50, 3.0, 10.0)
+    assert bound == pytest.approx(min(q1, q2) + abs(q1 - q2) / 3)
+    best = 0.0
+    for owners in itertools.product(range(len(orders)), repeat=len(orders)):  # every split among up to 4 makers
+        total = sum(rewards.maker_q_min([o for o, w in zip(orders, owners) if w == k], 0.50, 3.0, 10.0)
+                    for k in set(owners))
+        assert total <= bound + 1e-9
+        best = max(best, total)
+    assert best == pytest.approx(bound)
+    # outside [0.10, 0.90] one-sided liquidity scores nothing: the one-maker Q_min is the most
+    low = [rewards.RestingOrder("BUY", 0, 0.04, 100.0), rewards.RestingOrder("SELL", 0, 0.06, 300.0)]
+    assert rewards.competition_q_min(low, 0.05, 3.0, 10.0) == pytest.approx(rewards.maker_q_min(low, 0.05, 3.0, 10.0))

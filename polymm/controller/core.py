@@ -51,6 +51,7 @@ INITIAL_LOOKBACK_S = 300
 # ("the market is not yet ready to process new orders") and INVALID_ORDER_MIN_TICK_SIZE
 LIFECYCLE_REFUSAL = "not yet ready to process new orders"
 TICK_REFUSAL = "minimum tick size"
+REWARD_SHARES_EVERY_S = 60.0  # the venue samples the book for rewards once a minute (docs: liquidity rewards)
 
 
 class Controller:
@@ -95,6 +96,7 @@ class Controller:
         self.market_states: dict[str, tuple[bool, bool, tuple | None, Decimal]] = {}
         self._states_ticks: int | None = None  # ticks since the last lifecycle read (None: never)
         self._states_due = False
+        self._shares: tuple[float, dict[str, float]] = (float("-inf"), {})  # (read at, our measured reward shares)
 
     # ------------------------------------------------------------------ observe
     def observe(self, rescan: bool | None = None) -> ObservedState:
@@ -123,6 +125,7 @@ class Controller:
         # orders stay before trades, so an order that leaves the list because it filled has its fill read after
         orders_and_fills = self._reads.submit(self._orders_and_fills, now)
         collateral_read = self._reads.submit(self.trading.collateral)
+        shares_read = self._reads.submit(self._reward_shares, now)
         books, book_problems = self.market_data.books(tokens, now)
         if any(t not in books for t in self._held_tokens()):
             self._states_due = True  # a book of ours went missing (a closed market has none): read the lifecycle
@@ -136,13 +139,15 @@ class Controller:
             else:
                 fills_unknown_markets.add(market)
         collateral_outcome = collateral_read.result()
+        reward_shares = shares_read.result()
         problems.extend(book_problems)
         volatility = self.market_data.volatility(tokens, now)
         collateral = collateral_outcome.value if isinstance(collateral_outcome, Ok) else Unknown(collateral_outcome.reason)
         return ObservedState(at=now, open_orders=open_orders, fills=fills, books=books, reward_markets=reward_markets,
                              other_markets=other_markets, venue_positions=venue_positions,
                              venue_overrides={t: v for t, (_, v) in self.position_mismatches.items()}, collateral=collateral, volatility=volatility, problems=tuple(problems),
-                             full_scan=full_scan, fills_unknown_markets=frozenset(fills_unknown_markets))
+                             full_scan=full_scan, fills_unknown_markets=frozenset(fills_unknown_markets),
+                             reward_shares=reward_shares)
 
     def _background_rescan(self, now: float, new_list: bool, problems: list[str]) -> None:
         """Adopt a finished background rescan; start one when due. A failed one leaves the markets in force
@@ -206,6 +211,19 @@ class Controller:
         else:
             fills = Unknown(outcome.reason)
         return open_orders, fills, bad
+
+    def _reward_shares(self, now: float) -> dict[str, float]:
+        """Our measured share of each market's pool (GET /rewards/user/percentages), read at most once per
+        REWARD_SHARES_EVERY_S (the venue samples the book once a minute); unreadable: the last one read is kept for
+        a sampling period more, then nothing (the estimate falls back to the book model)."""
+        at, shares = self._shares
+        if now - at < REWARD_SHARES_EVERY_S:
+            return shares
+        outcome = self.trading.reward_shares()
+        if isinstance(outcome, Ok):
+            self._shares = (now, outcome.value)
+            return outcome.value
+        return shares if now - at < 2 * REWARD_SHARES_EVERY_S else {}
 
     def _venue_positions(self, problems: list[str]):
         """The venue's positions (Data API) until a tick has checked them, then every `positions_check_ticks`."""

@@ -137,6 +137,7 @@ class Evaluation:
     expected_per_dollar: float
     # the expected taker fee of the hedges; shown net beside the rewards, not ranked on (the fill estimate is rough)
     expected_hedge_fee_per_day: float = 0.0
+    share_source: str = "book"  # book: our quotes against the book's competition | venue: the venue's measured share
 
     @property
     def expected_net_per_day(self) -> float:
@@ -233,11 +234,15 @@ def select_markets(
     now: datetime,
     volatility: Mapping[str, float] | None = None,
     own_orders: Mapping[str, dict[tuple[str, Decimal], Decimal]] | None = None,
+    measured_shares: Mapping[str, float] | None = None,
 ) -> Selection:
     """The whole funnel. `books` by token id; `own_orders[token_id]` our resting sizes by (side, price),
-    removed from the books first so that we never count ourselves as competition."""
+    removed from the books first so that we never count ourselves as competition. `measured_shares`: by
+    condition id, the share of the pool the venue says our resting orders earn now (GET /rewards/user/percentages);
+    where we rest orders and the venue measured a share, the expected reward uses it instead of the book model."""
     volatility = volatility or {}
     own_orders = own_orders or {}
+    measured_shares = measured_shares or {}
     survivors, rejected, steps = prefilter(markets, params)
 
     def reject(m: RewardMarket, rule: str, detail: str) -> None:
@@ -284,7 +289,8 @@ def select_markets(
 
     evaluations: list[Evaluation] = []
     for m, pair in stage:
-        ev = evaluate(m, pair, params, volatility)
+        resting = any(own_orders.get(t) for t in m.token_ids)
+        ev = evaluate(m, pair, params, volatility, measured_shares.get(m.condition_id) if resting else None)
         if ev.original_ratio < params.min_reward_ratio:
             reject(m, STEP_NAMES[9], f"reward ratio {ev.original_ratio:.4f} < {params.min_reward_ratio}")
         else:
@@ -331,8 +337,15 @@ def _competing_orders(book: Book, mid: float, max_spread_cents: float) -> list[t
 
 
 def evaluate(market: RewardMarket, pair: tuple[Book, Book], params: SelectionParams,
-             volatility: Mapping[str, float]) -> Evaluation:
-    """Quotes, safety refusals and reward estimates for one market whose books are known."""
+             volatility: Mapping[str, float], measured_share: float | None = None) -> Evaluation:
+    """Quotes, safety refusals and reward estimates for one market whose books are known. `measured_share`: the
+    venue's current figure for our resting orders in this market, used for the expected reward when given.
+
+    Why the venue's figure where there is one: the book does not say who rests behind its levels, and the venue
+    scores every maker on its own (a one-sided maker still earns Q/3), so the competition's total score depends on
+    how its size is split among makers — measured on the simulator, the same book scored as one maker came out
+    3–10 % below the venue's total, and the most any split can score (`competition_q_min`, used here otherwise)
+    25–40 % above it. The venue's percentage of our resting orders is the share it pays, sampled each minute."""
     tuning = params.overrides.get(market.condition_id.lower())
     if tuning is not None and tuning.order_size is not None:
         size = quote_size(tuning.order_size, ONE_SHARE, market.min_order_size)
@@ -367,8 +380,11 @@ def evaluate(market: RewardMarket, pair: tuple[Book, Book], params: SelectionPar
     v, min_size = float(market.rewards_max_spread), float(market.rewards_min_size)
     others = _competing_orders(book0, mid, v) if mid is not None else []
     q_ours = rewards.maker_q_min(ours, mid, v, min_size) if mid is not None and ours else 0.0
-    q_others = rewards.maker_q_min(others, mid, v, min_size) if mid is not None else 0.0
+    q_others = rewards.competition_q_min(others, mid, v, min_size) if mid is not None else 0.0
     share = rewards.expected_share(q_ours, q_others)
+    source = "book"
+    if measured_share is not None and quotes:
+        share, source = measured_share, "venue"
     # net of the expected taker fee of the hedges: our share of the resting liquidity taken as our share of the
     # day's volume (volume24hr, USDC), each share bought is sold into the bids at about the same price and pays
     # rate × p × (1 − p) per share, i.e. rate × (1 − p) per dollar bought (polymm.domain.fees)
@@ -392,5 +408,5 @@ def evaluate(market: RewardMarket, pair: tuple[Book, Book], params: SelectionPar
         refused=tuple(refused), original_ratio=ratio, q_ours=q_ours, q_others=q_others, share=share,
         expected_per_day=expected, capital_usdc=capital,
         expected_per_dollar=expected / float(capital) if capital > 0 else 0.0,
-        expected_hedge_fee_per_day=hedge_fee,
+        expected_hedge_fee_per_day=hedge_fee, share_source=source,
     )

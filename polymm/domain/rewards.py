@@ -171,6 +171,29 @@ def maker_q_min(
     return q_min(q_one, q_two, midpoint_m)
 
 
+def competition_q_min(
+    orders: Iterable[RestingOrder],
+    midpoint_m: float,
+    max_spread_cents: float,
+    min_size: float,
+    c: float = C_TWO_SIDED,
+) -> float:
+    """The most that anonymous resting liquidity can score in total, however it is split among makers.
+
+    The venue scores every maker on its own, and a maker with liquidity on one side only still earns Q/c inside
+    [0.10, 0.90], so many makers together can score more than the same book as one maker (whose Q_min is capped by
+    its thinner side). Over every split of the two sides' scores Q1, Q2 among makers, the sum of the makers' Q_min is
+    largest when one maker holds the matched part and another the surplus: min(Q1, Q2) + |Q1 − Q2| / c (for c ≥ 2;
+    each maker's max(min, max/c) ≤ min + (max − min)/c, and those sum to at most this). Outside [0.10, 0.90] only
+    two-sided liquidity scores and the one-maker Q_min, min(Q1, Q2), is the most. Used for the competition in the
+    expected-reward estimate: it never understates the competition the venue will score."""
+    q_one, q_two = q_scores(orders, midpoint_m, max_spread_cents, min_size)
+    smaller = min(q_one, q_two)
+    if ONE_SIDED_BAND_LOW - _PRICE_EPSILON <= midpoint_m <= ONE_SIDED_BAND_HIGH + _PRICE_EPSILON:
+        return smaller + abs(q_one - q_two) / c
+    return smaller
+
+
 def split_pool(q_by_maker: Mapping[str, float], pool: float) -> dict[str, float]:
     """Each maker's part of `pool`, proportional to its Q; all zero when no one scored.
 

@@ -308,7 +308,8 @@ def desired_state(synced: Synced, observed: ObservedState, params: TickParams, n
     markets_by_token: dict[str, RewardMarket] = {t: m for m in others for t in m.token_ids}
     markets_by_token.update({t: m for m in reward_markets for t in m.token_ids})
     own = own_book_sizes(orders, {t: m.token_ids for t, m in markets_by_token.items()})
-    selection = select_markets(reward_markets, observed.books, params.selection, _utc(now), observed.volatility, own)
+    selection = select_markets(reward_markets, observed.books, params.selection, _utc(now), observed.volatility, own,
+                               observed.reward_shares)
 
     # a position or an order in a market we cannot describe this tick is held there, never forgotten
     unknown_markets = {synced.positions[t].condition_id for t in positions if t not in markets_by_token}

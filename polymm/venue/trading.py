@@ -311,6 +311,20 @@ class TradingGateway:
         except ArithmeticError as exc:
             return Unknown(f"rebates: {exc}")
 
+    def reward_shares(self) -> Outcome[dict[str, float]]:
+        """The share (0–1) of each market's reward pool our resting orders earn now: GET /rewards/user/percentages,
+        a map of condition id to percent (docs.polymarket.com/api-reference/rewards/get-reward-percentages-for-user)."""
+        try:
+            raw = self.client.get_reward_percentages()
+        except Exception as exc:
+            return _classify(exc)
+        if not isinstance(raw, dict):
+            return Unknown("reward percentages: expected a JSON object")
+        try:
+            return Ok({str(cid): float(pct) / 100 for cid, pct in raw.items() if float(pct) >= 0})
+        except (TypeError, ValueError) as exc:
+            return Unknown(f"reward percentages: {exc}")
+
     def positions(self) -> Outcome[list[dict]]:
         try:
             # sizeThreshold 1 is the documented default (rows under 1 share are not listed); one page of 500
