@@ -324,7 +324,8 @@ class ControllerConfig(_Section):
     # Longer than the venue's balance lag after a fill (a hedge is refused `not enough balance` until the
     # bought tokens settle: py-clob-client issues #287, #290, #342), so a normal fill does not flap health.
     settle_ticks: Annotated[int, Field(ge=1)] = 20
-    # Our positions compared with the venue's (Data API) every this many ticks, and at start.
+    # Our positions compared with the venue's (Data API), and our markets' lifecycle read (Gamma), every this many
+    # ticks and at start.
     positions_check_ticks: Annotated[int, Field(ge=1)] = 20
     # Prometheus metrics (polymm/metrics.py): off unless a port is set, and on loopback unless told otherwise.
     metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None
