@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 from decimal import Decimal
 
 import pytest
@@ -273,3 +274,38 @@ def test_orders_are_priced_on_the_tick_the_books_show():
     books = {t: Book.from_levels(t, [], [], Decimal("0.001")) for t in ("y1", "n1")}
     assert with_book_ticks([_market()], books)[0].tick_size == Decimal("0.001")
     assert with_book_ticks([_market()], {})[0].tick_size == Decimal("0.01")  # no book: the market's own tick
+
+
+def test_the_data_service_takes_a_new_tick_from_the_market_channel_before_its_next_refresh(venue, admin, reward_market):
+    """`polymm data-service` on the real market channel: a `tick_size_change` event sets the stored book's tick
+    at once (the REST refresh is 300 s away here)."""
+    import threading
+
+    from polymm.marketdata.service import DataService
+    from polymm.marketdata.store import MemoryStore
+    from polymm.venue.gateway import VenueEndpoints, VenueGateway
+
+    u = venue.urls
+    gateway = VenueGateway(VenueEndpoints(u["clob_url"], u["gamma_url"], u["data_url"], u["ws_url"]))
+    store = MemoryStore()
+    data = DataService(gateway, store, 300, 300, u["ws_url"])
+    stop = threading.Event()
+    runner = threading.Thread(target=data.run, args=(stop,), daemon=True)
+    runner.start()
+    token = reward_market.token_ids[0]
+    try:
+        deadline = time.monotonic() + 10
+        subscribed = lambda: any(token in assets for assets in venue.server.market_subs.values())  # noqa: E731
+        while time.monotonic() < deadline and not (token in data.books and venue.call(subscribed)):
+            time.sleep(0.05)
+        assert data.books[token].tick_size == Decimal("0.01")
+        admin.http.post("/_sim/market", json={"condition_id": reward_market.condition_id, "tick_size": 0.001}).raise_for_status()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and store.get_books([token], time.time(), 60)[token].tick_size != Decimal("0.001"):
+            time.sleep(0.05)
+        assert store.get_books([token], time.time(), 60)[token].tick_size == Decimal("0.001")
+        assert data.stats["refreshes"] == 1  # the REST refresh at start only: the channel did it
+    finally:
+        stop.set()
+        runner.join(5)
+        gateway.close()

@@ -5,7 +5,8 @@
 - every `orderbook_update_interval` (3 s): every reward token's book through POST /books (≤ 500
   tokens per call), written with its time; midpoints feed the volatility windows (30 samples);
 - between refreshes, the market WebSocket keeps the subscribed books live: `book` replaces a book,
-  `price_change` sets a level's size ("0" removes it), and changed books are written at once;
+  `price_change` sets a level's size ("0" removes it), `tick_size_change` sets the book's tick, and
+  changed books are written at once;
 - every write also refreshes the service's own liveness key, which `polymm status` shows.
 """
 
@@ -14,9 +15,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from decimal import Decimal
 from typing import Callable
 
+from polymm.domain.ticks import parse_tick
 from polymm.domain.types import Book, Level
 from polymm.marketdata.store import MARKETS_TTL_S, MarketDataStore
 from polymm.marketdata.volatility import VolatilityTracker
@@ -142,6 +145,14 @@ class DataService:
                         fallback = str(known_book.min_order_size) if known_book else "5"
                         book = book_from_wire(dict(event, min_order_size=event.get("min_order_size", fallback)))
                         self.books[book.token_id] = changed[book.token_id] = book
+                    elif event.get("event_type") == "tick_size_change":
+                        # the venue changed the market's tick (price past 0.96 / under 0.04): the book keeps its
+                        # levels and takes the new tick at once, before the next REST refresh
+                        # (docs.polymarket.com/market-data/websocket/market-channel; capture ws_market_tick_size_change.json)
+                        token = str(event.get("asset_id"))
+                        if token in self.books:
+                            book = self.books[token]
+                            self.books[token] = changed[token] = replace(book, tick_size=parse_tick(str(event["new_tick_size"])))
                     elif event.get("event_type") == "price_change":
                         for change in event.get("price_changes") or []:
                             token = str(change.get("asset_id"))
