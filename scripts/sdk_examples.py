@@ -4,7 +4,7 @@
 The examples are not part of the installed package: point --examples at the `examples/` folder of a
 checkout of github.com/Polymarket/py-clob-client-v2 (or set POLYMM_TEST_SDK_EXAMPLES). Each script runs
 unchanged as its own process, with the environment it documents (PK, CLOB_API_KEY, CLOB_SECRET,
-CLOB_PASS_PHRASE, PK2 …, CLOB_API_URL, CHAIN_ID, YES_TOKEN_ID, NO_TOKEN_ID, CONDITION_ID), pointed at
+CLOB_PASS_PHRASE, PK2 …, DEPOSIT_WALLET, CLOB_API_URL, CHAIN_ID, YES_TOKEN_ID, NO_TOKEN_ID, CONDITION_ID), pointed at
 a simulated venue this script starts (or at --url). A script fails when it exits non-zero, when its
 output shows an HTTP 404 or a traceback.
 
@@ -69,8 +69,8 @@ def _wallet(url: str) -> tuple[str, dict[str, str]]:
 
 
 def example_env(url: str) -> dict[str, str]:
-    """Two funded wallets with API keys and a 0.01-tick market in the middle of its range, as the examples'
-    environment variables (the examples post at 0.4–0.6 with tick_size 0.01 and sell 100 shares)."""
+    """Two funded wallets with API keys (the first with a deployed deposit wallet) and a 0.01-tick market in the
+    middle of its range, as the examples' environment variables (the examples post at 0.4–0.6 with tick_size 0.01 and sell 100 shares)."""
     from eth_account import Account
 
     http = httpx.Client(base_url=url, timeout=30)
@@ -95,6 +95,8 @@ def example_env(url: str) -> dict[str, str]:
         key, creds = _wallet(url)
         address = Account.from_key(key).address
         http.post("/_sim/fund", json={"address": address, "collateral": 10_000, "tokens": {yes: 1000, no: 1000}})
+        if not suffix:  # the first wallet also has a deposit wallet (gtc_limit_buy_deposit_wallet.py: type 3)
+            env["DEPOSIT_WALLET"] = http.post("/_sim/wallet", json={"owner": address, "signature_type": 3}).json()["address"]
         env.update({f"PK{suffix.replace('_', '')}": key, f"CLOB_API_KEY{suffix}": creds["api_key"],
                     f"CLOB_SECRET{suffix}": creds["secret"], f"CLOB_PASS_PHRASE{suffix}": creds["passphrase"]})
     http.close()

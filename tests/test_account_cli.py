@@ -89,7 +89,9 @@ def test_check_config_remote_reports_one_line_per_problem_until_the_account_is_r
     safe_without_funder = wallet.run("check-config", "--remote", env={"POLYMM_VENUE__SIGNATURE_TYPE": "2"})
     assert [l for l in safe_without_funder.stdout.splitlines() if l.startswith("FAIL")] == [
         "FAIL funder: venue.signature_type 2 (POLY_GNOSIS_SAFE) trades through a contract wallet: set "
-        "POLYMARKET_FUNDER to its address (the one Polymarket shows on your profile)"]
+        "POLYMARKET_FUNDER to its address (the one Polymarket shows on your profile)",
+        # the venue answers the balance of the signer's safe (signature_type=2), and it has none deployed
+        "FAIL balance: no collateral at the venue (0 USDC): deposit USDC to the funder address first"]
     wrong_creds = wallet.run("check-config", "--remote", env={"POLYMARKET_API_KEY": "00000000-0000-0000-0000-000000000000",
                                                               "POLYMARKET_API_SECRET": "c2VjcmV0",
                                                               "POLYMARKET_API_PASSPHRASE": "nope"})

@@ -65,15 +65,19 @@ def _domain_separator(chain_id: int, verifying_contract: str) -> bytes:
 _DOMAIN_CACHE: dict[tuple[int, str], bytes] = {}
 
 
-def order_digest(order: dict, chain_id: int, neg_risk: bool) -> bytes:
-    """The EIP-712 digest of a V2 order as sent in a POST /order body; its hex is the order id."""
+def _exchange_domain(chain_id: int, neg_risk: bool) -> bytes:
     contract = NEG_RISK_EXCHANGE_V2 if neg_risk else EXCHANGE_V2
     domain = _DOMAIN_CACHE.get((chain_id, contract))
     if domain is None:
         domain = _DOMAIN_CACHE[(chain_id, contract)] = _domain_separator(chain_id, contract)
+    return domain
+
+
+def order_struct_hash(order: dict) -> bytes:
+    """hashStruct(Order) of a V2 order as sent in a POST /order body."""
     try:
         side = {"BUY": 0, "SELL": 1}[order["side"]]
-        struct = keccak(
+        return keccak(
             _ORDER_TYPE_HASH
             + word(int(order["salt"]))
             + address_word(order["maker"])
@@ -89,7 +93,54 @@ def order_digest(order: dict, chain_id: int, neg_risk: bool) -> bytes:
         )
     except (KeyError, ValueError, TypeError, OverflowError) as exc:
         raise SignatureError(f"malformed order field: {exc}") from exc
-    return keccak(b"\x19\x01" + domain + struct)
+
+
+def order_digest(order: dict, chain_id: int, neg_risk: bool) -> bytes:
+    """The EIP-712 digest of a V2 order as sent in a POST /order body; its hex is the order id."""
+    return keccak(b"\x19\x01" + _exchange_domain(chain_id, neg_risk) + order_struct_hash(order))
+
+
+# Signature type 3 (POLY_1271): the order's maker and signer are a deposit wallet, a contract that checks
+# signatures with ERC-1271 as Solady's ERC1271 does for nested EIP-712 (ERC-7739 "TypedDataSign"): the owner's
+# key signs keccak(0x1901 ‖ exchange domain ‖ hashStruct(TypedDataSign(contents = the order, the wallet's own
+# domain: name "DepositWallet", version "1", chainId, verifyingContract = the wallet, salt 0))), and the
+# signature travels as owner-sig(65) ‖ exchange domain(32) ‖ hashStruct(Order)(32) ‖ contents type ‖ its
+# length (2 bytes). Layout read from py-clob-client-v2 order_utils/exchange_order_builder_v2.py
+# (_build_poly_1271_order_signature) and polymarket-client _internal/actions/orders/typed_data.py.
+ORDER_TYPE_STRING = (
+    "Order(uint256 salt,address maker,address signer,uint256 tokenId,"
+    "uint256 makerAmount,uint256 takerAmount,uint8 side,uint8 signatureType,"
+    "uint256 timestamp,bytes32 metadata,bytes32 builder)"
+)
+_TYPED_DATA_SIGN_HASH = keccak(
+    b"TypedDataSign(Order contents,string name,string version,uint256 chainId,"
+    b"address verifyingContract,bytes32 salt)" + ORDER_TYPE_STRING.encode()
+)
+
+
+def recover_poly_1271_owner(order: dict, chain_id: int, neg_risk: bool) -> str:
+    """The owner key behind a type-3 order's wrapped signature; SignatureError when the wrapping does not
+    describe this order on this exchange."""
+    try:
+        sig = bytes.fromhex(str(order.get("signature", "")).removeprefix("0x"))
+    except ValueError as exc:
+        raise SignatureError("signature is not hex") from exc
+    if len(sig) < 65 + 32 + 32 + 2:
+        raise SignatureError("POLY_1271 signature too short")
+    type_len = int.from_bytes(sig[-2:], "big")
+    if len(sig) != 65 + 32 + 32 + type_len + 2:
+        raise SignatureError("POLY_1271 signature length does not match its contents type")
+    inner, app_domain, contents = sig[:65], sig[65:97], sig[97:129]
+    if sig[129:129 + type_len] != ORDER_TYPE_STRING.encode():
+        raise SignatureError("POLY_1271 signature does not wrap an Order")
+    if app_domain != _exchange_domain(chain_id, neg_risk) or contents != order_struct_hash(order):
+        raise SignatureError("POLY_1271 signature wraps another order or exchange")
+    wallet = str(order["signer"])
+    struct = keccak(
+        _TYPED_DATA_SIGN_HASH + contents + keccak(b"DepositWallet") + keccak(b"1") + word(chain_id)
+        + address_word(wallet) + bytes(32)
+    )
+    return recover_address(keccak(b"\x19\x01" + app_domain + struct), "0x" + inner.hex())
 
 
 def recover_address(digest: bytes, signature_hex: str) -> str:

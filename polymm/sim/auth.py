@@ -19,6 +19,7 @@ from polymm.domain.eip712 import (  # noqa: F401  (re-exported: the venue verifi
     SignatureError,
     checksum_address,
     order_digest,
+    recover_poly_1271_owner,
     recover_address,
     address_word,
     word,

@@ -14,6 +14,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
+from eth_hash.auto import keccak
+
 from polymm.sim import auth, fees, lifecycle, wire
 from polymm.sim.model import (
     MICRO,
@@ -145,6 +147,8 @@ class Engine:
         self.accounts: dict[str, Account] = {}  # checksum address -> account
         self.credentials: dict[str, auth.ApiCredentials] = {}  # api key -> creds
         self.owner_address: dict[str, str] = {}  # api key (or internal owner) -> address
+        # deployed contract wallets: address -> (owner EOA, signature type 1 proxy | 2 safe | 3 deposit wallet)
+        self.wallets: dict[str, tuple[str, int]] = {}
         self.orders: dict[str, SimOrder] = {}
         self.trades: list[SimTrade] = []
         self.trade_by_id: dict[str, SimTrade] = {}
@@ -258,6 +262,76 @@ class Engine:
             acct = self.accounts[address] = Account(address=address, unlimited=unlimited)
         return acct
 
+    def deploy_wallet(self, owner: str, signature_type: int, address: str | None = None,
+                      collateral_usdc: float | None = None) -> str:
+        """A contract wallet of `owner` (the admin `/_sim/wallet`; on chain: a proxy, safe or deposit wallet at
+        its CREATE2 address). Without `address` the sim picks a deterministic one of its own — not the chain's
+        address; pass the real one (e.g. what polymarket-client derives) to use an official client's default.
+        A new wallet is funded like a new account (`initial_collateral_usdc`) unless `collateral_usdc` says."""
+        if signature_type not in (1, 2, 3):
+            raise VenueError(400, f"signature_type {signature_type} — a contract wallet is 1 (POLY_PROXY), "
+                                  "2 (POLY_GNOSIS_SAFE) or 3 (POLY_1271 deposit wallet)")
+        owner = auth.checksum_address(owner)
+        if address is None:
+            address = "0x" + keccak(b"polymm-sim-wallet" + bytes([signature_type]) + bytes.fromhex(owner[2:]))[12:].hex()
+        address = auth.checksum_address(address)
+        known = self.wallets.get(address)
+        if known is not None and known != (owner, signature_type):
+            raise VenueError(400, f"{address} is already a wallet of {known[0]} (signature type {known[1]})")
+        if known is None:
+            self.wallets[address] = (owner, signature_type)
+            acct = self.account(address)
+            amount = self.settings.initial_collateral_usdc if collateral_usdc is None else collateral_usdc
+            acct.collateral += int(round(amount * MICRO))
+        return address
+
+    def wallet_of(self, owner: str, signature_type: int) -> str | None:
+        """The address trading for `owner` under a signature type (0: the EOA itself), None if none is deployed."""
+        owner = auth.checksum_address(owner)
+        if signature_type == 0:
+            return owner
+        return next((w for w, (o, t) in self.wallets.items() if o == owner and t == signature_type), None)
+
+    def _check_signer(self, fields: dict, signature_type: int, digest: bytes, neg_risk: bool,
+                      creds: auth.ApiCredentials) -> None:
+        """Who may sign for whom, as the venue and the exchange contract check it (VENUE.md "wallets"):
+        - 0 EOA: the signature recovers to `signer`, which is the API key's address and the maker;
+        - 1 POLY_PROXY / 2 POLY_GNOSIS_SAFE: it recovers to `signer` (the API key's address), and the maker is
+          that signer's proxy / safe — the exchange derives it from the signer (CTF exchange Signatures.sol), so a
+          maker that is not the signer's own wallet is refused "invalid signature" (py-clob-client issue #93);
+        - 3 POLY_1271: maker = signer = a deposit wallet, the signature wraps the owner's (ERC-7739, see
+          polymm.domain.eip712); the API key is the owner EOA's (L1 signed by it, as both official clients do)
+          and the wallet must be deployed for that owner, else "the order signer address has to be the address
+          of the API KEY" (py-clob-client-v2 issues #64, #77, #83)."""
+        signer, maker = str(fields["signer"]), str(fields["maker"])
+        if signature_type == 3:
+            try:
+                owner = auth.recover_poly_1271_owner(fields, self.settings.chain_id, neg_risk)
+            except auth.SignatureError as exc:
+                raise VenueError(400, f"invalid signature: {exc}") from exc
+            wallet = self.wallets.get(auth.checksum_address(signer))
+            if wallet is None or wallet != (creds.address, 3) or owner != creds.address:
+                raise VenueError(400, "the order signer address has to be the address of the API KEY")
+            if maker.lower() != signer.lower():
+                raise VenueError(400, "invalid signature")
+            return
+        try:
+            recovered = auth.recover_address(digest, fields.get("signature", ""))
+        except auth.SignatureError as exc:
+            raise VenueError(400, f"invalid signature: {exc}") from exc
+        if recovered.lower() != signer.lower():
+            raise VenueError(400, "invalid signature")
+        if signer.lower() != creds.address.lower():
+            raise VenueError(400, "the order signer address has to be the address of the API KEY")
+        if signature_type == 0:
+            if maker.lower() != creds.address.lower():
+                raise VenueError(400, "the order maker has to be the signer for EOA orders")
+        elif signature_type in (1, 2):
+            if self.wallets.get(auth.checksum_address(maker)) != (creds.address, signature_type):
+                raise VenueError(400, "invalid signature")
+        else:
+            raise VenueError(400, f"unsupported signature type {signature_type}")
+
     def create_api_key(self, address: str, nonce: int) -> auth.ApiCredentials:
         creds = auth.derive_credentials(self.venue_secret, address, nonce)
         if creds.api_key in self.credentials:
@@ -325,18 +399,7 @@ class Engine:
         except auth.SignatureError as exc:
             raise VenueError(400, f"invalid order: {exc}") from exc
         order_id = "0x" + digest.hex()
-        try:
-            recovered = auth.recover_address(digest, order_fields.get("signature", ""))
-        except auth.SignatureError as exc:
-            raise VenueError(400, f"invalid signature: {exc}") from exc
-        if recovered.lower() != str(order_fields["signer"]).lower():
-            raise VenueError(400, "invalid signature")
-        if str(order_fields["signer"]).lower() != creds.address.lower():
-            raise VenueError(400, "the order signer address has to be the address of the API KEY")
-        if signature_type not in (0, 1, 2):
-            raise VenueError(400, f"unsupported signature type {signature_type}")
-        if signature_type == 0 and str(order_fields["maker"]).lower() != creds.address.lower():
-            raise VenueError(400, "the order maker has to be the signer for EOA orders")
+        self._check_signer(order_fields, signature_type, digest, market.neg_risk, creds)
         # refusal wordings: docs.polymarket.com/resources/error-codes ("Order Processing Errors")
         if order_id in self.orders:
             return self._reply_error(order_id, "INVALID_ORDER_DUPLICATED", f"order {order_id} is invalid. Duplicated.")
@@ -621,11 +684,9 @@ class Engine:
         return {"canceled": canceled, "not_canceled": not_canceled}
 
     def cancel_where(self, api_key: str, market: str | None = None, asset_id: str | None = None) -> dict:
-        address = self.owner_address[api_key]
         ids = [
-            o.id for o in self.accounts[address].open_orders.values()
-            if o.owner == api_key
-            and (not market or o.market.condition_id == market)
+            o.id for o in self.active_orders(api_key)
+            if (not market or o.market.condition_id == market)
             and (not asset_id or o.token_id == asset_id)
         ]
         return self.cancel(api_key, ids)
@@ -671,9 +732,14 @@ class Engine:
                 self.cancel_where(api_key)
 
     # ----------------------------------------------------------------- reads
+    def addresses_of(self, api_key: str) -> list[str]:
+        """The addresses an API key trades for: its owner EOA and the contract wallets deployed for it."""
+        owner = self.owner_address[api_key]
+        return [owner] + [w for w, (o, _) in self.wallets.items() if o == owner]
+
     def active_orders(self, api_key: str) -> list[SimOrder]:
-        address = self.owner_address[api_key]
-        return [o for o in self.accounts[address].open_orders.values() if o.owner == api_key]
+        return [o for a in self.addresses_of(api_key) if a in self.accounts
+                for o in self.accounts[a].open_orders.values() if o.owner == api_key]
 
     def trades_for(self, api_key: str) -> list[SimTrade]:
         return [t for t in self.trades if api_key in t.participant_owners()]

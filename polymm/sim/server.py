@@ -154,7 +154,8 @@ class SimServer:
         get("/_sim/faults", self.sim_faults_get); post("/_sim/faults", self.sim_faults)
         post("/_sim/mode", self.sim_mode); post("/_sim/take", self.sim_take)
         post("/_sim/advance", self.sim_advance); post("/_sim/fund", self.sim_fund)
-        post("/_sim/restart", self.sim_restart)
+        post("/_sim/restart", self.sim_restart); post("/_sim/wallet", self.sim_wallet)
+        get("/relayer/deployed", self.relayer_deployed)
         post("/_sim/rewards", self.sim_rewards); post("/_sim/market", self.sim_market)
         return app
 
@@ -685,18 +686,31 @@ class SimServer:
         return web.json_response(self.engine.heartbeat(api_key, hb_id or ""))
 
     async def balance_allowance(self, request: web.Request) -> web.Response:
+        """The balance of the wallet the key's owner trades through under `signature_type` (the SDKs send it:
+        0 the EOA itself, 1/2/3 its proxy, safe or deposit wallet; none deployed: 0)."""
         api_key = self._l2(request, "")
-        acct = self.engine.accounts[self.engine.owner_address[api_key]]
+        acct = self.engine.accounts.get(self._trading_address(request, api_key))
+        if acct is None:
+            return web.json_response({"balance": "0", "allowances": {auth.EXCHANGE_V2: str(2**256 - 1)}})
         if request.query.get("asset_type", "COLLATERAL").upper() == "CONDITIONAL":
             balance = acct.tokens.get(request.query.get("token_id", ""), 0)
         else:
             balance = acct.collateral
         return web.json_response({"balance": str(balance), "allowances": {auth.EXCHANGE_V2: str(2**256 - 1)}})
 
+    def _trading_address(self, request: web.Request, api_key: str) -> str:
+        """The wallet a per-user read is about: the key owner's wallet of the request's `signature_type` (both
+        official clients send it on balance, rewards and notification reads), "" when none is deployed."""
+        try:
+            signature_type = int(request.query.get("signature_type", "0") or 0)
+        except ValueError as exc:
+            raise VenueError(400, "signature_type must be 0, 1, 2 or 3") from exc
+        return self.engine.wallet_of(self.engine.owner_address[api_key], signature_type) or ""
+
     # ------------------------------------------------------------------ rewards (per user)
     async def rewards_user(self, request: web.Request) -> web.Response:
         api_key = self._l2(request, "")
-        address = self.engine.owner_address[api_key]
+        address = self._trading_address(request, api_key)
         date = request.query.get("date") or utc_date(self.engine.now)
         rows = [
             {"date": d, "condition_id": cid, "asset_address": wire.COLLATERAL_ASSET, "maker_address": address,
@@ -708,7 +722,7 @@ class SimServer:
 
     async def rewards_user_total(self, request: web.Request) -> web.Response:
         api_key = self._l2(request, "")
-        address = self.engine.owner_address[api_key]
+        address = self._trading_address(request, api_key)
         date = request.query.get("date") or utc_date(self.engine.now)
         total = sum(a for (d, maker, _), a in self.engine.rewards.earnings.items() if d == date and maker == address)
         return web.json_response([{"date": date, "asset_address": wire.COLLATERAL_ASSET, "maker_address": address,
@@ -717,7 +731,7 @@ class SimServer:
     async def rewards_user_markets(self, request: web.Request) -> web.Response:
         """GET /rewards/user/markets (L2): reward markets with the user's share and earnings of the day."""
         api_key = self._l2(request, "")
-        address = self.engine.owner_address[api_key]
+        address = self._trading_address(request, api_key)
         date = request.query.get("date") or utc_date(self.engine.now)
         rows = []
         for m in self._markets(True):
@@ -749,7 +763,7 @@ class SimServer:
 
     async def rewards_percentages(self, request: web.Request) -> web.Response:
         api_key = self._l2(request, "")
-        address = self.engine.owner_address[api_key]
+        address = self._trading_address(request, api_key)
         return web.json_response({
             cid: round(shares[address] * 100, 6)
             for cid, shares in self.engine.rewards.last_share.items() if shares.get(address)
@@ -892,6 +906,8 @@ class SimServer:
                 "open_orders": [wire.open_order_json(o) for o in acct.open_orders.values()],
                 "api_keys": [k for k, c in engine.credentials.items() if c.address == address],
                 "rewards_earned": round(sum(a for (_, m, _), a in engine.rewards.earnings.items() if m == address), 6),
+                **({"wallet_of": engine.wallets[address][0], "signature_type": engine.wallets[address][1]}
+                   if address in engine.wallets else {}),
                 **money_of(engine, address),
             }
         api_keys = set(engine.credentials)
@@ -956,6 +972,30 @@ class SimServer:
             raise VenueError(400, "down_s and post_only_s must be ≥ 0")
         self.engine.restart(down, post_only)
         return web.json_response(self._engine_state())
+
+    async def sim_wallet(self, request: web.Request) -> web.Response:
+        """POST /_sim/wallet {"owner", "signature_type": 1|2|3, "address"?, "collateral"?}: deploy a contract wallet
+        (proxy, safe or deposit wallet) for an EOA, funded like a new account; replies its address."""
+        data = json.loads(await self._body(request) or "{}")
+        try:
+            owner, kind = str(data["owner"]), int(data["signature_type"])
+            collateral = None if data.get("collateral") is None else float(data["collateral"])
+            address = self.engine.deploy_wallet(owner, kind, data.get("address"), collateral)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VenueError(400, f"wallet needs owner (an address) and signature_type (1, 2 or 3): {exc}") from exc
+        return web.json_response({"address": address, "owner": auth.checksum_address(owner), "signature_type": kind})
+
+    async def relayer_deployed(self, request: web.Request) -> web.Response:
+        """The relayer's GET /deployed?address=&type= (WALLET | PROXY | SAFE): whether that contract wallet exists
+        (polymarket-client asks before trading through one: polymarket/_internal/actions/relayer/deployed.py)."""
+        kinds = {"PROXY": 1, "SAFE": 2, "WALLET": 3}
+        try:
+            address = auth.checksum_address(request.query.get("address", ""))
+        except (ValueError, IndexError) as exc:
+            raise VenueError(400, "invalid address") from exc
+        wallet = self.engine.wallets.get(address)
+        wanted = kinds.get(request.query.get("type", "").upper())
+        return web.json_response({"deployed": wallet is not None and (wanted is None or wallet[1] == wanted)})
 
     def _engine_state(self) -> dict:
         e = self.engine
