@@ -83,6 +83,7 @@ def test_the_venue_changes_tick_halts_and_resolves_a_market(venue, admin, client
     assert [(t["winner"], t["price"]) for t in market["tokens"]] == [(False, 0), (True, 1)]
     assert cid not in {row["condition_id"] for row in client.get_current_rewards()}
     assert admin.http.get("/book", params={"token_id": yes}).status_code == 404
+    assert admin.http.get("/gamma/markets", params={"condition_ids": cid}).json() == []  # Gamma's closed=false default
     assert admin.http.get("/gamma/markets", params={"condition_ids": cid, "closed": "true"}).json()[0]["closed"]
     state = admin.state()
     account = state["accounts"][client.get_address()]

@@ -781,9 +781,10 @@ class SimServer:
         if q.get("condition_ids"):
             wanted = set(q.getall("condition_ids"))
             markets = [m for m in markets if m.condition_id in wanted]
-        closed = q.get("closed", "").lower()
-        if closed in ("true", "false"):  # Gamma's `closed` filter; without it, open and closed markets alike
-            markets = [m for m in markets if m.closed == (closed == "true")]
+        # Gamma's `closed` filter defaults to false: a closed market is listed only when asked `closed=true`
+        # (dilettante-trading/polyoxide, polyoxide-gamma/src/api/markets.rs `get_many`)
+        closed = q.get("closed", "false").lower() == "true"
+        markets = [m for m in markets if m.closed == closed]
         rows = [wire.gamma_market_json(m, i) for i, m in enumerate(markets)]
         return web.json_response(rows[offset:offset + limit])
 

@@ -54,13 +54,17 @@ class VenueGateway:
             cause = no_reply_cause(exc)
             raise VenueUnavailable(f"reward markets: {f'no reply from {cause}' if cause else exc}") from exc
 
-    def gamma_rows(self, condition_ids: list[str], progress: Callable[[int], None] | None = None) -> dict[str, dict]:
+    def gamma_rows(self, condition_ids: list[str], progress: Callable[[int], None] | None = None,
+                   closed: bool = False) -> dict[str, dict]:
+        """Gamma rows by condition id. Gamma's /markets lists open markets unless asked `closed=true` (its
+        default is closed=false: dilettante-trading/polyoxide, polyoxide-gamma/src/api/markets.rs `get_many`)."""
         out: dict[str, dict] = {}
         for i in range(0, len(condition_ids), GAMMA_BATCH):
             chunk = condition_ids[i:i + GAMMA_BATCH]
+            extra = [("closed", "true")] if closed else []
             try:
                 resp = self.http.get(f"{self.endpoints.gamma_url}/markets",
-                                     params=[("condition_ids", c) for c in chunk] + [("limit", str(len(chunk)))])
+                                     params=[("condition_ids", c) for c in chunk] + [("limit", str(len(chunk)))] + extra)
                 resp.raise_for_status()
                 rows = resp.json()
             except (httpx.HTTPError, ValueError) as exc:
@@ -94,8 +98,12 @@ class VenueGateway:
         return markets, problems
 
     def markets(self, condition_ids: list[str]) -> tuple[list[RewardMarket], list[str]]:
-        """Markets by condition id from Gamma, whether rewarded or not (for positions off the reward list)."""
+        """Markets by condition id from Gamma, whether rewarded or not (for positions off the reward list), open or
+        closed: those the open-market read lacks are asked for again with `closed=true`."""
         details = self.gamma_rows(list(condition_ids))
+        missing = [c for c in condition_ids if c not in details]
+        if missing:
+            details.update(self.gamma_rows(missing, closed=True))
         markets, problems = [], []
         for cid in condition_ids:
             if cid not in details:
