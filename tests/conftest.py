@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -15,6 +17,57 @@ from polymm.sim.model import SimMarket
 from polymm.sim.runner import SimOptions, SimVenue
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "polymarket"
+
+
+def _children(pid: int) -> set[int]:
+    """Live processes whose parent is `pid` (from /proc: no extra dependency)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
+            found.add(int(entry.name))
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:200].strip()
+    except OSError:
+        return "?"
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind(request):
+    """A process a test starts must be gone when the test ends, on every path: one left running (a
+    `polymm reconcile --loop` heartbeating against a dead venue, say) outlives the suite on the CI machine.
+    Any child still alive after the test's own teardown is killed here and the test fails naming it."""
+    before = _children(os.getpid())
+    yield
+    left = _children(os.getpid()) - before
+    if left:
+        deadline = time.monotonic() + 2  # a process told to stop a moment ago may still be exiting
+        while left and time.monotonic() < deadline:
+            time.sleep(0.1)
+            left &= _children(os.getpid())
+    if left:
+        names = {pid: _cmdline(pid) for pid in left}
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in left:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        pytest.fail(f"{request.node.nodeid} left {len(names)} process(es) running (killed now): "
+                    + "; ".join(f"{pid} {cmd}" for pid, cmd in names.items()), pytrace=False)
 
 
 class Admin:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,18 @@ def _load_harness():
 
 
 h = _load_harness()
+
+
+def wait_until(predicate, timeout: float, what: str, ctl=None, poll: float = 0.05):
+    """The predicate's first truthy value within `timeout` seconds; else fail naming `what` (and the
+    controller's log tail when a controller is given)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"not within {timeout} s: {what}\n{ctl.log_tail() if ctl else ''}")
 
 
 @pytest.fixture

@@ -14,21 +14,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-from controller_support import h
+from controller_support import h, wait_until
 
 CAP = Decimal(25)  # strategy.max_exposure_per_market_usdc (config.yaml default)
 
 
-
-
-def wait_until(predicate, timeout: float, what: str, ctl=None, poll: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"not within {timeout} s: {what}\n{ctl.log_tail() if ctl else ''}")
 
 
 def posts(admin) -> int:

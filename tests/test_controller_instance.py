@@ -7,21 +7,10 @@ processes against the in-process venue over HTTP; the venue's truth judges.
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from decimal import Decimal
 
-from controller_support import h
-
-
-def wait_until(predicate, timeout: float, what: str, ctl=None, poll: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"not within {timeout} s: {what}\n{ctl.log_tail() if ctl else ''}")
+from controller_support import h, wait_until
 
 
 def slots(truth, ctl) -> Counter:

@@ -10,19 +10,9 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-from controller_support import h
+from controller_support import h, wait_until
 
 HEDGE_RESTS = {"POLYMM_HEDGE_SELL__MAX_BID_GAP": "0.001", "POLYMM_RISK__MIN_PROTECTION_SIZE_MULTIPLIER_HEDGE": "0"}
-
-
-def wait_until(predicate, timeout: float, what: str, ctl=None, poll: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"not within {timeout} s: {what}\n{ctl.log_tail() if ctl else ''}")
 
 
 def buys(state, ctl) -> list[dict]:

@@ -15,21 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from controller_support import h
+from controller_support import h, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 HEDGE_RESTS = {"POLYMM_HEDGE_SELL__MAX_BID_GAP": "0.001", "POLYMM_RISK__MIN_PROTECTION_SIZE_MULTIPLIER_HEDGE": "0"}
 PAST_HEARTBEAT_TIMEOUT_S = 15  # the venue cancels everything ~10 s after the last heartbeat
-
-
-def wait_until(predicate, timeout: float, what: str, ctl=None, poll: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"not within {timeout} s: {what}\n{ctl.log_tail() if ctl else ''}")
 
 
 def quotes(truth, ctl) -> list[dict]:

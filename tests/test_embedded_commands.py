@@ -8,10 +8,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 
-from controller_support import h
+from controller_support import h, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,16 +25,6 @@ def embedded_env(workdir: Path) -> dict[str, str]:
 
 def polymm(env, *args, timeout=90) -> subprocess.CompletedProcess:
     return subprocess.run([h.POLYMM, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def test_commands_in_embedded_mode_act_on_the_running_loops_venue_and_ledger(tmp_path):

@@ -16,17 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from controller_support import h
-
-
-def wait_until(predicate, timeout: float, what: str, ctl=None, poll: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"not within {timeout} s: {what}\n{ctl.log_tail() if ctl else ''}")
+from controller_support import h, wait_until
 
 
 def order_writes(truth) -> int:
@@ -109,8 +99,10 @@ def test_a_read_only_state_directory_is_refused_in_one_line_and_nothing_is_sent(
     assert order_writes(truth) == before
 
 
-def test_the_disk_filling_up_under_a_running_loop_stops_quoting_and_sends_nothing_unrecorded(venue, truth, tmpfs):
+def test_the_disk_filling_up_under_a_running_loop_stops_quoting_and_sends_nothing_unrecorded(venue, truth, tmpfs,
+                                                                                              request):
     ctl = h.ControllerProcess(venue.url, h.wallet_key("disk-full"), tmpfs)
+    request.addfinalizer(ctl.stop)  # before the tmpfs is unmounted: its finalizer runs after this one
     ctl.log_path = tmpfs.parent / "controller.log"  # the log must not need the full disk
     ctl.env["POLYMM_LOGGING__DIRECTORY"] = str(tmpfs.parent / "logs")
     ctl.start()

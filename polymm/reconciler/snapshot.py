@@ -13,19 +13,12 @@ from decimal import Decimal
 from typing import Mapping, Protocol
 
 from polymm.domain.positions import PositionRecord
+from polymm.reconciler.plan import OrderView
 
 
-class StoredOrder(Protocol):
-    order_id: str
-    slot_key: str
-    condition_id: str
-    token_id: str
-    side: str
-    role: str
-    price: Decimal
-    size: Decimal
-    size_matched: Decimal
-    state: str
+class StoredOrder(OrderView, Protocol):
+    """An order as the ledger stores it: what the plan reads (OrderView), and when it was made and sent."""
+
     created_at: float
     submitted_at: float | None
 
