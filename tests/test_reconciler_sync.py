@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polymm.domain.types import Fill, LiveOrder
+from polymm.domain.unknown import Unknown
 from polymm.reconciler.sync import matched_by_order, observation_updates
 from polymm.statemachines.orders import ACTIVE_STATES, next_state
 
@@ -148,7 +149,7 @@ def test_each_state_resolves_as_the_table_says(state, name):
 @pytest.mark.parametrize("state", STATES)
 def test_with_open_orders_unknown_nothing_is_resolved_by_absence(state, name):
     rec, _, matched = scenario(name, state)
-    updates = observation_updates([rec], None, matched, NOW, GRACE)
+    updates = observation_updates([rec], Unknown("open orders not read"), matched, NOW, GRACE)
     filled = max([rec.size_matched, *matched.values()])
     if filled >= SIZE:  # the fills alone prove it filled; that is not a conclusion from absence
         assert [u.triggers for u in updates] == [("submit", "fill") if state == "intent" else ("fill",)]
@@ -215,7 +216,7 @@ def test_any_observation_produces_a_legal_trigger_sequence_that_never_shrinks_ma
         state, had, listed, filled, age, known):
     had = D(0) if state in ("intent", "submitting") else min(had, SIZE - 1)
     rec = Rec("0xours", state, SIZE, had, NOW - age, None if state == "intent" else NOW - age)
-    open_orders = ({"0xours": live(listed)} if listed is not None else {}) if known else None
+    open_orders = ({"0xours": live(listed)} if listed is not None else {}) if known else Unknown("open orders not read")
     updates = observation_updates([rec], open_orders, {"0xours": filled}, NOW, GRACE)
     assert len(updates) <= 1
     for update in updates:

@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Iterable, Mapping, Protocol
 
 from polymm.domain.types import Fill, LiveOrder
+from polymm.domain.unknown import Unknown, known
 
 ZERO = Decimal(0)
 
@@ -57,19 +58,20 @@ def matched_by_order(fills: Iterable[Fill]) -> dict[str, Decimal]:
 
 def observation_updates(
     records: Iterable[OrderView],
-    open_orders: Mapping[str, LiveOrder] | None,
+    open_orders: Mapping[str, LiveOrder] | Unknown,
     matched: Mapping[str, Decimal],
     now: float,
     grace_s: float,
     fills_unknown: bool | frozenset[str] = False,
 ) -> list[OrderUpdate]:
-    """State changes for active orders; `open_orders` None means the list is Unknown this tick.
+    """State changes for active orders; `open_orders` Unknown: the list was not read this tick.
     `fills_unknown`: True when this tick's trades read failed, or the markets whose trade rows did not parse."""
     updates: list[OrderUpdate] = []
+    listed = known(open_orders)
     for rec in records:
-        live = open_orders.get(rec.order_id) if open_orders is not None else None
+        live = open_orders.get(rec.order_id) if listed else None
         filled = max(rec.size_matched, matched.get(rec.order_id, ZERO), live.size_matched if live else ZERO)
-        if live is None and open_orders is not None and filled < rec.size and _fills_unknown_for(rec, fills_unknown):
+        if live is None and listed and filled < rec.size and _fills_unknown_for(rec, fills_unknown):
             continue  # gone from the list, but filled or cancelled cannot be told apart yet
         state = rec.state
         triggers: list[str] = []
@@ -85,7 +87,7 @@ def observation_updates(
             if filled > 0 and state in ("open", "partially_filled") and (state != "partially_filled" or filled > rec.size_matched):
                 triggers.append("partial_fill")
                 reason = reason or "partly matched"
-        elif open_orders is not None:
+        elif listed:
             since = rec.submitted_at if rec.submitted_at is not None else rec.created_at
             if now - since < grace_s:
                 if filled > rec.size_matched and state in ("open", "partially_filled"):
@@ -111,11 +113,11 @@ def _fills_unknown_for(rec: OrderView, fills_unknown: bool | frozenset[str]) -> 
     return rec.condition_id in fills_unknown
 
 
-def vanished_while_fills_unknown(records: Iterable[OrderView], open_orders: Mapping[str, LiveOrder] | None,
+def vanished_while_fills_unknown(records: Iterable[OrderView], open_orders: Mapping[str, LiveOrder] | Unknown,
                                  fills_unknown: bool | frozenset[str]) -> frozenset[str]:
     """Markets holding an active order of ours that is missing from the open orders while its fills are
     Unknown: the market is held (no new buy) until the trades read tells what became of it."""
-    if open_orders is None or not fills_unknown:
+    if not known(open_orders) or not fills_unknown:
         return frozenset()
     return frozenset(r.condition_id for r in records
                      if r.order_id not in open_orders and _fills_unknown_for(r, fills_unknown))

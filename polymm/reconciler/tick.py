@@ -209,7 +209,7 @@ def sync(snapshot: LedgerSnapshot, observed: ObservedState, params: TickParams, 
         else:
             order_updates.append(OrderUpdate(oid, (), total, "late fill on a closed order"))
 
-    open_map = {o.order_id: o for o in observed.open_orders} if known(observed.open_orders) else None
+    open_map = {o.order_id: o for o in observed.open_orders} if known(observed.open_orders) else observed.open_orders
     updates = observation_updates(snapshot.active_orders, open_map, matched, now, params.grace_s, observed.fills_unknown)
     order_updates.extend(updates)
 
@@ -393,7 +393,7 @@ def held_markets(orders: Iterable[StoredOrder], observed: ObservedState) -> froz
     orders = list(orders)
     if not known(observed.reward_markets):
         return frozenset(o.condition_id for o in orders)
-    open_map = {o.order_id: o for o in observed.open_orders} if known(observed.open_orders) else None
+    open_map = {o.order_id: o for o in observed.open_orders} if known(observed.open_orders) else observed.open_orders
     vanished = vanished_while_fills_unknown(orders, open_map, observed.fills_unknown)
     return frozenset(o.condition_id for o in orders if o.token_id not in observed.books) | vanished
 
