@@ -195,6 +195,13 @@ def test_the_controller_reprices_on_a_new_tick_stops_in_halted_markets_and_repor
     with ctl.ledger() as ledger:
         refused = [o for o in ledger.orders() if o.condition_id in (halted, ticked) and o.state == "rejected"]
     assert len(refused) <= 2, [o.error for o in refused]
+    # and takes orders again: the controller, holding nothing there, still reads its state and quotes it again
+    truth.http.post("/_sim/market", json={"condition_id": halted, "accepting_orders": True}).raise_for_status()
+    for _ in range(30):
+        ctl.wait_ticks(1, timeout=30)
+        if _ours_in(truth.state(), ctl.address, halted):
+            break
+    assert _ours_in(truth.state(), ctl.address, halted), ctl.log_tail()
 
     # a fill in a third market, and the market resolves against it before the controller can hedge (it is
     # paused meanwhile): the venue cancels our orders there; the controller places no hedge it could not

@@ -250,6 +250,11 @@ class Controller:
             return
         wanted = {p.condition_id for p in self.ledger.positions().values() if p.size > 0}
         wanted |= {o.condition_id for o in self.ledger.active_orders()}
+        # a market seen not accepting orders is read again until it does (we hold nothing there once our orders
+        # are cancelled, and the reward list would say it trades); a closed one never reopens and is kept as is;
+        # the state of a market that trades and that we no longer hold is dropped
+        wanted |= {cid for cid, (accepting, closed, _, _) in self.market_states.items() if not accepting and not closed}
+        self.market_states = {cid: st for cid, st in self.market_states.items() if cid in wanted or st[1]}
         self._states_ticks, self._states_due = 0, False
         if not wanted:
             return
