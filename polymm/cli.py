@@ -674,7 +674,7 @@ def sim_serve(
                                            help="No scheduled matching-engine restart (Tuesdays 07:00 ET); POST /_sim/restart still works."),
     instant: bool = typer.Option(False, "--instant", help="The kind venue: no fees, self-trades, 2 s/6 s settlement, "
                                  "no balance lag, fixed heartbeat id (explicit flags still apply)."),
-    no_rate_limits: bool = typer.Option(False, "--no-rate-limits", help="Disable the per-signer token buckets."),
+    no_rate_limits: bool = typer.Option(False, "--no-rate-limits", help="Disable the rate limits: per-IP throttling per endpoint family and the per-signer order/cancel buckets."),
     start_time: Optional[float] = typer.Option(None, help="Simulated unix time at start (pins timestamps for reproducible runs)."),
     config: Optional[Path] = ConfigOption,
 ) -> None:

@@ -192,6 +192,12 @@ class Executor:
                 return
             report.places_confirmed += 1
             self.failures.pop(place.slot_key, None)
+        elif isinstance(outcome, Refused) and outcome.status == 429:
+            # rate limited: the venue refused the request whole before processing it (trading-rate-limits), so
+            # the order does not exist; the gateway backs off and a later tick places it again (a new intent)
+            self.ledger.transition(order_id, "reject", reason=outcome.reason, error=outcome.reason)
+            report.places_refused += 1
+            report.notes.append(f"rate limited {place.order.role} {place.slot_key}: backing off")
         elif isinstance(outcome, Refused):
             self.ledger.transition(order_id, "reject", reason=outcome.reason, error=outcome.reason)
             report.places_refused += 1

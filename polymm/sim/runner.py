@@ -34,7 +34,8 @@ class SimOptions:
     depth: int | None = None  # price levels a side in every background book; None: 4–12, drawn per market
     initial_collateral_usdc: float = 1000.0
     fail_rate: float = 0.0
-    rate_limits: bool = True
+    rate_limits: bool = True  # per-IP throttling per endpoint family and per-signer buckets (polymm.sim.ratelimits)
+    ip_window_scale: float = 1.0  # shrinks the per-IP windows (tests see throttling without waiting 10 s)
     start_time: float | None = None  # simulated unix time at start; default: now (wall clock)
     faults: FaultPlanSpec = field(default_factory=FaultPlanSpec)
     # the real venue's behaviour by default (polymm.sim.engine.EngineSettings); `SimOptions.instant()`
@@ -98,7 +99,7 @@ def build_server(options: SimOptions) -> SimServer:
     SimulatedTraders(engine, SCENARIOS[options.scenario], options.seed, levels=options.depth)
     sampler = RewardSampler(engine, random_instant=options.reward_sample_random,
                             daily_payout=options.daily_payout, seed=options.seed)
-    server = SimServer(engine, sampler, rate_limits=options.rate_limits)
+    server = SimServer(engine, sampler, rate_limits=options.rate_limits, ip_window_scale=options.ip_window_scale)
     server.faults = FaultPlan(options.faults)
     return server
 

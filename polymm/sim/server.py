@@ -24,9 +24,11 @@ from polymm.sim.engine import Engine, Event, HeartbeatMismatch, VenueError
 from polymm.sim.faults import PHASE_AFTER, FaultPlan, FaultPlanSpec
 from polymm.sim.payouts import RewardSampler, utc_date
 from polymm.sim.model import MICRO, PIPS, SimMarket
+from polymm.sim.ratelimits import TIER, BucketState, IpLimits, TokenBucket
 
 END_CURSOR = "LTE="
 STALE_S = web.RequestKey("stale_s", float)
+RATE_STATE = web.RequestKey("rate_state", BucketState)
 MAX_BATCH = 15
 L1_SKEW_S = 600  # how far an L1/L2 timestamp may be from the venue's wall clock
 
@@ -72,29 +74,11 @@ def _page(rows: list, cursor: str | None, limit: int) -> dict:
     return {"data": chunk, "next_cursor": nxt, "limit": limit, "count": len(chunk)}
 
 
-class TokenBucket:
-    """Per-signer limiter as the venue runs it: a batch costs its size; an empty bucket means 429."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst = rate, burst
-        self.level: dict[str, tuple[float, float]] = {}
-
-    def take(self, key: str, cost: float) -> float:
-        """0 when allowed, else the seconds to wait."""
-        now = time.monotonic()
-        tokens, at = self.level.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - at) * self.rate)
-        if cost > tokens:
-            self.level[key] = (tokens, now)
-            return (cost - tokens) / self.rate
-        self.level[key] = (tokens - cost, now)
-        return 0.0
-
-
 class SimServer:
     """Builds the aiohttp application around an engine (and its reward sampler)."""
 
-    def __init__(self, engine: Engine, sampler: RewardSampler | None = None, rate_limits: bool = True) -> None:
+    def __init__(self, engine: Engine, sampler: RewardSampler | None = None, rate_limits: bool = True,
+                 ip_window_scale: float = 1.0) -> None:
         self.engine = engine
         self.sampler = sampler
         self.faults = FaultPlan()
@@ -103,6 +87,9 @@ class SimServer:
         self.rate_limits = rate_limits
         self.order_bucket = TokenBucket(40, 60)
         self.cancel_bucket = TokenBucket(80, 120)
+        self.ip_limits = IpLimits(ip_window_scale)
+        self.throttled = 0  # requests the per-IP limits delayed
+        self.ip_refused = 0  # requests they answered 429
         self.builder_keys_by_owner: dict[str, list[dict]] = {}  # account api key -> its builder keys
         self.market_subs: dict[web.WebSocketResponse, set[str]] = {}
         self.user_subs: dict[web.WebSocketResponse, tuple[str, frozenset[str]]] = {}  # api key, markets (empty: all)
@@ -167,6 +154,15 @@ class SimServer:
         self.request_log.append((request.method, request.path))
         if request.path.startswith("/_sim/") or request.path.startswith("/ws/"):
             return await self._run(request, handler)
+        if self.rate_limits:
+            delay = self.ip_limits.admit(request.method, request.path)
+            if delay is None:
+                self.ip_refused += 1
+                return web.json_response({"error": "Too Many Requests", "retry_after_seconds": 10}, status=429,
+                                         headers={"Retry-After": "10"})
+            if delay > 0:
+                self.throttled += 1
+                await asyncio.sleep(delay)  # throttled (delayed), as Cloudflare does, not refused
         fired = {rule.kind: rule for rule in self.faults.draw(request.method, request.path)}
         if "latency" in fired:
             await asyncio.sleep(fired["latency"].latency_ms / 1000)
@@ -210,6 +206,11 @@ class SimServer:
             if isinstance(exc, HeartbeatMismatch):
                 extra["heartbeat_id"] = exc.expected
             response = _error(exc.status, exc.message, **extra)
+        state = request.get(RATE_STATE)
+        if state is not None:  # order and cancel replies report the signer's bucket (docs: trading-rate-limits)
+            response.headers["Poly-RateLimit-Remaining"] = f"{state.remaining:.3f}"
+            response.headers["Poly-RateLimit-Reset"] = f"{state.reset:.3f}"
+            response.headers["Poly-RateLimit-Tier"] = TIER
         await self._flush_ws()
         return response
 
@@ -247,14 +248,20 @@ class SimServer:
             raise VenueError(401, "Invalid L1 Request headers")
         return address, nonce
 
-    def _limit(self, bucket: TokenBucket, api_key: str, cost: int) -> None:
-        """Per-signer buckets: every API key of one wallet draws from the same bucket."""
+    def _limit(self, request: web.Request, bucket: TokenBucket, api_key: str, cost: int | None) -> None:
+        """Per-signer buckets: every API key of one wallet draws from the same bucket. `cost` None: admitted with
+        one token, charged after the fact by `_charge` (cancel-all, cancel-market-orders)."""
         if not self.rate_limits:
             return
-        wait = bucket.take(self.engine.owner_address.get(api_key, api_key), cost)
+        signer = self.engine.owner_address.get(api_key, api_key)
+        wait, state = bucket.take(signer, cost) if cost is not None else bucket.admit_then_charge(signer)
+        request[RATE_STATE] = state
         if wait:
-            retry = max(1, int(wait + 0.999))
-            raise _RateLimited(retry)
+            raise _RateLimited(max(1, int(wait + 0.999)))
+
+    def _charge(self, request: web.Request, bucket: TokenBucket, api_key: str, cost: int) -> None:
+        if self.rate_limits:
+            request[RATE_STATE] = bucket.charge(self.engine.owner_address.get(api_key, api_key), cost)
 
     # ------------------------------------------------------------------ public reads
     def _market_of(self, token_id: str | None) -> SimMarket:
@@ -551,7 +558,7 @@ class SimServer:
         self._engine_up()
         if not isinstance(payload, dict):
             raise VenueError(400, "Invalid order payload")
-        self._limit(self.order_bucket, api_key, 1)
+        self._limit(request, self.order_bucket, api_key, 1)
         reply = self.engine.post_order(api_key, payload)
         if not reply["success"]:
             return _error(400, reply["errorMsg"], code=reply.get("errorCode"))
@@ -564,7 +571,7 @@ class SimServer:
             raise VenueError(400, "Invalid payload: expected a non-empty array of orders")
         if len(payload) > MAX_BATCH:
             raise VenueError(400, f"Too many orders in payload: {len(payload)}, max allowed: {MAX_BATCH}")
-        self._limit(self.order_bucket, api_key, len(payload))
+        self._limit(request, self.order_bucket, api_key, len(payload))
         replies = []
         for item in payload:
             try:
@@ -588,7 +595,7 @@ class SimServer:
         self._engine_up()
         if not isinstance(payload, dict) or "orderID" not in payload:
             raise VenueError(400, "Invalid payload: expected {\"orderID\": ...}")
-        self._limit(self.cancel_bucket, api_key, 1)
+        self._limit(request, self.cancel_bucket, api_key, 1)
         return web.json_response(self.engine.cancel(api_key, [str(payload["orderID"])]))
 
     async def cancel_orders(self, request: web.Request) -> web.Response:
@@ -596,21 +603,25 @@ class SimServer:
         self._engine_up()
         if not isinstance(payload, list):
             raise VenueError(400, "Invalid payload: expected an array of order ids")
-        self._limit(self.cancel_bucket, api_key, max(1, len(payload)))
+        self._limit(request, self.cancel_bucket, api_key, max(1, len(payload)))
         return web.json_response(self.engine.cancel(api_key, [str(i) for i in payload]))
 
     async def cancel_all(self, request: web.Request) -> web.Response:
         api_key = self._l2(request, await self._body(request))
         self._engine_up()
-        self._limit(self.cancel_bucket, api_key, 1)
-        return web.json_response(self.engine.cancel_where(api_key))
+        self._limit(request, self.cancel_bucket, api_key, None)
+        reply = self.engine.cancel_where(api_key)
+        self._charge(request, self.cancel_bucket, api_key, 1 + len(reply["canceled"]))
+        return web.json_response(reply)
 
     async def cancel_market(self, request: web.Request) -> web.Response:
         api_key, payload, _ = await self._json_body(request)
         self._engine_up()
         payload = payload or {}
-        self._limit(self.cancel_bucket, api_key, 1)
-        return web.json_response(self.engine.cancel_where(api_key, payload.get("market"), payload.get("asset_id")))
+        self._limit(request, self.cancel_bucket, api_key, None)
+        reply = self.engine.cancel_where(api_key, payload.get("market"), payload.get("asset_id"))
+        self._charge(request, self.cancel_bucket, api_key, 1 + len(reply["canceled"]))
+        return web.json_response(reply)
 
     def _visible_orders(self, request: web.Request, api_key: str) -> list:
         """Active orders, or under a stale-read fault the active orders of `stale_s` ago."""
@@ -922,6 +933,7 @@ class SimServer:
                           if not m.accepting_orders or m.closed or m.tick_pips != m.listed_tick_pips},
             "paid_days": list(engine.rewards.paid_days),
             "engine": self._engine_state(),
+            "rate_limits": {"enabled": self.rate_limits, "throttled": self.throttled, "ip_refused": self.ip_refused},
         })
 
     async def sim_requests(self, request: web.Request) -> web.Response:

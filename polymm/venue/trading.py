@@ -4,7 +4,10 @@ Every call returns a typed outcome (Ok, Refused, Unknown) and never raises for a
 Orders are posted from their STORED signed payload through the SDK's public header and HTTP
 helpers (not `post_orders`, which can block for 30 s polling trades when a reply lacks
 transaction hashes): a retry resends the same bytes, so it can never create a second order.
-A 429 starts a back-off: until `Retry-After` passes, calls of that kind are refused locally.
+A 429 starts a back-off: until `Retry-After` passes (the reply's `retry_after_seconds`, else 1 s doubling per
+429 in a row), calls of that kind — orders, cancels or private reads — are refused locally; never longer than
+MAX_BACKOFF_S. The venue refuses a rate-limited request whole, a batch included, before processing any of it
+(docs.polymarket.com/api-reference/trading-rate-limits), so a back-off never leaves an order half-sent.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from polymm.venue.gateway import VenueEndpoints
 from polymm.venue.outcomes import Ok, Outcome, Refused, Unknown, no_reply_cause
 
 MAX_BATCH = 15
+MAX_BACKOFF_S = 60.0  # the longest a 429 stops calls of one kind, whatever the venue asks
 # A duplicate-order refusal means the first post landed: the order is live (or was matched).
 # The venue's wording is "order {id} is invalid. Duplicated." with code INVALID_ORDER_DUPLICATED
 # (docs.polymarket.com/resources/error-codes, "Order Processing Errors"); matched case-insensitively.
@@ -70,7 +74,7 @@ def _classify(exc: Exception) -> Refused | Unknown:
             retry = None
             if isinstance(exc.error_msg, dict):
                 retry = exc.error_msg.get("retry_after_seconds")
-            return Refused(f"rate limited: {message}", status, float(retry) if retry is not None else 1.0)
+            return Refused(f"rate limited: {message}", status, float(retry) if retry is not None else None)
         if is_duplicate(message):
             return Unknown(f"duplicate: the order is already at the venue ({message})")
         return Refused(message, status)
@@ -93,6 +97,7 @@ class TradingGateway:
         self._backoff_until: dict[str, float] = {}
         self._backoff_status: dict[str, int] = {}
         self._restart_backoff: dict[str, float] = {}  # kind -> the last back-off after a 425
+        self._rate_backoff: dict[str, float] = {}  # kind -> the last back-off after a 429 without Retry-After
         self.heartbeat_mismatch: str | None = None  # set when the last beat's id was stale (then echoed)
 
     # ------------------------------------------------------------------ identity
@@ -146,7 +151,10 @@ class TradingGateway:
 
     def _note(self, kind: str, outcome: Refused | Unknown) -> None:
         if isinstance(outcome, Refused) and outcome.status == 429:
-            self._backoff_until[kind] = self.clock() + (outcome.retry_after_s or 1.0)
+            # the venue's Retry-After, else 1 s doubling per 429 in a row; bounded either way
+            step = outcome.retry_after_s or min(max(self._rate_backoff.get(kind, 0.5) * 2, 1.0), MAX_BACKOFF_S)
+            self._rate_backoff[kind] = step
+            self._backoff_until[kind] = self.clock() + min(step, MAX_BACKOFF_S)
             self._backoff_status[kind] = 429
         elif isinstance(outcome, Refused) and outcome.status == 425:
             # the matching engine is restarting (~90 s; docs.polymarket.com/trading/matching-engine): back off
@@ -157,6 +165,21 @@ class TradingGateway:
             self._backoff_status[kind] = 425
         else:
             self._restart_backoff.pop(kind, None)
+
+    def _read(self, call: Callable[[], Any]) -> Any | Refused | Unknown:
+        """A private read under the "reads" back-off: refused locally while it lasts (the tick treats the section
+        as unknown and reads again on a later tick); a 429 starts it. Returns the reply, or the failed outcome."""
+        blocked = self._backing_off("reads")
+        if blocked:
+            return blocked
+        try:
+            reply = call()
+        except Exception as exc:
+            outcome = _classify(exc)
+            self._note("reads", outcome)
+            return outcome
+        self._rate_backoff.pop("reads", None)
+        return reply
 
     def _send(self, method: str, path: str, body: Any) -> Any:
         serialized = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
@@ -181,6 +204,7 @@ class TradingGateway:
             self._note("orders", outcome)
             return outcome
         self._restart_backoff.pop("orders", None)
+        self._rate_backoff.pop("orders", None)
         if not isinstance(reply, list) or len(reply) != len(payloads):
             return Unknown(f"unparseable reply to POST /orders: {str(reply)[:200]}")
         per_order: list[Outcome[dict]] = []
@@ -209,6 +233,7 @@ class TradingGateway:
             self._note("cancels", outcome)
             return outcome
         self._restart_backoff.pop("cancels", None)
+        self._rate_backoff.pop("cancels", None)
         if not isinstance(reply, dict) or not isinstance(reply.get("canceled", []), list):
             return Unknown(f"unparseable reply to DELETE /orders: {str(reply)[:200]}")
         return Ok({"canceled": list(reply.get("canceled") or []), "not_canceled": dict(reply.get("not_canceled") or {})})
@@ -244,19 +269,17 @@ class TradingGateway:
 
     # ------------------------------------------------------------------ private reads
     def open_orders(self) -> Outcome[list[dict]]:
-        try:
-            rows = self.client.get_open_orders()
-        except Exception as exc:
-            return _classify(exc)
+        rows = self._read(self.client.get_open_orders)
+        if isinstance(rows, (Refused, Unknown)):
+            return rows
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             return Unknown("unparseable open orders")
         return Ok(rows)
 
     def trades(self, after: int | None = None) -> Outcome[list[dict]]:
-        try:
-            rows = self.client.get_trades(TradeParams(after=after) if after else None)
-        except Exception as exc:
-            return _classify(exc)
+        rows = self._read(lambda: self.client.get_trades(TradeParams(after=after) if after else None))
+        if isinstance(rows, (Refused, Unknown)):
+            return rows
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             return Unknown("unparseable trades")
         return Ok(rows)
