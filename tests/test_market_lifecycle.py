@@ -126,8 +126,8 @@ def test_the_controller_reprices_on_a_new_tick_stops_in_halted_markets_and_repor
     that stops accepting orders, a market that resolves under a position. Judged from /_sim/state: one live
     order per slot throughout, no order left at a price the venue's tick no longer divides, nothing left live
     (nor sent again and again) where the venue takes no order, and `polymm status --json` showing the resolved
-    position at its redemption value, not as unhedged. (About 15 s: three lifecycle changes, each needs a few
-    of the loop's wall-clock ticks to be seen and acted on.)"""
+    position at its redemption value, not as unhedged. (About 13 s: five lifecycle changes, each needs a few
+    of the loop's wall-clock ticks to be seen and acted on; the lifecycle read is every 4 ticks here.)"""
     ctl = controllers("lifecycle", {"POLYMM_CONTROLLER__POSITIONS_CHECK_TICKS": "4"})
     ctl.start()
     ctl.wait_ticks(2, timeout=60)
