@@ -115,6 +115,9 @@ def gather_status(cfg: PolymmConfig, path: Path, now: float | None = None) -> di
         "rebates_paid_yesterday": wallet.get("rebates_paid_yesterday"),
         "expected_rewards_per_day": fmt.money_json(summary.get("expected_rewards_per_day")),
         "rewards_paid_today": wallet.get("rewards_paid_today"),
+        # yesterday's rewards as the venue reports them, and what it paid for them (nothing under $1)
+        "rewards_earned_yesterday": wallet.get("rewards_earned_yesterday"),
+        "rewards_paid_yesterday": wallet.get("rewards_paid_yesterday"),
         "balance_usdc": wallet.get("balance"),
         "allowance_usdc": wallet.get("allowance"),
         "account_as_of": wallet.get("at"),
@@ -150,6 +153,9 @@ def _rewards_line(status: dict) -> str:
         text += f", paid today {fmt.money(status['rewards_paid_today'])} (venue)"
     elif status.get("account_problem"):
         text += f", paid today unknown ({status['account_problem']})"
+    if status.get("rewards_earned_yesterday") is not None:
+        text += (f"; yesterday earned {fmt.money(status['rewards_earned_yesterday'])}, "
+                 f"paid {fmt.money(status['rewards_paid_yesterday'])} (nothing under $1)")
     return text
 
 

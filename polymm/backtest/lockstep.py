@@ -20,6 +20,7 @@ Time steps (measured choice, see docs/SIMULATION.md):
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ import httpx
 
 from polymm.backtest.truth import AccountTruth
 from polymm.config import PolymmConfig
+from polymm.controller import account
 from polymm.controller.core import Controller
 from polymm.controller.heartbeat import Heartbeat
 from polymm.controller.loop import Service
@@ -58,6 +60,7 @@ class BacktestOptions:
     tick_s: float = 5.0
     sample_s: float = 60.0
     initial_collateral_usdc: float = 1000.0
+    start_time: float = START_TIME  # simulated unix time of the start (midnight UTC by default: whole payout days)
 
     def __post_init__(self) -> None:
         if not self.hours > 0:
@@ -110,7 +113,7 @@ def run_backtest(cfg: PolymmConfig, options: BacktestOptions, out_dir: Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     sim_options = SimOptions(seed=options.seed, scenario=options.scenario, speed=0.0, markets=options.markets,
                              initial_collateral_usdc=options.initial_collateral_usdc, rate_limits=False,
-                             start_time=START_TIME)
+                             start_time=options.start_time)
     venue = SimVenue(sim_options).start()
     try:
         return _run(cfg, options, out_dir, venue, progress)
@@ -142,16 +145,19 @@ def _run(cfg: PolymmConfig, options: BacktestOptions, out_dir: Path, venue: SimV
         session = Session(cfg, endpoints, public, trading, ledger, controller, ledger_path, embedded=False)
         service = Service(session, use_user_channel=False)
         service.heartbeat = LockStepHeartbeat(trading, cfg.controller.heartbeat_interval_seconds, clock=clock)
-        # the balance/rewards display aid polls on its own wall-clock thread: a backtest reads the venue's
-        # truth itself, and nothing may talk to the venue between the lock-step moves but the tick
+        # the balance/rewards display aid polls on its own wall-clock thread in the live loop; nothing may talk
+        # to the venue between the lock-step moves but the tick, so here the tick takes the reading itself,
+        # once every account.EVERY_S simulated seconds, as the live thread would (polymm status shows it)
         if hasattr(service, "account"):
-            service.account.flush = lambda: None
+            service.account.flush = _lockstep_account_flush(trading, ledger, clock)
         address = venue.call(lambda: engine.account(trading.address).address)
         truth = venue.call(lambda: AccountTruth(engine, address))
         record = RunRecord(options, cfg.model_dump(mode="json"), start=engine.now)
         record.markets = venue.call(lambda: {m.condition_id: _market_facts(m) for m in engine.markets.values()})
         _loop(service, venue, truth, record, options, clock, progress)
         service.shutdown()
+        # the last reading, at the end time, so the ledger's view (polymm status) is of the moment the run ends
+        ledger.set_cursor(account.CURSOR, json.dumps(account.reading(trading, clock()), sort_keys=True))
         record.final = venue.call(lambda: _final(truth, venue.server.sampler))
         record.fills = truth.fills
         record.venue_state = _venue_state(venue.url, address)
@@ -161,6 +167,18 @@ def _run(cfg: PolymmConfig, options: BacktestOptions, out_dir: Path, venue: SimV
         ledger.close()
         trading.close()
         public.close()
+
+
+def _lockstep_account_flush(trading: TradingGateway, ledger: Ledger, clock: Callable[[], float]) -> Callable[[], None]:
+    last = [float("-inf")]
+
+    def flush() -> None:
+        now = clock()
+        if now - last[0] >= account.EVERY_S:
+            last[0] = now
+            ledger.set_cursor(account.CURSOR, json.dumps(account.reading(trading, now), sort_keys=True))
+
+    return flush
 
 
 def _loop(service: Service, venue: SimVenue, truth: AccountTruth, record: RunRecord, options: BacktestOptions,

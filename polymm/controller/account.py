@@ -20,6 +20,7 @@ from polymm.venue.outcomes import Ok
 CURSOR = "views.account"
 EVERY_S = 60.0
 UNLIMITED_USDC = Decimal(10) ** 15  # more than all USDC in existence
+MIN_PAYOUT_USDC = Decimal(1)  # a day's rewards under $1 are not paid
 
 
 def reading(trading, now: float) -> dict:
@@ -41,6 +42,14 @@ def reading(trading, now: float) -> dict:
     else:
         problems.append(f"rewards paid: {paid.reason}")
     yesterday = datetime.fromtimestamp(now - 86_400, tz=timezone.utc).strftime("%Y-%m-%d")
+    earned = trading.rewards_paid(yesterday)
+    if isinstance(earned, Ok):
+        # the venue pays a day's rewards once, around midnight UTC, and nothing when they come to under $1
+        # (docs.polymarket.com "Market Makers → Liquidity Rewards"; REWARDS.md)
+        record["rewards_earned_yesterday"] = money_json(earned.value)
+        record["rewards_paid_yesterday"] = money_json(earned.value if earned.value >= MIN_PAYOUT_USDC else Decimal(0))
+    else:
+        problems.append(f"rewards yesterday: {earned.reason}")
     rebates = trading.rebates_paid(yesterday) if hasattr(trading, "rebates_paid") else None
     if isinstance(rebates, Ok):
         record["rebates_paid_yesterday"] = money_json(rebates.value)  # paid once a day, for the day before
