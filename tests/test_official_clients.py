@@ -70,7 +70,8 @@ def test_the_official_polymarket_client_parses_every_reply(served, env):
     results = examples.drive_official_client(env)
     assert _failed(results) == []
     assert {name for name, _ in results} >= {"get_order_book", "get_prices", "place_limit_order", "list_account_trades",
-                                             "list_user_earnings_and_markets_config", "cancel_all"}
+                                             "list_user_earnings_and_markets_config", "cancel_all",
+                                             "list_markets (Gamma)", "list_trades (Data API)"}
     from polymarket import SecureClient
 
     sec = SecureClient.create(private_key=env["PK"], wallet=Account.from_key(env["PK"]).address,

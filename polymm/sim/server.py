@@ -134,7 +134,10 @@ class SimServer:
         get("/balance-allowance", self.balance_allowance); get("/balance-allowance/update", self.balance_allowance)
         get("/rewards/user", self.rewards_user); get("/rewards/user/total", self.rewards_user_total)
         get("/rewards/user/percentages", self.rewards_percentages)
-        get("/gamma/markets", self.gamma_markets)
+        get("/gamma/markets", self.gamma_markets); get("/gamma/markets/keyset", self.gamma_markets_keyset)
+        get("/gamma/markets/slug/{slug}", self.gamma_market); get("/gamma/markets/{market_id}", self.gamma_market)
+        get("/dataapi/v2/prices-history", self.data_prices_history_v2)
+        get("/dataapi/v2/trades", self.data_trades_v2)
         get("/dataapi/positions", self.positions); get("/dataapi/v2/positions", self.positions_v2)
         get("/ws/market", self.ws_market); get("/ws/user", self.ws_user)
         get("/_sim/state", self.sim_state); get("/_sim/requests", self.sim_requests)
@@ -796,8 +799,99 @@ class SimServer:
         # (dilettante-trading/polyoxide, polyoxide-gamma/src/api/markets.rs `get_many`)
         closed = q.get("closed", "false").lower() == "true"
         markets = [m for m in markets if m.closed == closed]
-        rows = [wire.gamma_market_json(m, i) for i, m in enumerate(markets)]
+        index = self._gamma_index()
+        rows = [wire.gamma_market_json(m, index[m.condition_id]) for m in markets]
         return web.json_response(rows[offset:offset + limit])
+
+    def _gamma_index(self) -> dict[str, int]:
+        """A market's place in the venue's list: its Gamma id is 500000 + that, the same in every listing."""
+        return {cid: i for i, cid in enumerate(self.engine.markets)}
+
+    async def gamma_market(self, request: web.Request) -> web.Response:
+        """Gamma GET /markets/{id} and /markets/slug/{slug}: one market (polymarket-client get_market)."""
+        index = self._gamma_index()
+        key, slug = request.match_info.get("market_id"), request.match_info.get("slug")
+        for m in self.engine.markets.values():
+            if (slug is not None and m.slug == slug) or (key is not None and key == str(500000 + index[m.condition_id])):
+                return web.json_response(wire.gamma_market_json(m, index[m.condition_id]))
+        raise VenueError(404, "market not found")
+
+    def _gamma_rows(self, q) -> list[dict]:
+        markets = list(self.engine.markets.values())
+        if q.get("condition_ids"):
+            wanted = set(q.getall("condition_ids"))
+            markets = [m for m in markets if m.condition_id in wanted]
+        closed = q.get("closed", "false").lower() == "true"
+        index = self._gamma_index()
+        return [wire.gamma_market_json(m, index[m.condition_id]) for m in markets if m.closed == closed]
+
+    async def gamma_markets_keyset(self, request: web.Request) -> web.Response:
+        """Gamma GET /markets/keyset?limit=&after_cursor=: {"markets": [...], "next_cursor": str | null} — the listing
+        polymarket-client's list_markets walks (polymarket/_internal/actions/gamma.py list_markets_spec)."""
+        q = request.query
+        try:
+            limit = min(int(q.get("limit", "100")), 500)
+            offset = _cursor_offset(q.get("after_cursor"))
+        except ValueError as exc:
+            raise VenueError(422, "limit must be an integer") from exc
+        rows = self._gamma_rows(q)
+        chunk = rows[max(offset, 0):max(offset, 0) + limit] if offset >= 0 else []
+        end = max(offset, 0) + limit
+        nxt = base64.b64encode(str(end).encode()).decode() if offset >= 0 and end < len(rows) else None
+        return web.json_response({"markets": chunk, "next_cursor": nxt})
+
+    async def data_prices_history_v2(self, request: web.Request) -> web.Response:
+        """Data API GET /v2/prices-history?token_id=: the sim keeps no history, so one point: the current midpoint
+        (or none), in the shape polymarket-client parses (models/data/analytics.py PriceHistoryPoint)."""
+        token_id = request.query.get("token_id", "")
+        points = []
+        if token_id in self.engine.market_by_token:
+            bid, ask = self._best(token_id)
+            if bid is not None and ask is not None:
+                points.append({"timestamp": int(self.engine.now), "price": round((bid + ask) / 2 / PIPS, 4),
+                               "resolution_seconds": 0})
+        return web.json_response({"data": points, "pagination": {"limit": 1, "has_more": False, "next_cursor": None}})
+
+    async def data_trades_v2(self, request: web.Request) -> web.Response:
+        """Data API GET /v2/trades?user=&condition_id=&side=&start=&end=&limit=&cursor=: the user's fills, newest
+        first, one row per order of theirs in a trade (not FAILED), with the pagination block of /v2/positions
+        (the shape polymarket-client parses: models/data/activity.py Trade, _internal/data_envelope.py)."""
+        q = request.query
+        acct = self._user_account(request) if q.get("user") else None
+        address = acct.address if acct else None
+        try:
+            limit = min(int(q.get("limit", "100")), 1000)
+            offset = max(_cursor_offset(q.get("cursor")), 0)
+            start, end = (int(q[k]) if q.get(k) else None for k in ("start", "end"))
+        except ValueError as exc:
+            raise VenueError(400, "limit, start and end must be integers") from exc
+        wanted = set(q.getall("condition_id")) if q.get("condition_id") else None
+        rows = []
+        for trade in reversed(self.engine.trades):
+            if trade.status == "FAILED" or trade.taker_order.internal and all(f.order.internal for f in trade.maker_fills):
+                continue
+            market = trade.taker_order.market
+            if wanted and market.condition_id not in wanted:
+                continue
+            if start is not None and trade.match_time < start or end is not None and trade.match_time > end:
+                continue
+            legs = [(trade.taker_order, trade.size, trade.price_pips)] + [(f.order, f.matched, f.price_pips)
+                                                                        for f in trade.maker_fills]
+            for order, size, pips in legs:
+                if address and order.maker_address != address or order.internal and not address:
+                    continue
+                if q.get("side") and order.side != q["side"].upper():
+                    continue
+                index = market.token_index(order.token_id)
+                rows.append({"proxy_wallet": order.maker_address.lower(), "token_id": order.token_id,
+                             "condition_id": market.condition_id, "side": order.side, "size": size / MICRO,
+                             "price": pips / PIPS, "timestamp": trade.match_time,
+                             "transaction_hash": trade.transaction_hash, "title": market.question, "slug": market.slug,
+                             "outcome": market.outcomes[index], "outcome_index": index})
+        chunk = rows[offset:offset + limit]
+        more = offset + limit < len(rows)
+        nxt = base64.b64encode(str(offset + limit).encode()).decode() if more else None
+        return web.json_response({"data": chunk, "pagination": {"limit": limit, "has_more": more, "next_cursor": nxt}})
 
     def _user_account(self, request: web.Request):
         user = request.query.get("user", "")
