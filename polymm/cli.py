@@ -663,9 +663,9 @@ def sim_serve(
     depth: Optional[int] = typer.Option(None, help="Price levels a side in every simulated book (default: 4–12, drawn per market)."),
     faults: Optional[Path] = typer.Option(None, help="Fault plan file (JSON or YAML) applied from the start."),
     fail_rate: float = typer.Option(0.0, help="Fraction of trades that end FAILED and are reversed."),
-    mined_delay: float = typer.Option(26.0, help="Simulated seconds from MATCHED to MINED (the captures: ~26 s)."),
-    confirmed_delay: float = typer.Option(180.0, help="Simulated seconds from MATCHED to CONFIRMED or FAILED (~180 s)."),
-    balance_delay: float = typer.Option(5.0, help="Simulated seconds before bought tokens can be sold (0 = at once)."),
+    mined_delay: Optional[float] = typer.Option(None, help="Simulated seconds from MATCHED to MINED (default 26, the captures; --instant: 2)."),
+    confirmed_delay: Optional[float] = typer.Option(None, help="Simulated seconds from MATCHED to CONFIRMED or FAILED (default 180; --instant: 6)."),
+    balance_delay: Optional[float] = typer.Option(None, help="Simulated seconds before bought tokens can be sold (default 5; 0 = at once; --instant: 0)."),
     no_fees: bool = typer.Option(False, "--no-fees", help="No taker fees (and so no maker rebates)."),
     no_rebates: bool = typer.Option(False, "--no-rebates", help="No maker rebates."),
     allow_self_trades: bool = typer.Option(False, "--allow-self-trades", help="Let an account's orders match each other."),
@@ -695,9 +695,10 @@ def sim_serve(
             depth=depth,
             initial_collateral_usdc=sim_cfg.initial_collateral_usdc,
             fail_rate=fail_rate,
-            mined_delay_s=2.0 if instant and mined_delay == 26.0 else mined_delay,
-            confirmed_delay_s=6.0 if instant and confirmed_delay == 180.0 else confirmed_delay,
-            balance_delay_s=0.0 if instant and balance_delay == 5.0 else balance_delay,
+            # an explicit --mined-delay / --confirmed-delay / --balance-delay wins over --instant's value
+            mined_delay_s=mined_delay if mined_delay is not None else (2.0 if instant else 26.0),
+            confirmed_delay_s=confirmed_delay if confirmed_delay is not None else (6.0 if instant else 180.0),
+            balance_delay_s=balance_delay if balance_delay is not None else (0.0 if instant else 5.0),
             taker_fees=not (no_fees or instant),
             maker_rebates=not (no_fees or no_rebates or instant),
             self_trade_prevention=not (allow_self_trades or instant),
@@ -715,6 +716,12 @@ def sim_serve(
         for name, url in urls.items():
             typer.echo(f"  {name}: {url}")
         typer.echo(f"  seed={options.seed} scenario={options.scenario} speed={options.speed} markets={options.markets}")
+        o = options
+        typer.echo(f"  fees={'on' if o.taker_fees else 'off'} rebates={'on' if o.maker_rebates else 'off'} "
+                   f"self_trades={'blocked' if o.self_trade_prevention else 'allowed'} mined_delay={o.mined_delay_s:g}s "
+                   f"confirmed_delay={o.confirmed_delay_s:g}s balance_delay={o.balance_delay_s:g}s "
+                   f"heartbeat_rotation={'on' if o.heartbeat_rotation else 'off'} "
+                   f"weekly_restart={'on' if o.weekly_restart else 'off'} rate_limits={'on' if o.rate_limits else 'off'}")
 
     async def main() -> None:
         task = asyncio.ensure_future(serve_forever(options, host, port, announce))

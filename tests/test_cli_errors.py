@@ -9,6 +9,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,30 @@ def test_unit_file_parses(tmp_path: Path) -> None:
                 if "is not executable" not in line and "Unknown key 'Restart" not in line  # ≥ 254 only
                 and "polymm.service" in line]
     assert problems == []
+
+
+def test_sim_serve_port_0_announces_the_port_it_listens_on_and_explicit_flags_beat_instant() -> None:
+    """`--port 0` ("any free port") printed `http://127.0.0.1:0`; `--instant --balance-delay 5` dropped the 5."""
+    import httpx
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("POLYMM_", "POLYMARKET_"))}
+    proc = subprocess.Popen([str(POLYMM), "sim", "serve", "--port", "0", "--speed", "0", "--markets", "2", "--instant",
+                             "--balance-delay", "5"], cwd=ROOT, env=clean, stdout=subprocess.PIPE, text=True)
+    try:
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout.readline() for _ in range(7)), daemon=True)
+        reader.start()
+        reader.join(20)  # 7 lines: the URL, the four URLs, the seed line, the realism settings
+        url = re.fullmatch(r"polymm sim listening on (http://127\.0\.0\.1:(\d+))\n", lines[0] if lines else "")
+        assert url and int(url.group(2)) > 0, lines
+        assert httpx.get(url.group(1) + "/ok", timeout=10).status_code == 200
+        settings = lines[6] if len(lines) == 7 else ""
+        assert "fees=off" in settings and "balance_delay=5s" in settings and "mined_delay=2s" in settings, lines
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_sim_serve_negative_markets_is_a_usage_error() -> None:
+    line = one_line(run("sim", "serve", "--markets", "-1"), 2)
+    assert line == "usage error: markets -1 — must be ≥ 0 (generated markets besides the captured ones) (see polymm sim serve --help)"

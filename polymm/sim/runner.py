@@ -62,6 +62,8 @@ class SimOptions:
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
             raise ValueError(f"scenario {self.scenario!r} — allowed: {', '.join(SCENARIOS)}")
+        if self.markets < 0:
+            raise ValueError(f"markets {self.markets} — must be ≥ 0 (generated markets besides the captured ones)")
         if self.depth is not None and not 1 <= self.depth <= 200:
             raise ValueError(f"depth {self.depth} — must be between 1 and 200 levels")
         if self.speed < 0:
@@ -224,7 +226,10 @@ async def serve_forever(options: SimOptions, host: str, port: int, announce: Cal
     server = build_server(options)
     runner = web.AppRunner(server.app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port, backlog=512).start()
+    site = web.TCPSite(runner, host, port, backlog=512)
+    await site.start()
+    if not port:  # --port 0: announce the port the OS picked, not 0
+        port = site._server.sockets[0].getsockname()[1]  # aiohttp exposes no public accessor
     announce(venue_urls(host, port))
     clock = asyncio.ensure_future(_clock(server, options.speed))
     try:
