@@ -165,7 +165,7 @@ class StrategyConfig(_Section):
     ranking: Ranking = "expected_reward"
     quote_placement: QuotePlacement = "band_edge"
     sizing: Sizing = "multiplier"
-    toxic_pause_seconds: Annotated[float, Field(ge=0)] = 0.0
+    toxic_pause_seconds: Annotated[float, Field(ge=0)] = 1800.0
     toxic_jump: PriceGap = Decimal("0.02")
 
     @model_validator(mode="after")
@@ -190,7 +190,7 @@ class HedgeSellConfig(_Section):
     stop_loss_pct: Annotated[Dec, Field(gt=0, lt=1)] = Decimal("0.10")
     take_profit_pct: NonNegativeDecimal = Decimal("0.10")
     dynamic_follow_enabled: bool = True
-    mode: HedgeMode = "cross"
+    mode: HedgeMode = "maker"
     maker_wait_seconds: Annotated[float, Field(ge=0)] = 1800.0
 
 

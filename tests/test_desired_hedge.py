@@ -147,3 +147,14 @@ def test_cross_mode_ignores_the_age():
     """The seed's behaviour (mode cross) sells into the bids however young the position."""
     hp = hedge_price(Position("T", D("10"), D("0.50")), book([("0.49", "100")], [("0.51", "100")]), PARAMS, D("0.04"), 0.0)
     assert (hp.price, hp.reason, hp.crosses) == (D("0.49"), "covering_bid", True)
+
+
+def test_maker_mode_stop_loss_needs_max_bid_gap_too_on_a_cheap_token():
+    """Cost 0.08, best bid 0.07: 12.5 % below cost but one tick. Cross mode (the seed's) stops out at once; maker
+    mode rests an ask, and stops out only once the bid is also max_bid_gap (0.05) below cost."""
+    pos = Position("T", D("10"), D("0.08"))
+    near = book([("0.07", "100"), ("0.06", "100")], [("0.10", "100")])
+    assert hedge_price(pos, near, PARAMS, D("0.04"), 0.0).reason == "stop_loss"
+    assert hedge_price(pos, near, MAKER, D("0.04"), 0.0).reason == "maker_ask"
+    far = book([("0.03", "100")], [("0.10", "100")])
+    assert hedge_price(pos, far, MAKER, D("0.04"), 0.0).reason == "stop_loss"

@@ -24,8 +24,21 @@ def test_a_midpoint_jump_pauses_and_a_smaller_move_does_not():
     assert not paused(s, 0.0, P)
     s = step(s, 5.0, {"A": ("M", D("0.520")), "B": ("N", D("0.315"))}, [], P)
     assert set(paused(s, 5.0, P)) == {"M"}
-    assert "jumped 0.500 → 0.520" in paused(s, 5.0, P)["M"]
+    assert "moved 0.500 → 0.520 in 5 s" in paused(s, 5.0, P)["M"]
     assert not paused(s, 605.0, P)
+
+
+def test_a_trend_that_moves_the_jump_within_the_window_pauses_and_a_slower_one_does_not():
+    s = ToxicityState()
+    for t, mid in ((0.0, "0.500"), (300.0, "0.507"), (590.0, "0.5199")):
+        s = step(s, t, {"A": ("M", D(mid))}, [], P)
+    assert not paused(s, 590.0, P)
+    s = step(s, 599.0, {"A": ("M", D("0.520"))}, [], P)  # 2 cents within one 600 s window
+    assert set(paused(s, 599.0, P)) == {"M"}
+    slow = ToxicityState()
+    for t, mid in ((0.0, "0.500"), (600.0, "0.515"), (1200.0, "0.530")):  # 1.5 cents a window: never 2 in one
+        slow = step(slow, t, {"A": ("M", D(mid))}, [], P)
+    assert not paused(slow, 1200.0, P)
 
 
 def test_pause_zero_is_the_seeds_behaviour():

@@ -17,7 +17,9 @@ Maker hedge (`mode = "maker"`), between rules 2 and 3, while the position is you
 into them (rule 3 without a loss); otherwise rest a post-only ask at max(cost rounded up to the tick,
 best bid + tick) — never below cost, never crossing — and wait for a buyer. Once the position is
 `maker_wait_s` old, rules 3–5 apply as in `cross` mode (the seed's): the hedge then crosses. The
-stop-loss (rule 1) crosses at once in both modes, so a maker hedge never rides a falling market down.
+stop-loss (rule 1) crosses at once in both modes, so a maker hedge never rides a falling market down; in maker
+mode it fires when the best bid is both stop_loss_pct and max_bid_gap below cost (on a cheap token one tick is
+more than the percentage: the percentage alone would sell into the book on the spread itself).
 
 Dynamic follow: the hedge is recomputed every tick. With `dynamic_follow_enabled`, the reconciler
 replaces a live hedge whose price differs from the new target (so a resting ask follows the market);
@@ -86,8 +88,14 @@ def hedge_price(position: Position, book: Book, params: HedgeParams, fee_rate: D
             return HedgePrice(clamp_to_valid(best_bid + tick, tick), f"{reason}_post_only", False)
         return HedgePrice(clamp_to_valid(price, tick), reason, crosses)
 
+    stop = cost * (1 - params.stop_loss_pct)
+    if params.mode == "maker":
+        # on a cheap token one tick is more than stop_loss_pct of the price (cost 0.08: a bid at 0.07 is 12.5 % below),
+        # so the percentage alone fires on the spread itself, selling deep into the book right after the fill; in
+        # maker mode the stop also needs the bid max_bid_gap below cost
+        stop = min(stop, cost - params.max_bid_gap)
     if best_bid is not None:
-        if best_bid <= cost * (1 - params.stop_loss_pct):
+        if best_bid <= stop:
             level = covering_level(book, position.size)
             return done(level if level is not None else book.bids[-1].price, "stop_loss", True)
         if params.take_profit_pct > 0 and net_of_fee(best_bid, fee_rate) >= cost * (1 + params.take_profit_pct):

@@ -4,8 +4,9 @@ A market is toxic for `pause_s` seconds after either
 - a buy quote of ours in it filled: with competing size deep at the touch, only a large taker reaches a
   quote behind it, and on the simulated and the real venue that flow is partly informed (the fills that
   run against us); or
-- the midpoint of one of its tokens moved by `jump` or more between two observations (news, or a large
-  taker walking the book).
+- the midpoint of one of its tokens moved by `jump` or more from its reference — the midpoint seen at the
+  start of the current `pause_s` window (the reference is reset once a window old) — so a news jump, a large
+  taker walking the book, and a trend moving `jump` within the window all count.
 While toxic its quotes are cancelled and not replaced; hedges of positions in it go on as always. The
 state is what the controller remembers between ticks (the last midpoint per token, the last toxic event
 per market); `step` is pure. Close to the end date a market is left by the funnel's end-date rule
@@ -27,7 +28,7 @@ class ToxicityParams:
 
 @dataclass(frozen=True)
 class ToxicityState:
-    mids: Mapping[str, Decimal] = field(default_factory=dict)  # token -> last midpoint seen
+    mids: Mapping[str, tuple[float, Decimal]] = field(default_factory=dict)  # token -> (since, reference midpoint)
     events: Mapping[str, tuple[float, str]] = field(default_factory=dict)  # market -> (time, reason) of the last event
 
 
@@ -44,10 +45,13 @@ def step(state: ToxicityState, now: float, mids: Mapping[str, tuple[str, Decimal
             events[cid] = (at, f"toxic: our bid of {price} was filled ({size} shares)")
     new_mids = dict(state.mids)
     for token, (cid, mid) in mids.items():
-        before = state.mids.get(token)
-        if before is not None and abs(mid - before) >= params.jump:
-            events[cid] = (now, f"toxic: midpoint jumped {before} → {mid}")
-        new_mids[token] = mid
+        since, before = state.mids.get(token, (now, mid))
+        if abs(mid - before) >= params.jump:
+            events[cid] = (now, f"toxic: midpoint moved {before} → {mid} in {now - since:.0f} s")
+            since, before = now, mid
+        elif now - since >= params.pause_s:
+            since, before = now, mid
+        new_mids[token] = (since, before)
     return ToxicityState(new_mids, events)
 
 
