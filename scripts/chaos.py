@@ -206,6 +206,10 @@ def controller_env(venue_url: str, key: str, workdir: Path, max_markets: int | N
         "POLYMM_LEDGER__PATH": str(workdir / "ledger.sqlite"),
         "POLYMM_LOGGING__DIRECTORY": str(workdir / "logs"),
         "PYTHONUNBUFFERED": "1",
+        # the seed's strategy (hedges that cross at once, no stepping back): the figures and the tests built on
+        # this harness are written around it; `extra` sets the defaults' maker hedge where a test wants it
+        "POLYMM_HEDGE_SELL__MODE": "cross",
+        "POLYMM_STRATEGY__TOXIC_PAUSE_SECONDS": "0",
     })
     if max_markets is not None:
         env["POLYMM_STRATEGY__MAX_MARKETS"] = str(max_markets)

@@ -1,0 +1,39 @@
+"""The default maker hedge end to end (hedge_sell.mode maker): after a fill of our bid, the hedge is a post-only
+ask for the whole position at or above its cost, resting on the venue — the position is hedged (RELIABILITY
+promise 4) without a taker trade; judged from the venue's truth (`/_sim/state`)."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+from controller_support import h
+
+
+def test_a_fill_is_hedged_by_a_resting_post_only_ask_at_or_above_cost(venue, truth, controllers):
+    ctl = controllers("maker-hedge", {"POLYMM_HEDGE_SELL__MODE": "maker",
+                                      "POLYMM_HEDGE_SELL__MAKER_WAIT_SECONDS": "600"})
+    ctl.start()
+    ctl.wait_ticks(2, timeout=60)
+    quote = next(q for q in h.live_orders(truth.state(), ctl.address)
+                 if q["side"] == "BUY" and Decimal("0.2") <= Decimal(q["price"]) <= Decimal("0.8"))
+    token, cost = quote["asset_id"], Decimal(quote["price"])
+    h.take_through(truth, quote, Decimal(1))
+    took = time.time()
+    ctl.wait_tick_started_after(took)
+    hedge = None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and hedge is None:
+        state = truth.state()
+        hedge = next((o for o in h.live_orders(state, ctl.address) if o["side"] == "SELL" and o["asset_id"] == token), None)
+        if hedge is None:
+            ctl.wait_ticks(1, timeout=30)
+    assert hedge is not None, ctl.log_tail()
+    account = state["accounts"][ctl.address]
+    held = Decimal(str(account["positions"][token]))
+    assert Decimal(hedge["price"]) >= cost  # never below cost while the wait lasts
+    assert h.remaining(hedge) == held.quantize(Decimal("0.01"), rounding="ROUND_FLOOR")  # the whole position
+    assert account["fees_paid"] == 0  # nothing crossed: no taker fee
+    with ctl.ledger() as ledger:
+        order = next(o for o in ledger.active_orders() if o.role == "hedge" and o.token_id == token)
+    assert order.post_only
