@@ -78,6 +78,10 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _http_url_or_empty(value: str) -> str:
+    return value if value == "" else _http_url(value)
+
+
 def _ws_url(value: str) -> str:
     if not value.startswith(("ws://", "wss://")):
         raise PydanticCustomError("url_scheme", "must be a URL starting with ws:// or wss://")
@@ -290,6 +294,9 @@ class VenueConfig(_Section):
     gamma_url: HttpUrl = "https://gamma-api.polymarket.com"
     data_url: HttpUrl = "https://data-api.polymarket.com"
     ws_url: WsUrl = "wss://ws-subscriptions-clob.polymarket.com"
+    # the relayer that knows which contract wallets are deployed; "" = derived: Polymarket's own for its CLOB,
+    # `{clob_url}/relayer` for any other (a simulated venue serves it there)
+    relayer_url: Annotated[str, AfterValidator(_http_url_or_empty)] = ""
     chain_id: Annotated[int, Field(ge=1)] = 137
     signature_type: SignatureType = 0
     request_timeout_seconds: Seconds = 30.0

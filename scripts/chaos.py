@@ -201,6 +201,7 @@ def controller_env(venue_url: str, key: str, workdir: Path, max_markets: int | N
         "POLYMM_VENUE__CLOB_URL": base,
         "POLYMM_VENUE__GAMMA_URL": f"{base}/gamma",
         "POLYMM_VENUE__DATA_URL": f"{base}/dataapi",
+        "POLYMM_VENUE__RELAYER_URL": f"{base}/relayer",
         "POLYMM_VENUE__WS_URL": f"{ws}/ws",
         "POLYMARKET_PRIVATE_KEY": key,
         "POLYMM_LEDGER__PATH": str(workdir / "ledger.sqlite"),

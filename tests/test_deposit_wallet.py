@@ -140,3 +140,23 @@ def test_polymm_quotes_and_stops_through_a_deposit_wallet(venue, truth, controll
     done = ctl.run("stop")
     assert done.returncode == 0, done.stdout + done.stderr
     assert h.live_orders(truth.state(), wallet) == []
+
+
+def test_check_config_remote_asks_the_relayer_whether_the_funder_is_deployed(tmp_path):
+    """`polymm check-config --remote` with signature type 3: ok for the deposit wallet deployed for the signer; a
+    funder with nothing deployed (a typo, or a counterfactual wallet) is one FAIL line before any order is sent."""
+    with h.VenueProcess(seed=3, speed=0, markets=5) as served:
+        key = h.wallet_key("check-config-type-3")
+        ctl = h.ControllerProcess(served.url, key, tmp_path / "cc3")
+        assert ctl.run("keys", "--create").returncode == 0
+        wallet = deploy(served, ctl.address, 3)
+        ready = ctl.run("check-config", "--remote", env={"POLYMM_VENUE__SIGNATURE_TYPE": "3", "POLYMARKET_FUNDER": wallet})
+        assert ready.returncode == 0, ready.stdout + ready.stderr
+        assert f"ok   funder: {wallet} is a deployed POLY_1271 wallet" in ready.stdout.splitlines()
+        typo = Account.from_key("0x" + "42" * 32).address
+        wrong = ctl.run("check-config", "--remote", env={"POLYMM_VENUE__SIGNATURE_TYPE": "3", "POLYMARKET_FUNDER": typo})
+    assert wrong.returncode == 1
+    assert [line for line in wrong.stdout.splitlines() if line.startswith("FAIL")] == [
+        f"FAIL funder: no POLY_1271 wallet is deployed at POLYMARKET_FUNDER {typo} (the relayer says so): use the "
+        "account address polymarket.com shows in the profile menu; a new deposit wallet is deployed by its first "
+        "order placed on polymarket.com"]

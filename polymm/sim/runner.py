@@ -218,6 +218,7 @@ def venue_urls(host: str, port: int) -> dict[str, str]:
         "gamma_url": f"{base}/gamma",
         "data_url": f"{base}/dataapi",
         "ws_url": f"ws://{host}:{port}/ws",
+        "relayer_url": f"{base}/relayer",
     }
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+import httpx
 from py_clob_client_v2.clob_types import ApiCreds, AssetType, BalanceAllowanceParams
 
 from polymm.venue.trading import TradingGateway
@@ -97,6 +98,32 @@ def wallet_findings(signature_type: int, signer: str, funder: str | None) -> lis
     return [Finding(True, "wallet", f"signer {signer} trades for funder {funder} (signature type {signature_type}, {name})")]
 
 
+RELAYER_TYPES = {1: "PROXY", 2: "SAFE", 3: "WALLET"}  # the relayer's names (polymarket-client relayer/deployed.py)
+
+
+def wallet_deployed(trading: TradingGateway, signature_type: int, funder: str | None) -> Finding | None:
+    """Whether the funder of a proxy, Safe or deposit wallet is a deployed wallet of that kind, as the relayer says
+    (`GET /deployed?address=&type=`, what polymarket-client asks before trading through one). A counterfactual
+    deposit wallet is refused by the venue ("the order signer address has to be the address of the API KEY",
+    py-clob-client-v2 issues #64, #83) until its first order from polymarket.com deploys it. None: not checked."""
+    relayer = trading.endpoints.relayer_url
+    if signature_type not in RELAYER_TYPES or not funder or not relayer:
+        return None
+    name = SIGNATURE_TYPES.get(signature_type, str(signature_type))
+    try:
+        reply = trading.http.get(f"{relayer}/deployed", params={"address": funder, "type": RELAYER_TYPES[signature_type]})
+        reply.raise_for_status()
+        deployed = reply.json().get("deployed")
+    except (httpx.HTTPError, ValueError, AttributeError) as exc:
+        return Finding(False, "funder", f"could not ask the relayer {relayer} whether {funder} is deployed ({_reason(exc)}); "
+                                        "set venue.relayer_url, or check the funder on polymarket.com")
+    if deployed is not True:
+        return Finding(False, "funder", f"no {name} wallet is deployed at POLYMARKET_FUNDER {funder} (the relayer says so): "
+                                        "use the account address polymarket.com shows in the profile menu; a new deposit "
+                                        "wallet is deployed by its first order placed on polymarket.com")
+    return Finding(True, "funder", f"{funder} is a deployed {name} wallet")
+
+
 def remote_findings(trading: TradingGateway, signature_type: int, funder: str | None,
                     min_collateral: Decimal) -> list[Finding]:
     """Every check of `check-config --remote`, in order; later checks are skipped when an earlier one makes them moot."""
@@ -107,6 +134,9 @@ def remote_findings(trading: TradingGateway, signature_type: int, funder: str | 
     except Exception as exc:
         return out + [Finding(False, "venue", f"{trading.endpoints.clob_url} not reachable ({_reason(exc)})")]
     out.append(Finding(True, "venue", f"{trading.endpoints.clob_url} reachable"))
+    deployed = wallet_deployed(trading, signature_type, funder)
+    if deployed is not None:
+        out.append(deployed)
     how, creds, reason = credentials(trading, create=False)
     if creds is None:
         hint = "run `polymm keys --create` to create it" if NO_API_KEY in reason else "check the key and the venue URL"

@@ -35,6 +35,7 @@ class VenueEndpoints:
     data_url: str
     ws_url: str
     chain_id: int = 137
+    relayer_url: str = ""  # "" = no relayer to ask (check-config --remote then skips the wallet-deployed check)
 
 
 class VenueGateway:
