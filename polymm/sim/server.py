@@ -11,6 +11,7 @@ import asyncio
 import base64
 import hmac
 import json
+import re
 import time
 from datetime import datetime, timezone
 from collections import Counter, deque
@@ -37,6 +38,29 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
+
+
+ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+def _address(value: Any, field: str) -> str:
+    """A 0x-prefixed 40-hex address (the Data API's `user` pattern, docs …/api-reference/endpoints/data/get-positions),
+    checksummed; a 400 naming the field otherwise."""
+    if not isinstance(value, str) or not ADDRESS.fullmatch(value):
+        raise VenueError(400, f"{field}: {value!r} is not an address (0x followed by 40 hex digits)")
+    return auth.checksum_address(value)
+
+
+def _number(data: dict, field: str, default: float | None = None, minimum: float | None = None) -> float:
+    """`data[field]` as a number (bools are not numbers), else a 400 naming the field and what is allowed."""
+    value = data.get(field, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if field not in data and default is None:
+            raise VenueError(400, f"{field} is required (a number)")
+        raise VenueError(400, f"{field}: {value!r} is not a number")
+    if minimum is not None and value < minimum:
+        raise VenueError(400, f"{field}: {value!r} must be ≥ {minimum:g}")
+    return float(value)
 
 
 def _mangle_first_row(response: web.StreamResponse, field: str, value: Any) -> web.StreamResponse:
@@ -220,6 +244,25 @@ class SimServer:
     # ------------------------------------------------------------------ auth
     async def _body(self, request: web.Request) -> str:
         return (await request.read()).decode() if request.can_read_body else ""
+
+    async def _admin_body(self, request: web.Request) -> dict:
+        """The JSON object an admin hook takes ({} when empty); a 400 saying so for anything else."""
+        try:
+            data = json.loads(await self._body(request) or "{}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise VenueError(400, f"{request.path}: the body is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise VenueError(400, f"{request.path}: the body must be a JSON object, not {type(data).__name__}")
+        return data
+
+    def _admin_market(self, data: dict) -> SimMarket:
+        cid = data.get("condition_id")
+        if not isinstance(cid, str) or not cid:
+            raise VenueError(400, "condition_id is required (a market's 0x… condition id)")
+        market = self.engine.markets.get(cid)
+        if market is None:
+            raise VenueError(404, f"market not found: no market with condition_id {cid!r} (GET /markets lists them)")
+        return market
 
     def _l2(self, request: web.Request, body: str) -> str:
         """The API key of a correctly signed L2 request; 401 otherwise."""
@@ -894,12 +937,9 @@ class SimServer:
         return web.json_response({"data": chunk, "pagination": {"limit": limit, "has_more": more, "next_cursor": nxt}})
 
     def _user_account(self, request: web.Request):
-        user = request.query.get("user", "")
-        try:
-            address = auth.checksum_address(user)
-        except (ValueError, IndexError) as exc:
-            raise VenueError(400, "invalid user address") from exc
-        return self.engine.accounts.get(address)
+        if "user" not in request.query:
+            raise VenueError(400, "user is required (an address: 0x followed by 40 hex digits)")
+        return self.engine.accounts.get(_address(request.query["user"], "user"))
 
     async def positions(self, request: web.Request) -> web.Response:
         acct = self._user_account(request)
@@ -1045,7 +1085,7 @@ class SimServer:
         return web.json_response({"ok": True, "rules": len(spec.rules)})
 
     async def sim_mode(self, request: web.Request) -> web.Response:
-        data = json.loads(await self._body(request) or "{}")
+        data = await self._admin_body(request)
         mode = data.get("mode")
         if mode not in ("normal", "trading-disabled", "cancel-only"):
             raise VenueError(400, f"mode {mode!r} — allowed: normal, trading-disabled, cancel-only")
@@ -1053,7 +1093,7 @@ class SimServer:
         return web.json_response({"mode": mode})
 
     async def sim_take(self, request: web.Request) -> web.Response:
-        data = json.loads(await self._body(request) or "{}")
+        data = await self._admin_body(request)
         try:
             result = take(self.engine, str(data["token_id"]), str(data["side"]).upper(), float(data["price"]), float(data["size"]))
         except (KeyError, ValueError, TypeError) as exc:
@@ -1061,31 +1101,23 @@ class SimServer:
         return web.json_response(result)
 
     async def sim_advance(self, request: web.Request) -> web.Response:
-        data = json.loads(await self._body(request) or "{}")
-        seconds = float(data.get("seconds", 0))
-        if seconds < 0:
-            raise VenueError(400, "seconds must be ≥ 0")
+        seconds = _number(await self._admin_body(request), "seconds", default=0, minimum=0)
         steps = self.engine.advance(seconds)
         return web.json_response({"now": self.engine.now, "steps": steps})
 
     async def sim_restart(self, request: web.Request) -> web.Response:
         """Start an (unscheduled) matching-engine restart now: `{"down_s": 90, "post_only_s": 120}`."""
-        data = json.loads(await self._body(request) or "{}")
-        try:
-            down, post_only = float(data.get("down_s", 90)), float(data.get("post_only_s", 120))
-        except (TypeError, ValueError) as exc:
-            raise VenueError(400, "down_s and post_only_s must be numbers of seconds") from exc
-        if down < 0 or post_only < 0:
-            raise VenueError(400, "down_s and post_only_s must be ≥ 0")
+        data = await self._admin_body(request)
+        down, post_only = _number(data, "down_s", 90, minimum=0), _number(data, "post_only_s", 120, minimum=0)
         self.engine.restart(down, post_only)
         return web.json_response(self._engine_state())
 
     async def sim_wallet(self, request: web.Request) -> web.Response:
         """POST /_sim/wallet {"owner", "signature_type": 1|2|3, "address"?, "collateral"?}: deploy a contract wallet
         (proxy, safe or deposit wallet) for an EOA, funded like a new account; replies its address."""
-        data = json.loads(await self._body(request) or "{}")
+        data = await self._admin_body(request)
         try:
-            owner, kind = str(data["owner"]), int(data["signature_type"])
+            owner, kind = _address(data.get("owner"), "owner"), int(data["signature_type"])
             collateral = None if data.get("collateral") is None else float(data["collateral"])
             address = self.engine.deploy_wallet(owner, kind, data.get("address"), collateral)
         except (KeyError, TypeError, ValueError) as exc:
@@ -1110,50 +1142,70 @@ class SimServer:
                 "post_only_until": e.post_only_until, "restarts": e.restarts}
 
     async def sim_fund(self, request: web.Request) -> web.Response:
-        data = json.loads(await self._body(request) or "{}")
-        acct = self.engine.fund(str(data["address"]), float(data.get("collateral", 0)))
-        for token_id, size in (data.get("tokens") or {}).items():
-            acct.tokens[token_id] = acct.tokens.get(token_id, 0) + round(Decimal(str(size)) * MICRO)
+        data = await self._admin_body(request)
+        address, collateral = _address(data.get("address"), "address"), _number(data, "collateral", 0)
+        tokens = data.get("tokens") or {}
+        if not isinstance(tokens, dict):
+            raise VenueError(400, "tokens must be an object {token_id: shares}")
+        shares: dict[str, Decimal] = {}
+        for token_id, size in tokens.items():
+            if token_id not in self.engine.market_by_token:
+                raise VenueError(400, f"tokens: unknown token_id {token_id!r}")
+            try:
+                shares[token_id] = Decimal(str(size)) if not isinstance(size, bool) else Decimal(-1)
+            except ArithmeticError:
+                shares[token_id] = Decimal(-1)
+            if not shares[token_id].is_finite() or shares[token_id] < 0:
+                raise VenueError(400, f"tokens: {token_id[:12]}…: {size!r} must be a number of shares ≥ 0")
+        acct = self.engine.fund(address, collateral)
+        for token_id, size in shares.items():
+            acct.tokens[token_id] = acct.tokens.get(token_id, 0) + round(size * MICRO)
         return web.json_response({"address": acct.address, "collateral": acct.collateral / MICRO})
 
     async def sim_market(self, request: web.Request) -> web.Response:
         """POST /_sim/market {"condition_id", and any of: "tick_size" (0.01, 0.001, ...), "accepting_orders"
         (bool), "closed" (true), "winner" (0 | 1 | an outcome's name: resolves and closes), "at" (simulated unix
         time: close/resolve then, not now)}: a market's lifecycle (polymm.sim.lifecycle)."""
-        try:
-            data = json.loads(await self._body(request) or "{}")
-        except json.JSONDecodeError as exc:
-            raise VenueError(400, f"invalid JSON: {exc}") from exc
-        market = self.engine.markets.get(str(data.get("condition_id", "")))
-        if market is None:
-            raise VenueError(404, "market not found")
+        data = await self._admin_body(request)
+        market = self._admin_market(data)
         allowed = {"condition_id", "tick_size", "accepting_orders", "closed", "winner", "at"}
         if set(data) - allowed:
             raise VenueError(400, f"unknown field(s) {sorted(set(data) - allowed)}; allowed: {sorted(allowed)}")
+        # everything is checked before anything changes: a refused request leaves the market as it was
         winner = data.get("winner")
         try:
             if isinstance(winner, str):
                 if winner not in market.outcomes:
                     raise ValueError(f"winner {winner!r} is not an outcome of the market: {list(market.outcomes)}")
                 winner = market.outcomes.index(winner)
-            if winner is not None and winner not in (0, 1):
-                raise ValueError("winner must be 0, 1 or an outcome's name")
+            elif winner is not None and (isinstance(winner, bool) or winner not in (0, 1)):
+                raise ValueError(f"winner {winner!r} — must be 0, 1 or an outcome's name: {list(market.outcomes)}")
+            winner = None if winner is None else int(winner)
             if "accepting_orders" in data and not isinstance(data["accepting_orders"], bool):
                 raise ValueError("accepting_orders must be true or false")
+            if data.get("accepting_orders") is True and (market.closed or data.get("closed") or winner is not None):
+                raise ValueError("a closed market does not accept orders again")
             if "closed" in data and data["closed"] is not True:
                 raise ValueError("closed can only be set to true (a market does not reopen)")
-            cancelled = 0
-            if "tick_size" in data:
-                lifecycle.change_tick(self.engine, market, lifecycle.tick_pips_of(data["tick_size"]))
-            if "accepting_orders" in data:
-                lifecycle.set_accepting(market, data["accepting_orders"])
-            if data.get("closed") or winner is not None:
-                if "at" in data:
-                    self.engine.schedule_resolution(market.condition_id, float(data["at"]), winner)
-                else:
-                    cancelled = lifecycle.close(self.engine, market, winner)
+            closing = data.get("closed") is True or winner is not None
+            if "at" in data and not closing:
+                raise ValueError("at (when to close) needs closed: true or a winner")
+            at = _number(data, "at") if "at" in data else None
+            tick = lifecycle.tick_pips_of(data["tick_size"]) if "tick_size" in data else None
+            if winner is not None and market.winner is not None and winner != market.winner:
+                raise ValueError(f"the market already resolved to outcome {market.winner}")
         except (TypeError, ValueError) as exc:
             raise VenueError(400, str(exc)) from exc
+        cancelled = 0
+        if tick is not None:
+            lifecycle.change_tick(self.engine, market, tick)
+        if "accepting_orders" in data:
+            lifecycle.set_accepting(market, data["accepting_orders"])
+        if closing:
+            if at is not None:
+                self.engine.schedule_resolution(market.condition_id, at, winner)
+            else:
+                cancelled = lifecycle.close(self.engine, market, winner)
         self.engine.flush_book_events()
         return web.json_response({"condition_id": market.condition_id, "tick_size": market.tick_pips / PIPS,
                                   "accepting_orders": market.accepting_orders, "closed": market.closed,
@@ -1162,16 +1214,9 @@ class SimServer:
     async def sim_rewards(self, request: web.Request) -> web.Response:
         """POST /_sim/rewards {"condition_id", "rate_per_day"}: change a market's reward rate; 0 takes it off the
         reward list (/rewards/markets/current) while it keeps trading, as when a program ends."""
-        data = json.loads(await self._body(request) or "{}")
-        market = self.engine.markets.get(str(data.get("condition_id", "")))
-        if market is None:
-            raise VenueError(404, "market not found")
-        try:
-            rate = float(data.get("rate_per_day", 0))
-        except (TypeError, ValueError) as exc:
-            raise VenueError(400, f"rate_per_day must be a number ≥ 0: {exc}") from exc
-        if rate < 0:
-            raise VenueError(400, "rate_per_day must be a number ≥ 0")
+        data = await self._admin_body(request)
+        market = self._admin_market(data)
+        rate = _number(data, "rate_per_day", minimum=0)
         market.rate_per_day = rate
         return web.json_response({"condition_id": market.condition_id, "rate_per_day": rate})
 
