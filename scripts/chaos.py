@@ -902,16 +902,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="probability that an open-orders read shows the venue 2 simulated seconds ago (default 0)")
     parser.add_argument("--fail-rate", type=float, default=0.0,
                         help="fraction of trades that settle FAILED and are reversed (default 0)")
-    parser.add_argument("--restart-at", type=int, default=4,
-                        help="after this many kills, a matching-engine restart (POST /_sim/restart; default 4; -1: none)")
+    parser.add_argument("--restart-at", type=int, default=None,
+                        help="after this many kills, a matching-engine restart (POST /_sim/restart; default 4 if --kills is larger; -1: none)")
     parser.add_argument("--restart-down", type=float, default=20.0,
                         help="simulated seconds of HTTP 425 in that restart (default 20; the venue's is ~90, shortened "
                              "so that the run of about 80 simulated seconds sees the outage, post-only mode and after)")
     parser.add_argument("--restart-post-only", type=float, default=40.0,
                         help="simulated seconds of post-only mode after it (default 40; the venue's is 120)")
-    parser.add_argument("--resolve-at", type=int, default=10,
+    parser.add_argument("--resolve-at", type=int, default=None,
                         help="after this many kills, a market we hold a position or an order in resolves to a random "
-                             "outcome (POST /_sim/market; default 10; -1: none)")
+                             "outcome (POST /_sim/market; default 10 if --kills is larger; -1: none)")
     parser.add_argument("--storm", action="store_true",
                         help="instead of kills: faults at --storm-rate of all requests for --storm-seconds simulated "
                              "seconds (clock 8x) while takers fill quotes and hedges")
@@ -921,6 +921,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="keep ledgers and logs here")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    # a value the run cannot honour is refused, naming what is allowed (a --kills 0 run "FAILED" on its own
+    # harness; a --restart-at at or past --kills silently had no restart)
+    at_least = {"--kills": (args.kills, 1), "--runs": (args.runs, 1), "--markets": (args.markets, 1),
+                "--max-markets": (args.max_markets, 1)}
+    for flag, (value, low) in at_least.items():
+        if value < low:
+            parser.error(f"{flag} {value}: must be ≥ {low}")
+    for flag, value in {"--fault-rate": args.fault_rate, "--stale-rate": args.stale_rate,
+                        "--fail-rate": args.fail_rate, "--storm-rate": args.storm_rate}.items():
+        if not 0 <= value <= 1:
+            parser.error(f"{flag} {value:g}: must be a probability in [0, 1]")
+    for flag, value in {"--max-life": args.max_life, "--storm-seconds": args.storm_seconds}.items():
+        if value <= 0:
+            parser.error(f"{flag} {value:g}: must be > 0 seconds")
+    for flag, value in {"--restart-down": args.restart_down, "--restart-post-only": args.restart_post_only}.items():
+        if value < 0:
+            parser.error(f"{flag} {value:g}: must be ≥ 0 seconds")
+    for flag, name, default in (("--restart-at", "restart_at", 4), ("--resolve-at", "resolve_at", 10)):
+        value = getattr(args, name)
+        if value is None:  # the default applies when the run has that many kills
+            setattr(args, name, default if default < args.kills else -1)
+        elif not args.storm and value != -1 and not 0 <= value < args.kills:
+            parser.error(f"{flag} {value}: must be a kill number from 0 to {args.kills - 1} (< --kills), or -1 for none")
     runs = []
     for n in range(args.runs):
         seed = args.seed + n

@@ -101,3 +101,19 @@ def test_a_storm_of_faults_at_40_percent_of_requests_leaves_no_duplicate_orphan_
     assert a.unhedged == 0, a.unhedged_tokens
     assert a.fills_double_counted == 0 and a.fills_missing == 0 and not a.position_mismatches, a.position_mismatches
     assert a.self_trades == 0
+
+
+def test_chaos_options_a_run_cannot_honour_are_refused_naming_what_is_allowed() -> None:
+    """`--kills 0` used to "FAIL" on its own harness and `--restart-at 25` of 20 kills silently had no restart."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    for args, message in ((["--kills", "0"], "--kills 0: must be ≥ 1"),
+                          (["--restart-at", "25"], "--restart-at 25: must be a kill number from 0 to 19 (< --kills), "
+                                                   "or -1 for none"),
+                          (["--kills", "3", "--resolve-at", "10"], "--resolve-at 10: must be a kill number from 0 to 2"),
+                          (["--fault-rate", "2"], "--fault-rate 2: must be a probability in [0, 1]")):
+        done = subprocess.run([sys.executable, str(root / "scripts" / "chaos.py"), *args], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 2 and message in done.stderr, (args, done.returncode, done.stderr)
