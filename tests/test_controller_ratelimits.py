@@ -55,3 +55,24 @@ def test_a_rate_limited_venue_is_backed_off_and_every_quote_is_placed_once_when_
     h.check_settled(state, ctl.address, ctl.ledger_path, truth, result.audit)
     assert result.audit.duplicates == 0 and result.audit.orphans == 0, (result.audit.duplicate_slots, result.audit.orphan_ids)
     assert ctl.alive
+
+
+def test_book_reads_answered_429_are_backed_off_and_read_again_after(venue, truth, controllers):
+    """Every POST /books answers 429 with Retry-After 2 for 3 s: the loop keeps ticking and reads books at most once
+    per back-off, not every tick; when the venue lets up the quotes go out (once each)."""
+    ctl = controllers("books-limited")
+    ctl.start()
+    wait_until(lambda: h.live_orders(truth.state(), ctl.address), 60, "first quotes", ctl)
+    truth.faults({"seed": 5, "rules": [{"match": "POST /books", "kind": "rate_limit", "probability": 1, "retry_after": 2}]})
+    wait_until(lambda: truth.fired(), 20, "a 429 on a book read", ctl)
+    before, tick, started = truth.requests().get("POST /books", 0), ctl.tick_id(), time.monotonic()
+    time.sleep(3)
+    reads, ticks, elapsed = truth.requests().get("POST /books", 0) - before, ctl.tick_id() - tick, time.monotonic() - started
+    truth.faults({"rules": []})
+    print(f"\nbook reads limited {elapsed:.1f} s: {ticks} ticks, {reads} POST /books")
+    assert ticks >= 4, "the loop stopped ticking while book reads were limited"
+    assert reads <= elapsed / 2 + 1, f"{reads} book reads in {elapsed:.1f} s: not once per 2 s back-off"
+    ctl.wait_ticks(6, timeout=30)
+    live = h.live_orders(truth.state(), ctl.address)
+    slots = [(o["asset_id"], o["side"]) for o in live]
+    assert live and len(slots) == len(set(slots)), slots

@@ -2,11 +2,14 @@
 
 Read side for now: reward markets (every page), market details from Gamma in batches of 20, and
 order books in batches through POST /books. Failures raise VenueUnavailable with the reason; the
-controller turns those into Unknown sections.
+controller turns those into Unknown sections. A 429 stops that kind of read (reward markets, market details,
+books) for the reply's Retry-After (else 1 s doubling), at most MAX_BACKOFF_S: meanwhile the read fails at once,
+without a request, and a later tick reads again.
 """
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -22,6 +25,7 @@ from polymm.venue.parse import MalformedReply, book_from_wire, market_from_gamma
 
 GAMMA_BATCH = 20
 BOOKS_BATCH = 500
+MAX_BACKOFF_S = 60.0
 
 
 class VenueUnavailable(Exception):
@@ -46,12 +50,42 @@ class VenueGateway:
         self.read_only = read_only
         self.clob = ClobClient(endpoints.clob_url, chain_id=endpoints.chain_id)
         self.http = httpx.Client(timeout=timeout_s)
+        self.clock = time.monotonic
+        self._backoff: dict[str, tuple[float, float]] = {}  # kind -> (until, the step that set it)
+
+    def _check_backoff(self, kind: str) -> None:
+        until, _ = self._backoff.get(kind, (0.0, 0.0))
+        if self.clock() < until:
+            raise VenueUnavailable(f"{kind}: backing off after 429 for {until - self.clock():.1f} s")
+
+    def _after(self, kind: str, exc: Exception | None) -> None:
+        """Start (a 429) or clear (a success) the back-off of `kind` from the outcome of one read."""
+        if exc is None:
+            self._backoff.pop(kind, None)
+            return
+        response = getattr(exc, "response", None)
+        status = getattr(exc, "status_code", None) or (response.status_code if response is not None else None)
+        if status != 429:
+            return
+        msg = getattr(exc, "error_msg", None)
+        retry = None
+        if isinstance(msg, dict) and msg.get("retry_after_seconds") is not None:
+            retry = float(msg["retry_after_seconds"])
+        elif response is not None and response.headers.get("Retry-After", "").isdigit():
+            retry = float(response.headers["Retry-After"])
+        _, last = self._backoff.get(kind, (0.0, 0.5))
+        step = retry or min(max(last * 2, 1.0), MAX_BACKOFF_S)
+        self._backoff[kind] = (self.clock() + min(step, MAX_BACKOFF_S), step)
 
     def reward_rows(self) -> list[dict]:
         """Every row of /rewards/markets/current (the SDK follows next_cursor to the end)."""
+        self._check_backoff("reward markets")
         try:
-            return self.clob.get_current_rewards()
+            rows = self.clob.get_current_rewards()
+            self._after("reward markets", None)
+            return rows
         except (PolyException, KeyError, TypeError) as exc:
+            self._after("reward markets", exc)
             cause = no_reply_cause(exc)
             raise VenueUnavailable(f"reward markets: {f'no reply from {cause}' if cause else exc}") from exc
 
@@ -60,6 +94,8 @@ class VenueGateway:
         """Gamma rows by condition id. Gamma's /markets lists open markets unless asked `closed=true` (its
         default is closed=false: dilettante-trading/polyoxide, polyoxide-gamma/src/api/markets.rs `get_many`)."""
         out: dict[str, dict] = {}
+        if condition_ids:
+            self._check_backoff("market details")
         for i in range(0, len(condition_ids), GAMMA_BATCH):
             chunk = condition_ids[i:i + GAMMA_BATCH]
             extra = [("closed", "true")] if closed else []
@@ -68,7 +104,9 @@ class VenueGateway:
                                      params=[("condition_ids", c) for c in chunk] + [("limit", str(len(chunk)))] + extra)
                 resp.raise_for_status()
                 rows = resp.json()
+                self._after("market details", None)
             except (httpx.HTTPError, ValueError) as exc:
+                self._after("market details", exc)
                 raise VenueUnavailable(f"market details: {exc}") from exc
             if not isinstance(rows, list):
                 raise VenueUnavailable("market details: expected a JSON array")
@@ -121,11 +159,15 @@ class VenueGateway:
         out: dict[str, Book] = {}
         if self.read_only:
             return self._books_by_get(ids, progress)
+        if ids:
+            self._check_backoff("books")
         for i in range(0, len(ids), BOOKS_BATCH):
             chunk = ids[i:i + BOOKS_BATCH]
             try:
                 raw = self.clob.get_order_books([BookParams(token_id=t) for t in chunk])
+                self._after("books", None)
             except PolyException as exc:
+                self._after("books", exc)
                 raise VenueUnavailable(f"books: {exc}") from exc
             if not isinstance(raw, list):
                 raise VenueUnavailable("books: expected a JSON array")
