@@ -386,6 +386,8 @@ class SimServer:
         side would join; docs.polymarket.com/api-reference/market-data/get-market-price)."""
         if side not in ("BUY", "SELL"):
             raise VenueError(400, "Invalid side")
+        if self._market_of(token_id).closed:  # as GET /book: a resolved market has no book, so no price either
+            raise VenueError(404, "No orderbook exists for the requested token id")
         bid, ask = self._best(token_id)
         px = bid if side == "BUY" else ask
         return f"{(px or 0) / PIPS:g}"
@@ -399,6 +401,8 @@ class SimServer:
         out: dict[str, dict[str, str]] = {}
         for item in await self._token_list(request):
             side = str(item.get("side", "BUY")).upper()
+            if self._market_of(item["token_id"]).closed:
+                continue  # no book, no price: left out, as POST /books leaves out a resolved market's books
             out.setdefault(item["token_id"], {})[side] = self._price_of(item["token_id"], side)
         return web.json_response(out)
 
@@ -942,8 +946,50 @@ class SimServer:
         return self.engine.accounts.get(_address(request.query["user"], "user"))
 
     async def positions(self, request: web.Request) -> web.Response:
+        """Data API GET /positions with its documented query (docs.polymarket.com/api-reference/endpoints/data/
+        get-positions): sizeThreshold (default 1, ≥ 0), limit (default 100, 0–500), offset (0–10000), market
+        (comma-separated condition ids), redeemable / mergeable (true: only those), sortBy (default TOKENS) and
+        sortDirection (default DESC). A value out of range is a 400 naming the parameter and what is allowed."""
         acct = self._user_account(request)
-        return web.json_response(wire.positions_v1_json(acct, self.engine.market_by_token) if acct else [])
+        q = request.query
+
+        def number(name: str, default: float, low: float, high: float | None, integer: bool = False) -> float:
+            raw = q.get(name)
+            if raw is None:
+                return default
+            try:
+                value = int(raw) if integer else float(raw)
+            except ValueError:
+                value = None
+            if value is None or value < low or (high is not None and value > high):
+                span = f"{low:g}–{high:g}" if high is not None else f"≥ {low:g}"
+                raise VenueError(400, f"{name}: {raw!r} — must be {'an integer' if integer else 'a number'} {span}")
+            return value
+
+        threshold = number("sizeThreshold", 1, 0, None)
+        limit, offset = int(number("limit", 100, 0, 500, True)), int(number("offset", 0, 0, 10000, True))
+        flags = {}
+        for name in ("redeemable", "mergeable"):
+            raw = q.get(name, "false").lower()
+            if raw not in ("true", "false"):
+                raise VenueError(400, f"{name}: {q[name]!r} — must be true or false")
+            flags[name] = raw == "true"
+        sort_keys = {"TOKENS": "size", "CURRENT": "currentValue", "INITIAL": "initialValue", "CASHPNL": "cashPnl",
+                     "PERCENTPNL": "percentPnl", "TITLE": "title", "RESOLVING": "endDate", "PRICE": "curPrice",
+                     "AVGPRICE": "avgPrice"}
+        sort_by, direction = q.get("sortBy", "TOKENS").upper(), q.get("sortDirection", "DESC").upper()
+        if sort_by not in sort_keys:
+            raise VenueError(400, f"sortBy: {q['sortBy']!r} — allowed: {', '.join(sort_keys)}")
+        if direction not in ("ASC", "DESC"):
+            raise VenueError(400, f"sortDirection: {q['sortDirection']!r} — allowed: ASC, DESC")
+        markets = {m for m in q.get("market", "").split(",") if m}
+        if not acct:
+            return web.json_response([])
+        rows = wire.positions_v1_json(acct, self.engine.market_by_token, min_micro=round(threshold * MICRO))
+        rows = [r for r in rows if (not markets or r["conditionId"] in markets)
+                and (not flags["redeemable"] or r["redeemable"]) and (not flags["mergeable"] or r["mergeable"])]
+        rows.sort(key=lambda r: r[sort_keys[sort_by]], reverse=direction == "DESC")
+        return web.json_response(rows[offset:offset + limit])
 
     async def positions_v2(self, request: web.Request) -> web.Response:
         acct = self._user_account(request)

@@ -120,7 +120,9 @@ def clob_market_json(market: SimMarket) -> dict:
     """GET /markets/{condition_id} and the rows of GET /markets and /sampling-markets."""
     mid = market.fair_value
     return {
-        "enable_order_book": True,
+        # a resolved market's book is gone: both captured closed markets say false
+        # (../shared/fixtures/polymarket/clob_market_closed_binary_accepting_{true,false}.json); Gamma keeps true
+        "enable_order_book": not market.closed,
         "active": True,
         "closed": market.closed,
         "archived": False,
@@ -256,11 +258,12 @@ def gamma_market_json(market: SimMarket, index: int) -> dict:
     }
 
 
-def positions_v1_json(account: Account, markets_by_token: dict[str, SimMarket]) -> list[dict]:
-    """Data API GET /positions: a bare array; positions under 1 share are hidden (sizeThreshold default)."""
+def positions_v1_json(account: Account, markets_by_token: dict[str, SimMarket], min_micro: int = MICRO) -> list[dict]:
+    """Data API GET /positions: a bare array; positions under `min_micro` (sizeThreshold, default 1 share) are
+    hidden, as is an empty one."""
     rows = []
     for token_id, micro in sorted(account.tokens.items()):
-        if micro < MICRO:
+        if micro < min_micro or micro <= 0:
             continue
         market = markets_by_token[token_id]
         index = market.token_index(token_id)

@@ -1,0 +1,47 @@
+"""The simulator's public surface for a resolved market and the Data API's positions query, against the venue's
+documented and captured shapes: a resolved market's CLOB row says `enable_order_book: false` (both captured closed
+markets), it has no price as it has no book, and `GET /positions` honours `sizeThreshold`, `limit`, `offset`,
+`market`, `redeemable` and the default sort (docs.polymarket.com/api-reference/endpoints/data/get-positions) — the
+sim used to answer every position whatever was asked, and a price of 0 for a market without a book."""
+
+from __future__ import annotations
+
+
+def test_resolved_market_has_no_book_no_price_and_positions_filter_as_documented(admin, venue, reward_market):
+    engine = venue.server.engine
+    other = next(m for m in engine.markets.values() if m is not reward_market and not m.closed)
+    user = "0x" + "ef" * 20
+    yes, no = reward_market.token_ids
+    tokens = {yes: 30, no: 0.5, other.token_ids[0]: 12}
+    assert admin.http.post("/_sim/fund", json={"address": user, "tokens": tokens}).status_code == 200
+    admin.http.post("/_sim/market", json={"condition_id": reward_market.condition_id, "winner": "Yes"}).raise_for_status()
+
+    row = admin.http.get(f"/markets/{reward_market.condition_id}").json()
+    assert row["closed"] is True and row["accepting_orders"] is False and row["enable_order_book"] is False
+    assert admin.http.get(f"/markets/{other.condition_id}").json()["enable_order_book"] is True
+    for path in ("/book", "/price"):
+        resp = admin.http.get(path, params={"token_id": yes, "side": "BUY"})
+        assert (resp.status_code, resp.json()) == (404, {"error": "No orderbook exists for the requested token id"})
+    prices = admin.http.post("/prices", json=[{"token_id": yes, "side": "BUY"},
+                                              {"token_id": other.token_ids[0], "side": "BUY"}]).json()
+    assert list(prices) == [other.token_ids[0]]
+
+    def positions(**params) -> list[tuple[str, float]]:
+        resp = admin.http.get("/dataapi/positions", params={"user": user, **params})
+        assert resp.status_code == 200, resp.text
+        return [(r["asset"], r["size"]) for r in resp.json()]
+
+    # default: rows of 1 share or more, biggest first (sortBy TOKENS, DESC)
+    assert positions() == [(yes, 30.0), (other.token_ids[0], 12.0)]
+    assert positions(sizeThreshold=0) == [(yes, 30.0), (other.token_ids[0], 12.0), (no, 0.5)]
+    assert positions(redeemable="true", sizeThreshold=0) == [(yes, 30.0), (no, 0.5)]
+    assert positions(market=other.condition_id) == [(other.token_ids[0], 12.0)]
+    assert positions(limit=1) == [(yes, 30.0)] and positions(limit=1, offset=1) == [(other.token_ids[0], 12.0)]
+    assert positions(sortBy="TOKENS", sortDirection="ASC") == [(other.token_ids[0], 12.0), (yes, 30.0)]
+    assert positions(mergeable="true") == []
+    for params, message in (({"limit": 501}, "limit: '501' — must be an integer 0–500"),
+                            ({"sizeThreshold": -1}, "sizeThreshold: '-1' — must be a number ≥ 0"),
+                            ({"redeemable": "yes"}, "redeemable: 'yes' — must be true or false"),
+                            ({"sortBy": "SIZE"}, "sortBy: 'SIZE' — allowed: TOKENS, CURRENT")):
+        resp = admin.http.get("/dataapi/positions", params={"user": user, **params})
+        assert resp.status_code == 400 and message in resp.json()["error"], (params, resp.text)
