@@ -19,7 +19,8 @@ def test_a_rate_limited_venue_is_backed_off_and_every_quote_is_placed_once_when_
     """First every order post answers 429 with Retry-After 2 for 4 s: the loop keeps ticking (every 0.5 s) but
     posts once per back-off; then every open-order read answers 429 with Retry-After 1 for 2 s: it reads again on
     a later tick, at most once a second. Once the venue lets up, each planned quote is live exactly once and
-    nothing is orphaned. About 12 s: the back-offs are wall-clock seconds (Retry-After), so the test waits them."""
+    nothing is orphaned. Then book reads are limited the same way. About 20 s: the back-offs are wall-clock
+    seconds (Retry-After), so the test waits them (three phases in one controller run, to start it once)."""
     ctl = controllers("rate-limited")
     truth.faults({"seed": 3, "rules": [{"match": "POST /orders", "kind": "rate_limit", "probability": 1, "retry_after": 2}]})
     ctl.start()
@@ -41,7 +42,7 @@ def test_a_rate_limited_venue_is_backed_off_and_every_quote_is_placed_once_when_
     truth.faults({"rules": []})
     print(f"\norder posts limited {elapsed:.1f} s: {ticks_during} ticks, {posts_during} posts; "
           f"open-order reads limited {read_elapsed:.1f} s: {read_ticks} ticks, {reads} reads")
-    assert read_ticks >= 3, "the loop stopped ticking while reads were limited"
+    assert read_ticks >= 2, "the loop stopped ticking while reads were limited"
     assert 1 <= reads <= read_elapsed + 1, f"{reads} reads in {read_elapsed:.1f} s: not once per 1 s back-off"
 
     wait_until(lambda: h.live_orders(truth.state(), ctl.address), 20, "quotes after the venue lets up", ctl)
@@ -54,25 +55,21 @@ def test_a_rate_limited_venue_is_backed_off_and_every_quote_is_placed_once_when_
     h.check_continuous(state, ctl.address, CAP, result.audit)
     h.check_settled(state, ctl.address, ctl.ledger_path, truth, result.audit)
     assert result.audit.duplicates == 0 and result.audit.orphans == 0, (result.audit.duplicate_slots, result.audit.orphan_ids)
-    assert ctl.alive
 
-
-def test_book_reads_answered_429_are_backed_off_and_read_again_after(venue, truth, controllers):
-    """Every POST /books answers 429 with Retry-After 2 for 3 s: the loop keeps ticking and reads books at most once
-    per back-off, not every tick; when the venue lets up the quotes go out (once each)."""
-    ctl = controllers("books-limited")
-    ctl.start()
-    wait_until(lambda: h.live_orders(truth.state(), ctl.address), 60, "first quotes", ctl)
+    # last, every book read (POST /books) answers 429 with Retry-After 2 for 3 s: read at most once per back-off
     truth.faults({"seed": 5, "rules": [{"match": "POST /books", "kind": "rate_limit", "probability": 1, "retry_after": 2}]})
     wait_until(lambda: truth.fired(), 20, "a 429 on a book read", ctl)
     before, tick, started = truth.requests().get("POST /books", 0), ctl.tick_id(), time.monotonic()
     time.sleep(3)
-    reads, ticks, elapsed = truth.requests().get("POST /books", 0) - before, ctl.tick_id() - tick, time.monotonic() - started
+    books, book_ticks = truth.requests().get("POST /books", 0) - before, ctl.tick_id() - tick
+    book_elapsed = time.monotonic() - started
     truth.faults({"rules": []})
-    print(f"\nbook reads limited {elapsed:.1f} s: {ticks} ticks, {reads} POST /books")
-    assert ticks >= 4, "the loop stopped ticking while book reads were limited"
-    assert reads <= elapsed / 2 + 1, f"{reads} book reads in {elapsed:.1f} s: not once per 2 s back-off"
-    ctl.wait_ticks(6, timeout=30)
+    print(f"book reads limited {book_elapsed:.1f} s: {book_ticks} ticks, {books} POST /books")
+    assert book_ticks >= 4, "the loop stopped ticking while book reads were limited"
+    assert books <= book_elapsed / 2 + 1, f"{books} book reads in {book_elapsed:.1f} s: not once per 2 s back-off"
+    ctl.wait_ticks(4, timeout=30)
     live = h.live_orders(truth.state(), ctl.address)
     slots = [(o["asset_id"], o["side"]) for o in live]
     assert live and len(slots) == len(set(slots)), slots
+    assert ctl.alive
+

@@ -3,7 +3,7 @@ the venue's own `/_sim/state` to the cent on fees, rebates, rewards and position
 
 The real controller runs in lock-step simulated time (polymm.backtest.lockstep: the real SDK over HTTP, the real
 ledger) across midnight UTC, so the venue's daily payout of rewards and maker rebates falls inside the run. The
-suite runs 40 simulated minutes from 23:40 (about 20 s); the whole day is
+suite runs 20 simulated minutes from 23:50 (about 12 s); the whole day is
 
     polymm backtest --scenario jumpy --hours 24 --seed 3 --out /tmp/day   # then: POLYMM_LEDGER__PATH=/tmp/day/ledger.sqlite polymm status --json
 
@@ -23,7 +23,7 @@ from polymm.sim.runner import SimOptions, SimVenue
 from polymm.status import gather_status
 
 CENT = Decimal("0.01")
-HOURS = float(os.environ.get("POLYMM_TEST_STATUS_HOURS", "0.67"))
+HOURS = float(os.environ.get("POLYMM_TEST_STATUS_HOURS", "0.34"))
 
 
 def cents(value) -> Decimal:
