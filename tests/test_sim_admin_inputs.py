@@ -35,8 +35,10 @@ def test_lifecycle_hook_refuses_bad_input_with_what_is_allowed_and_changes_nothi
         assert got[0] == status and message in got[1], (body, got)
     lifecycle = admin.http.get("/_sim/state").json()["lifecycle"]
     assert cid not in lifecycle  # nothing refused above touched the market: tick, trading and resolution as listed
-    # and a good one still works, the winner as an index
-    ok = admin.http.post("/_sim/market", json={"condition_id": cid, "winner": 1}).json()
+    # and a good one still works, the winner as an index; an `at` already passed closes now (with the clock
+    # stopped it waited for the next /_sim/advance, answering closed: false)
+    now = admin.http.get("/_sim/state").json()["now"]
+    ok = admin.http.post("/_sim/market", json={"condition_id": cid, "winner": 1, "at": now - 60}).json()
     assert ok["winner"] == 1 and ok["closed"] is True
 
 

@@ -1248,7 +1248,7 @@ class SimServer:
         if "accepting_orders" in data:
             lifecycle.set_accepting(market, data["accepting_orders"])
         if closing:
-            if at is not None:
+            if at is not None and at > self.engine.now:  # an `at` already passed closes now, not at the next advance
                 self.engine.schedule_resolution(market.condition_id, at, winner)
             else:
                 cancelled = lifecycle.close(self.engine, market, winner)
