@@ -6,6 +6,11 @@ sim used to answer every position whatever was asked, and a price of 0 for a mar
 
 from __future__ import annotations
 
+import json
+import re
+
+from conftest import FIXTURES
+
 
 def test_resolved_market_has_no_book_no_price_and_positions_filter_as_documented(admin, venue, reward_market):
     engine = venue.server.engine
@@ -16,6 +21,13 @@ def test_resolved_market_has_no_book_no_price_and_positions_filter_as_documented
     assert admin.http.post("/_sim/fund", json={"address": user, "tokens": tokens}).status_code == 200
     admin.http.post("/_sim/market", json={"condition_id": reward_market.condition_id, "winner": "Yes"}).raise_for_status()
 
+    # Gamma (asked with closed=true): prices "1"/"0" and a closedTime, in the captures' formats
+    gamma = admin.http.get("/gamma/markets", params={"condition_ids": reward_market.condition_id, "closed": "true"}).json()
+    captured = json.loads((FIXTURES / "gamma_market_closed_binary_accepting_false.json").read_text())
+    captured = captured[0] if isinstance(captured, list) else captured
+    assert json.loads(gamma[0]["outcomePrices"]) == ["1", "0"] and json.loads(captured["outcomePrices"]) == ["0", "1"]
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+00"
+    assert re.fullmatch(stamp, captured["closedTime"]) and re.fullmatch(stamp, gamma[0]["closedTime"]), gamma[0]
     row = admin.http.get(f"/markets/{reward_market.condition_id}").json()
     assert row["closed"] is True and row["accepting_orders"] is False and row["enable_order_book"] is False
     assert admin.http.get(f"/markets/{other.condition_id}").json()["enable_order_book"] is True

@@ -80,6 +80,8 @@ def close(engine: "Engine", market: SimMarket, winner: int | None) -> int:
     if market.winner is not None and winner is not None and winner != market.winner:
         raise ValueError(f"the market already resolved to outcome {market.winner}")
     market.accepting_orders = False
+    if not market.closed:
+        market.closed_time = engine.now
     market.closed = True
     if winner is not None:
         market.winner = winner

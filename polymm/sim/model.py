@@ -51,6 +51,7 @@ class SimMarket:
     # lifecycle (polymm.sim.lifecycle): closed markets take no orders; a resolved one pays 1 per winning share
     closed: bool = False
     winner: int | None = None  # index of the winning outcome once resolved
+    closed_time: float | None = None  # simulated unix time it closed (Gamma `closedTime`)
     listed_tick_pips: int = 0  # the tick at listing (set on creation), to show a changed one in /_sim/state
 
     def __post_init__(self) -> None:

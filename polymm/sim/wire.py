@@ -221,9 +221,14 @@ def gamma_market_json(market: SimMarket, index: int) -> dict:
         "endDateIso": market.end_date.date().isoformat(),
         "description": market.description,
         "outcomes": json.dumps(list(market.outcomes)),
-        "outcomePrices": json.dumps([f"{token_price(market, 0):.4f}", f"{token_price(market, 1):.4f}"]),
+        # a resolved market's prices read "1" and "0", as in the captures (gamma_market_closed_binary_*.json)
+        "outcomePrices": json.dumps([f"{token_price(market, i):.4f}" if market.winner is None
+                                     else str(int(token_price(market, i))) for i in (0, 1)]),
         "active": True,
         "closed": market.closed,
+        # the captures' format: "2026-03-19 23:20:15+00"; only closed markets carry it here
+        **({"closedTime": datetime.fromtimestamp(market.closed_time, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00")}
+           if market.closed and market.closed_time is not None else {}),
         "archived": False,
         "acceptingOrders": market.accepting_orders,
         "enableOrderBook": True,
