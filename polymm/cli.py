@@ -674,6 +674,9 @@ def sim_serve(
                                            help="No scheduled matching-engine restart (Tuesdays 07:00 ET); POST /_sim/restart still works."),
     instant: bool = typer.Option(False, "--instant", help="The kind venue: no fees, self-trades, 2 s/6 s settlement, "
                                  "no balance lag, fixed heartbeat id (explicit flags still apply)."),
+    deposit_wallet_accounts: bool = typer.Option(
+        False, "--deposit-wallet-accounts",
+        help="Accounts created from now on trade only through a deposit wallet (signature type 3), as new Polymarket accounts do."),
     no_rate_limits: bool = typer.Option(False, "--no-rate-limits", help="Disable the rate limits: per-IP throttling per endpoint family and the per-signer order/cancel buckets."),
     start_time: Optional[float] = typer.Option(None, help="Simulated unix time at start (pins timestamps for reproducible runs)."),
     config: Optional[Path] = ConfigOption,
@@ -705,6 +708,7 @@ def sim_serve(
             heartbeat_rotation=not (no_heartbeat_rotation or instant),
             weekly_restart=not (no_weekly_restart or instant),
             rate_limits=not no_rate_limits,
+            deposit_wallet_accounts=deposit_wallet_accounts,
             start_time=start_time,
             faults=plan,
         )

@@ -191,13 +191,13 @@ def test_sim_serve_port_0_announces_the_port_it_listens_on_and_explicit_flags_be
                              "--balance-delay", "5"], cwd=ROOT, env=clean, stdout=subprocess.PIPE, text=True)
     try:
         lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(proc.stdout.readline() for _ in range(7)), daemon=True)
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout.readline() for _ in range(8)), daemon=True)
         reader.start()
-        reader.join(20)  # 7 lines: the URL, the four URLs, the seed line, the realism settings
+        reader.join(20)  # 8 lines: the URL, the five URLs (clob, gamma, data, ws, relayer), the seed line, the settings
         url = re.fullmatch(r"polymm sim listening on (http://127\.0\.0\.1:(\d+))\n", lines[0] if lines else "")
         assert url and int(url.group(2)) > 0, lines
         assert httpx.get(url.group(1) + "/ok", timeout=10).status_code == 200
-        settings = lines[6] if len(lines) == 7 else ""
+        settings = lines[7] if len(lines) == 8 else ""
         assert "fees=off" in settings and "balance_delay=5s" in settings and "mined_delay=2s" in settings, lines
     finally:
         proc.terminate()

@@ -19,6 +19,7 @@ from py_clob_client_v2.client import ClobClient
 from py_clob_client_v2.exceptions import PolyApiException
 
 from controller_support import h
+from polymm.sim.runner import SimOptions
 
 
 def deploy(venue, owner: str, signature_type: int, **extra) -> str:
@@ -160,3 +161,16 @@ def test_check_config_remote_asks_the_relayer_whether_the_funder_is_deployed(tmp
         f"FAIL funder: no POLY_1271 wallet is deployed at POLYMARKET_FUNDER {typo} (the relayer says so): use the "
         "account address polymarket.com shows in the profile menu; a new deposit wallet is deployed by its first "
         "order placed on polymarket.com"]
+
+
+@pytest.mark.parametrize("sim_options", [SimOptions(seed=7, speed=0, markets=30, balance_delay_s=0.0,
+                                                    deposit_wallet_accounts=True)], ids=["deposit-wallet-accounts"])
+def test_a_new_deposit_wallet_account_may_not_trade_as_an_eoa_or_proxy(venue, admin, make_client, reward_market):
+    key, eoa, l1 = key_and_client(venue, make_client)
+    assert refusal(lambda: bid(l1, reward_market)) == "maker address not allowed, please use the deposit wallet flow"
+    proxy = deploy(venue, eoa, 1)
+    assert refusal(lambda: bid(trading_client(venue, key, l1.creds, 1, proxy), reward_market)) == \
+        "maker address not allowed, please use the deposit wallet flow"
+    wallet = deploy(venue, eoa, 3)
+    assert bid(trading_client(venue, key, l1.creds, SignatureTypeV2.POLY_1271, wallet), reward_market)["success"]
+    assert len(admin.state()["accounts"][wallet]["open_orders"]) == 1

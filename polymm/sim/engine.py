@@ -8,6 +8,7 @@ from one event loop; the engine itself does no I/O.
 from __future__ import annotations
 
 import random
+import re
 import uuid
 from decimal import Decimal
 from collections import defaultdict
@@ -99,6 +100,10 @@ class EngineSettings:
     # the heartbeat id rotates on each beat; a stale id is refused with the expected one (VENUE.md)
     heartbeat_rotation: bool = True
     weekly_restart: bool = True  # the scheduled restart, Tuesdays 07:00 ET (docs: trading/matching-engine)
+    # accounts whose API key is created now are deposit-wallet accounts: orders of types 0/1/2 are refused
+    # "maker address not allowed, please use the deposit wallet flow" (py-clob-client-v2 issues #51, #56, #71, #83;
+    # docs trading/deposit-wallets: "deposit wallets are the wallet path for new API users")
+    deposit_wallet_accounts: bool = False
 
     @classmethod
     def instant(cls, **overrides) -> "EngineSettings":
@@ -149,6 +154,7 @@ class Engine:
         self.owner_address: dict[str, str] = {}  # api key (or internal owner) -> address
         # deployed contract wallets: address -> (owner EOA, signature type 1 proxy | 2 safe | 3 deposit wallet)
         self.wallets: dict[str, tuple[str, int]] = {}
+        self.deposit_wallet_only: set[str] = set()  # EOAs whose API key was made under deposit_wallet_accounts
         self.orders: dict[str, SimOrder] = {}
         self.trades: list[SimTrade] = []
         self.trade_by_id: dict[str, SimTrade] = {}
@@ -271,6 +277,9 @@ class Engine:
         if signature_type not in (1, 2, 3):
             raise VenueError(400, f"signature_type {signature_type} — a contract wallet is 1 (POLY_PROXY), "
                                   "2 (POLY_GNOSIS_SAFE) or 3 (POLY_1271 deposit wallet)")
+        for what, value in (("owner", owner), ("address", address)):
+            if value is not None and not re.fullmatch(r"0x[0-9a-fA-F]{40}", str(value)):
+                raise VenueError(400, f"{what} {value!r} is not an address (0x and 40 hex digits)")
         owner = auth.checksum_address(owner)
         if address is None:
             address = "0x" + keccak(b"polymm-sim-wallet" + bytes([signature_type]) + bytes.fromhex(owner[2:]))[12:].hex()
@@ -304,6 +313,8 @@ class Engine:
           and the wallet must be deployed for that owner, else "the order signer address has to be the address
           of the API KEY" (py-clob-client-v2 issues #64, #77, #83)."""
         signer, maker = str(fields["signer"]), str(fields["maker"])
+        if signature_type != 3 and creds.address in self.deposit_wallet_only:
+            raise VenueError(400, "maker address not allowed, please use the deposit wallet flow")
         if signature_type == 3:
             try:
                 owner = auth.recover_poly_1271_owner(fields, self.settings.chain_id, neg_risk)
@@ -336,6 +347,8 @@ class Engine:
         creds = auth.derive_credentials(self.venue_secret, address, nonce)
         if creds.api_key in self.credentials:
             raise VenueError(400, "Could not create api key")
+        if self.settings.deposit_wallet_accounts and not any(c.address == creds.address for c in self.credentials.values()):
+            self.deposit_wallet_only.add(creds.address)
         self._register(creds)
         return creds
 

@@ -49,6 +49,7 @@ class SimOptions:
     balance_delay_s: float = 5.0
     heartbeat_rotation: bool = True
     weekly_restart: bool = True  # the matching engine's scheduled restart, Tuesdays 07:00 ET
+    deposit_wallet_accounts: bool = False  # new accounts must trade through a deposit wallet (type 3)
     reward_sample_random: bool = True  # sample rewards at a random instant in each minute (else at its end)
     daily_payout: bool = True  # pay rewards and rebates at midnight UTC, nothing under $1
 
@@ -91,6 +92,7 @@ def build_server(options: SimOptions) -> SimServer:
         balance_delay_s=options.balance_delay_s,
         heartbeat_rotation=options.heartbeat_rotation,
         weekly_restart=options.weekly_restart,
+        deposit_wallet_accounts=options.deposit_wallet_accounts,
         # the dead-man switch is about the client's liveness in real time: at speed X the simulated
         # clock runs X times faster, so the timeout in simulated seconds grows with it
         heartbeat_timeout_s=options.heartbeat_timeout_s * max(options.speed, 1.0),
