@@ -57,3 +57,41 @@ def test_resolved_market_has_no_book_no_price_and_positions_filter_as_documented
                             ({"sortBy": "SIZE"}, "sortBy: 'SIZE' — allowed: TOKENS, CURRENT")):
         resp = admin.http.get("/dataapi/positions", params={"user": user, **params})
         assert resp.status_code == 400 and message in resp.json()["error"], (params, resp.text)
+
+
+def test_market_resolved_goes_to_custom_feature_subscriptions_only(venue, admin, reward_market):
+    """docs.polymarket.com/market-data/websocket/market-channel: `custom_feature_enabled: true` subscriptions get
+    `market_resolved`; the sim sent it to nobody."""
+    import asyncio
+
+    import websockets
+
+    m = reward_market
+    url = venue.url.replace("http", "ws", 1) + "/ws/market"
+
+    async def run() -> tuple[list[dict], list[dict]]:
+        async with websockets.connect(url) as custom, websockets.connect(url) as plain:
+            await custom.send(json.dumps({"assets_ids": list(m.token_ids), "type": "market", "custom_feature_enabled": True}))
+            await plain.send(json.dumps({"assets_ids": [m.token_ids[1]], "type": "market"}))
+            for ws in (custom, plain):
+                await asyncio.wait_for(ws.recv(), 5)  # the book snapshots
+            await asyncio.get_running_loop().run_in_executor(None, lambda: admin.http.post(
+                "/_sim/market", json={"condition_id": m.condition_id, "winner": "No"}).raise_for_status())
+
+            async def drain(ws) -> list[dict]:
+                seen: list[dict] = []
+                try:
+                    while True:
+                        msg = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
+                        seen += [e for e in (msg if isinstance(msg, list) else [msg]) if e.get("event_type") == "market_resolved"]
+                except asyncio.TimeoutError:
+                    return seen
+            return await drain(custom), await drain(plain)
+
+    custom_events, plain_events = asyncio.run(run())
+    assert plain_events == []
+    assert len(custom_events) == 1, custom_events  # once, although it holds both tokens
+    assert custom_events[0] | {"timestamp": "x"} == {
+        "event_type": "market_resolved", "id": m.condition_id, "market": m.condition_id,
+        "assets_ids": list(m.token_ids), "winning_asset_id": m.token_ids[1], "winning_outcome": "No", "timestamp": "x"}
+    assert custom_events[0]["timestamp"].isdigit()

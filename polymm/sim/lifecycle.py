@@ -84,13 +84,27 @@ def close(engine: "Engine", market: SimMarket, winner: int | None) -> int:
         market.closed_time = engine.now
     market.closed = True
     if winner is not None:
+        announce = market.winner is None
         market.winner = winner
         market.fair_value = 1.0 if winner == 0 else 0.0
+        if announce:
+            engine._emit_market(market, resolved_event(market, engine.now), market.condition_id)
     resting = [o for acct in engine.accounts.values() for o in list(acct.open_orders.values()) if o.market is market]
     for order in resting:
         engine._cancel(order, status=RESOLVED_CANCEL_STATUS)
     engine.flush_book_events()
     return len(resting)
+
+
+def resolved_event(market: SimMarket, now: float) -> dict:
+    """The market channel's `market_resolved`, sent only to subscriptions with `custom_feature_enabled: true`
+    (docs.polymarket.com/market-data/websocket/market-channel). The page names the event; its fields here are
+    the ones the public parsers agree on (nautilus_trader `PolymarketMarketResolved`, ex_polymarket
+    `MarketResolvedEvent`): id, market, assets_ids, winning_asset_id, winning_outcome, timestamp (ms, a string).
+    `id` is the condition id here (the sim has no separate market id at this layer); `event_message` is left out."""
+    return {"event_type": "market_resolved", "id": market.condition_id, "market": market.condition_id,
+            "assets_ids": list(market.token_ids), "winning_asset_id": market.token_ids[market.winner],
+            "winning_outcome": market.outcomes[market.winner], "timestamp": str(int(now * 1000))}
 
 
 def token_price(market: SimMarket, index: int) -> float:

@@ -116,6 +116,7 @@ class SimServer:
         self.ip_refused = 0  # requests they answered 429
         self.builder_keys_by_owner: dict[str, list[dict]] = {}  # account api key -> its builder keys
         self.market_subs: dict[web.WebSocketResponse, set[str]] = {}
+        self.market_custom: set[web.WebSocketResponse] = set()  # subscribed with custom_feature_enabled: true
         self.user_subs: dict[web.WebSocketResponse, tuple[str, frozenset[str]]] = {}  # api key, markets (empty: all)
         self._outbox: list[tuple[web.WebSocketResponse, dict]] = []
         self._lock = asyncio.Lock()
@@ -998,7 +999,13 @@ class SimServer:
 
     # ------------------------------------------------------------------ WebSockets
     def _on_event(self, event: Event) -> None:
-        if event.channel == "market":
+        if event.channel == "market" and event.payload.get("event_type") == "market_resolved":
+            # a custom-feature event: once per subscription holding any of the market's tokens
+            tokens = set(event.payload["assets_ids"])
+            for ws, assets in self.market_subs.items():
+                if ws in self.market_custom and assets & tokens:
+                    self._outbox.append((ws, event.payload))
+        elif event.channel == "market":
             for ws, assets in self.market_subs.items():
                 if event.key in assets:
                     self._outbox.append((ws, event.payload))
@@ -1042,6 +1049,7 @@ class SimServer:
                 await self._flush_ws()
         finally:
             self.market_subs.pop(ws, None)
+            self.market_custom.discard(ws)
             self.user_subs.pop(ws, None)
         return ws
 
@@ -1055,6 +1063,8 @@ class SimServer:
                 self.market_subs.get(ws, set()).difference_update(assets)
                 return
             self.market_subs.setdefault(ws, set()).update(assets)
+            if data.get("custom_feature_enabled") is True:
+                self.market_custom.add(ws)
             books = [wire.ws_book_event(self.engine.market_by_token[a], a, self.engine.now)
                      for a in assets if a in self.engine.market_by_token]
             if books:
