@@ -2,7 +2,8 @@
 documented and captured shapes: a resolved market's CLOB row says `enable_order_book: false` (both captured closed
 markets), it has no price as it has no book, and `GET /positions` honours `sizeThreshold`, `limit`, `offset`,
 `market`, `redeemable` and the default sort (docs.polymarket.com/api-reference/endpoints/data/get-positions) — the
-sim used to answer every position whatever was asked, and a price of 0 for a market without a book."""
+sim used to answer every position whatever was asked, and a price of 0 for a market without a book. And the market
+channel's subscription options: `custom_feature_enabled` (the `market_resolved` event) and `initial_dump`."""
 
 from __future__ import annotations
 
@@ -95,3 +96,24 @@ def test_market_resolved_goes_to_custom_feature_subscriptions_only(venue, admin,
         "event_type": "market_resolved", "id": m.condition_id, "market": m.condition_id,
         "assets_ids": list(m.token_ids), "winning_asset_id": m.token_ids[1], "winning_outcome": "No", "timestamp": "x"}
     assert custom_events[0]["timestamp"].isdigit()
+
+
+def test_initial_dump_false_subscribes_without_the_book_snapshot(venue, reward_market):
+    """docs.polymarket.com/api-reference/wss/market: `initial_dump` (default true) says whether a subscription gets
+    the order-book snapshot; the sim always sent it."""
+    import asyncio
+
+    import websockets
+
+    url = venue.url.replace("http", "ws", 1) + "/ws/market"
+    token = reward_market.token_ids[0]
+
+    async def first_frame(extra: dict) -> object:
+        async with websockets.connect(url) as ws:
+            await ws.send(json.dumps({"assets_ids": [token], "type": "market", **extra}))
+            await ws.send("PING")  # frames are answered in order: PONG first means no snapshot was sent
+            return json.loads(reply) if (reply := await asyncio.wait_for(ws.recv(), 5)) != "PONG" else reply
+
+    assert asyncio.run(first_frame({"initial_dump": False})) == "PONG"
+    snapshot = asyncio.run(first_frame({}))
+    assert isinstance(snapshot, list) and snapshot[0]["event_type"] == "book" and snapshot[0]["asset_id"] == token

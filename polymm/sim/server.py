@@ -1065,8 +1065,10 @@ class SimServer:
             self.market_subs.setdefault(ws, set()).update(assets)
             if data.get("custom_feature_enabled") is True:
                 self.market_custom.add(ws)
+            # `initial_dump` (default true): whether a subscription gets the books' snapshot
+            # (docs.polymarket.com/api-reference/wss/market, subscriptionRequest)
             books = [wire.ws_book_event(self.engine.market_by_token[a], a, self.engine.now)
-                     for a in assets if a in self.engine.market_by_token]
+                     for a in assets if a in self.engine.market_by_token] if data.get("initial_dump", True) is not False else []
             if books:
                 await ws.send_str(json.dumps(books))
 
