@@ -749,6 +749,7 @@ def sim_serve(
 
 def _read_fault_plan(path: Path):
     import yaml
+    from pydantic import ValidationError
 
     from polymm.sim.faults import FaultPlanSpec
 
@@ -757,6 +758,10 @@ def _read_fault_plan(path: Path):
         return FaultPlanSpec.model_validate(data or {})
     except OSError as exc:
         raise UsageError(f"fault plan {path}: {exc.strerror or exc}") from None
+    except ValidationError as exc:  # one clause per problem: where, what is allowed, what was given
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+                             for e in exc.errors())
+        raise UsageError(f"fault plan {path} is invalid: {problems}") from None
     except (yaml.YAMLError, ValueError) as exc:
         raise UsageError(f"fault plan {path} is invalid: {exc}") from None
 

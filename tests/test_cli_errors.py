@@ -124,6 +124,10 @@ def test_bad_fault_plan_is_a_usage_error(tmp_path: Path) -> None:
     plan.write_text("rules:\n  - {match: '*', kind: nope, probability: 2}\n")
     line = one_line(run("sim", "serve", "--faults", str(plan)), 2)
     assert line.startswith(f"usage error: fault plan {plan} is invalid:")
+    # each problem named by its place with what is allowed, without pydantic's boilerplate
+    assert "rules.0.kind: Input should be 'error_before'" in line and "(got 'nope')" in line, line
+    assert "rules.0.probability: Input should be less than or equal to 1 (got 2)" in line, line
+    assert "errors.pydantic.dev" not in line, line
     assert one_line(run("sim", "serve", "--faults", str(tmp_path / "absent.yaml")), 2).endswith(
         "No such file or directory (see polymm sim serve --help)")
 

@@ -56,6 +56,8 @@ def test_lifecycle_hook_refuses_bad_input_with_what_is_allowed_and_changes_nothi
     ("/_sim/restart", {"down_s": "x"}, "down_s: 'x' is not a number"),
     ("/_sim/rewards", {"condition_id": "0x1"}, "no market with condition_id '0x1'"),
     ("/_sim/wallet", {"owner": "0x12", "signature_type": 3}, "owner: '0x12' is not an address"),
+    ("/_sim/faults", {"rules": [{"match": "*", "kind": "latency", "probability": 2}]},
+     "invalid fault plan: rules.0.probability: Input should be less than or equal to 1 (got 2)"),
 ])
 def test_admin_hooks_answer_a_bad_body_with_a_4xx_naming_the_field(admin, path, body, message):
     status, error = _post(admin, path, body)

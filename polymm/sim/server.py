@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
+from pydantic import ValidationError
 
 from polymm.sim import auth, lifecycle, wire
 from polymm.sim.engine import Engine, Event, HeartbeatMismatch, VenueError
@@ -1137,6 +1138,10 @@ class SimServer:
     async def sim_faults(self, request: web.Request) -> web.Response:
         try:
             spec = FaultPlanSpec.model_validate_json(await self._body(request) or "{}")
+        except ValidationError as exc:  # one clause per problem, without pydantic's boilerplate
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']} (got {e.get('input')!r})"
+                                 for e in exc.errors())
+            raise VenueError(400, f"invalid fault plan: {problems}") from exc
         except ValueError as exc:
             raise VenueError(400, f"invalid fault plan: {exc}") from exc
         self.faults = FaultPlan(spec)
