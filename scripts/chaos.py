@@ -252,6 +252,8 @@ class ControllerProcess:
 
     # the service
     def start(self, *args: str) -> "ControllerProcess":
+        if self.alive:  # a second start would lose the handle of the first, which then outlives the run
+            raise RuntimeError(f"controller PID {self.proc.pid} is still running: kill or stop it before a restart")
         self.started_tick_id = self.tick_id()
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([POLYMM, *(args or ("reconcile", "--loop"))], env=self.env, cwd=ROOT,

@@ -9,10 +9,11 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
+import pytest
 
 from controller_support import h
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SEED = 3
 KILLS = 8
@@ -117,3 +118,19 @@ def test_chaos_options_a_run_cannot_honour_are_refused_naming_what_is_allowed() 
         done = subprocess.run([sys.executable, str(root / "scripts" / "chaos.py"), *args], capture_output=True,
                               text=True, timeout=60)
         assert done.returncode == 2 and message in done.stderr, (args, done.returncode, done.stderr)
+
+
+def test_the_harness_refuses_to_start_a_controller_over_a_live_one(tmp_path: Path) -> None:
+    """`--kills 0` started the final controller over the first one and lost its handle: the first kept running
+    after the run (found alive 25 minutes later). Starting over a live controller is now an error."""
+    import subprocess
+    import sys
+
+    ctl = h.ControllerProcess.__new__(h.ControllerProcess)
+    ctl.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        with pytest.raises(RuntimeError, match=f"controller PID {ctl.proc.pid} is still running"):
+            ctl.start()
+    finally:
+        ctl.proc.kill()
+        ctl.proc.wait()
