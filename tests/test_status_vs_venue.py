@@ -3,7 +3,8 @@ the venue's own `/_sim/state` to the cent on fees, rebates, rewards and position
 
 The real controller runs in lock-step simulated time (polymm.backtest.lockstep: the real SDK over HTTP, the real
 ledger) across midnight UTC, so the venue's daily payout of rewards and maker rebates falls inside the run. The
-suite runs 20 simulated minutes from 23:50 (about 12 s); the whole day is
+suite runs 20 simulated minutes from 23:50, twice (the default strategy, and one that ends holding shares;
+about 10 s each); the whole day is
 
     polymm backtest --scenario jumpy --hours 24 --seed 3 --out /tmp/day   # then: POLYMM_LEDGER__PATH=/tmp/day/ledger.sqlite polymm status --json
 
@@ -23,6 +24,13 @@ from polymm.sim.runner import SimOptions, SimVenue
 from polymm.status import gather_status
 
 CENT = Decimal("0.01")
+# hedges rest as post-only asks for the whole run and the stop-loss is far, so bought shares are still held at
+# the end and the positions comparison compares something
+HOLD = {"POLYMM_HEDGE_SELL__MODE": "maker", "POLYMM_HEDGE_SELL__MAKER_WAIT_SECONDS": "86400",
+        "POLYMM_HEDGE_SELL__STOP_LOSS_PCT": "0.9", "POLYMM_HEDGE_SELL__TAKE_PROFIT_PCT": "0.5"}
+# (name, config overrides, seed): the default strategy (its hedges cross: taker fees; it ends flat) and one that
+# holds (ends with 20 shares): together every figure is compared on a non-zero amount
+RUNS = [("default", {}, 3), ("holding", HOLD, 8)]
 HOURS = float(os.environ.get("POLYMM_TEST_STATUS_HOURS", "0.34"))
 
 
@@ -30,15 +38,17 @@ def cents(value) -> Decimal:
     return Decimal(str(value or 0)).quantize(CENT)
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
+@pytest.fixture(scope="module", params=RUNS, ids=[r[0] for r in RUNS])
+def run(tmp_path_factory, request):
     """The backtest's own loop (lockstep._run) on a venue whose reward programs pay 3000× the generated rates, so
     the day's rewards pass the venue's $1 minimum and the payout moves money (at the generated rates the default
-    strategy earns well under $1 in 20 minutes, and a payout of 0 would agree with anything)."""
-    out = tmp_path_factory.mktemp("status-day")
-    cfg = load_config(environ={})
+    strategy earns well under $1 in 20 minutes, and a payout of 0 would agree with anything). About 10 s a run:
+    20 simulated minutes of the real controller over HTTP."""
+    name, overrides, seed = request.param
+    out = tmp_path_factory.mktemp(f"status-day-{name}")
+    cfg = load_config(environ=overrides)
     start = START_TIME - HOURS * 3600 / 2 if HOURS < 24 else START_TIME  # midnight in the middle of a short run
-    options = BacktestOptions(scenario="jumpy", hours=HOURS, seed=3, markets=6, start_time=start)
+    options = BacktestOptions(scenario="jumpy", hours=HOURS, seed=seed, markets=6, start_time=start)
     venue = SimVenue(SimOptions(seed=options.seed, scenario=options.scenario, speed=0.0, markets=options.markets,
                                 rate_limits=False, start_time=options.start_time)).start()
     try:
