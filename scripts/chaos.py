@@ -191,6 +191,9 @@ class VenueProcess:
 
 
 # ---------------------------------------------------------------------------------------------- controller
+SEED_STRATEGY = True  # chaos.py --strategy: "seed" (True) or "defaults" (config.yaml's strategy, False)
+
+
 def controller_env(venue_url: str, key: str, workdir: Path, max_markets: int | None = 3,
                    extra: dict[str, str] | None = None) -> dict[str, str]:
     base = venue_url.rstrip("/")
@@ -207,11 +210,12 @@ def controller_env(venue_url: str, key: str, workdir: Path, max_markets: int | N
         "POLYMM_LEDGER__PATH": str(workdir / "ledger.sqlite"),
         "POLYMM_LOGGING__DIRECTORY": str(workdir / "logs"),
         "PYTHONUNBUFFERED": "1",
-        # the seed's strategy (hedges that cross at once, no stepping back): the figures and the tests built on
-        # this harness are written around it; `extra` sets the defaults' maker hedge where a test wants it
-        "POLYMM_HEDGE_SELL__MODE": "cross",
-        "POLYMM_STRATEGY__TOXIC_PAUSE_SECONDS": "0",
     })
+    if SEED_STRATEGY:
+        # the seed's strategy (hedges that cross at once, no stepping back): the figures and the tests built on
+        # this harness are written around it; `extra` sets the defaults' maker hedge where a test wants it, and
+        # `chaos.py --strategy defaults` runs config.yaml's strategy as it ships
+        env.update({"POLYMM_HEDGE_SELL__MODE": "cross", "POLYMM_STRATEGY__TOXIC_PAUSE_SECONDS": "0"})
     if max_markets is not None:
         env["POLYMM_STRATEGY__MAX_MARKETS"] = str(max_markets)
     env.update(extra or {})
@@ -346,6 +350,7 @@ class ControllerProcess:
 class Audit:
     duplicates: int = 0
     duplicate_slots: list[str] = field(default_factory=list)
+    breaches: list[str] = field(default_factory=list)  # market, exposure (open buys + position cost), when
     orphans: int = 0
     orphan_ids: list[str] = field(default_factory=list)
     exposure_breaches: int = 0
@@ -441,6 +446,13 @@ def check_continuous(state: dict, address: str, cap: Decimal, audit: Audit) -> N
         audit.max_exposure_ratio = max(audit.max_exposure_ratio, float(value / cap))
         if value > cap + Decimal("0.000001"):
             audit.exposure_breaches += 1
+            if len(audit.breaches) < 20:
+                buys = [f"{o['asset_id'][:8]}… {remaining(o)}@{o['price']} {o['id'][:10]}…"
+                        for o in live_orders(state, address) if o["side"] == "BUY" and o["market"] == market]
+                held = [f"{t[:8]}… {p.size} cost {p.cost:.2f}" for t, p in venue_positions(state, address).items()
+                        if p.condition_id == market and p.size > 0]
+                audit.breaches.append(f"exposure {value:.2f} > cap {cap} in {market[:12]}… at t={state['now']}: "
+                                      f"buys [{', '.join(buys)}], held [{', '.join(held)}]")
 
 
 def check_settled(state: dict, address: str, ledger_path: Path, admin: Admin, audit: Audit) -> None:
@@ -914,6 +926,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resolve-at", type=int, default=None,
                         help="after this many kills, a market we hold a position or an order in resolves to a random "
                              "outcome (POST /_sim/market; default 10 if --kills is larger; -1: none)")
+    parser.add_argument("--strategy", choices=("seed", "defaults"), default="seed",
+                        help="the controller's strategy: the seed's (hedges cross at once, no stepping back; the "
+                             "figures in the README) or config.yaml's defaults as shipped (maker hedges, stepping back)")
     parser.add_argument("--storm", action="store_true",
                         help="instead of kills: faults at --storm-rate of all requests for --storm-seconds simulated "
                              "seconds (clock 8x) while takers fill quotes and hedges")
@@ -923,6 +938,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="keep ledgers and logs here")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    global SEED_STRATEGY
+    SEED_STRATEGY = args.strategy == "seed"
     # a value the run cannot honour is refused, naming what is allowed (a --kills 0 run "FAILED" on its own
     # harness; a --restart-at at or past --kills silently had no restart)
     at_least = {"--kills": (args.kills, 1), "--runs": (args.runs, 1), "--markets": (args.markets, 1),
@@ -958,7 +975,7 @@ def main(argv: list[str] | None = None) -> int:
             a = result.audit
             print(f"seed {seed}: storm of {args.storm_seconds:.0f} simulated s at {args.storm_rate:.0%}, "
                   f"{result.ticks} ticks, {result.takes} takes, {result.fills} fills, {time.monotonic() - started:.1f} s")
-            for line in a.duplicate_slots[:5] + a.orphan_ids[:5] + a.unhedged_tokens[:5] + a.position_mismatches[:5]:
+            for line in a.duplicate_slots[:5] + a.breaches[:5] + a.orphan_ids[:5] + a.unhedged_tokens[:5] + a.position_mismatches[:5]:
                 print("  " + line)
             continue
         result = run_chaos(args.kills, seed, workdir, args.markets, args.max_markets, verbose=not args.quiet,
@@ -974,7 +991,7 @@ def main(argv: list[str] | None = None) -> int:
               f"({a.unsellable} in a resolved market), engine restart after kill {result.restarted_at_kill}, "
               f"market {str(result.resolved)[:12]}… resolved after kill {result.resolved_at_kill}, "
               f"{time.monotonic() - started:.1f} s")
-        for line in a.duplicate_slots[:5] + a.orphan_ids[:5] + a.unhedged_tokens[:5] + a.position_mismatches[:5]:
+        for line in a.duplicate_slots[:5] + a.breaches[:5] + a.orphan_ids[:5] + a.unhedged_tokens[:5] + a.position_mismatches[:5]:
             print("  " + line)
     print(figures_line(runs, Decimal("25")))
     failed = [r for r in runs if r.failures]
@@ -987,7 +1004,7 @@ def main(argv: list[str] | None = None) -> int:
               f"--fault-rate {args.fault_rate} --restart-at {args.restart_at} --restart-down {args.restart_down:g} "
               f"--restart-post-only {args.restart_post_only:g} --resolve-at {args.resolve_at} "
               f"--stale-rate {args.stale_rate} --fail-rate {args.fail_rate} "
-              f"--workdir /tmp/polymm-chaos")
+              f"--strategy {args.strategy} --workdir /tmp/polymm-chaos")
     return 1 if failed else 0
 
 

@@ -324,9 +324,15 @@ class Service:
         hedges = sum(1 for o in active if o.role == "hedge")
         positions = [p for p in self.ledger.positions().values() if p.size > 0]
         exposure = sum((Decimal(v) for v in summary["exposure"].values()), Decimal(0))
-        log.info("tick %d [%s] quotes %d, hedges %d, positions %d, exposure %s/%s, this tick: %d cancel(s), %d place(s)%s",
+        # a hedge refused because the venue has not yet credited the tokens just bought (it settles them a few
+        # seconds after the fill: VENUE.md "balance after a fill") is retried every tick: say so, or the line
+        # reads as a hedge that never comes
+        waiting = sum(1 for n in report.notes if "balance not caught up" in n)
+        wait = (f" — {waiting} hedge(s) wait for the venue to credit the tokens just bought, retried every tick"
+                if waiting else "")
+        log.info("tick %d [%s] quotes %d, hedges %d, positions %d, exposure %s/%s, this tick: %d cancel(s), %d place(s)%s%s",
                  self.ticks, summary["health"], quotes, hedges, len(positions), money(exposure), money(summary["exposure_cap_total"]),
-                 report.cancels_sent, report.places_sent, f" — {summary['why']}" if summary["why"] else "")
+                 report.cancels_sent, report.places_sent, f" — {summary['why']}" if summary["why"] else "", wait)
 
     # ------------------------------------------------------------------ run and stop
     def run(self, loop: bool = True) -> int:
