@@ -157,3 +157,36 @@ def test_the_ledger_keeps_the_fee_of_a_fill_and_opens_a_ledger_of_the_previous_s
         assert fill.fee == 0
         ledger.apply_fill(Fill("t2", "o2", "c", "tok", "SELL", Decimal(5), Decimal("0.5"), "MATCHED", "taker", 2, Decimal("0.05")))
         assert [f.fee for f in ledger.fills()] == [0, Decimal("0.05")]
+
+
+def test_a_post_only_quote_the_book_moved_onto_is_refused_without_degrading_health(venue, make_client, reward_market,
+                                                                                   tmp_path):
+    """The venue refuses a post-only bid at or above the best ask ('order crosses book'): at speed the book moves
+    between our read and the venue's match. It is a race, not the venue refusing our orders — no place error
+    (health stays as it is) — while any other refusal of a quote still is one."""
+    from polymm.config import PolymmConfig
+    from polymm.controller.executor import Executor
+    from polymm.desired.state import DesiredOrder, slot_key
+    from polymm.reconciler.gate import GatedPlan
+    from polymm.reconciler.plan import Place
+    from polymm.statemachines.ledger import Ledger
+
+    gw = _gateway(venue, make_client)
+    token = reward_market.token_ids[0]
+    size, tick = Decimal(reward_market.min_order_size), Decimal(reward_market.tick_str)
+
+    def quote(price: Decimal, size: Decimal = size) -> GatedPlan:
+        key = slot_key(reward_market.condition_id, token, "BUY", "quote")
+        order = DesiredOrder(key, reward_market.condition_id, token, "BUY", "quote", price, size, size, tick,
+                             reward_market.neg_risk, True, "test quote")
+        return GatedPlan((), (Place(order, "new"),), (), (), {}, {})
+
+    at_the_ask = Decimal(reward_market.book.best_ask()) / PIPS
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        executor = Executor(ledger, gw, PolymmConfig())
+        crossed = executor.run(quote(at_the_ask))
+        # below the minimum size at the best bid: the venue refuses it for another reason
+        too_small = executor.run(quote(Decimal(reward_market.book.best_bid()) / PIPS, Decimal(1)))
+    assert crossed.places_refused == 1 and any("crosses book" in n for n in crossed.notes), crossed.notes
+    assert crossed.place_errors == []
+    assert too_small.places_refused == 1 and too_small.place_errors, too_small.notes

@@ -27,7 +27,7 @@ from polymm.reconciler.plan import Place
 from polymm.statemachines.ledger import Ledger, NewOrder
 from polymm.statemachines.orders import CANCELLABLE_STATES
 from polymm.venue.outcomes import Ok, Refused
-from polymm.venue.trading import MAX_BATCH, TradingGateway, is_balance_refusal, is_post_only_mode
+from polymm.venue.trading import MAX_BATCH, TradingGateway, is_balance_refusal, is_post_only_cross, is_post_only_mode
 
 log = logging.getLogger("polymm.executor")
 CANCEL_BATCH = 100
@@ -202,8 +202,11 @@ class Executor:
             self.ledger.transition(order_id, "reject", reason=outcome.reason, error=outcome.reason)
             report.places_refused += 1
             hedge_waits_for_balance = place.order.role == "hedge" and is_balance_refusal(outcome.reason)
-            if not hedge_waits_for_balance:  # an expected wait after a fill, not the venue refusing us:
-                report.place_errors.append(outcome.reason)  # controller.settle_ticks bounds how long it may last
+            # neither an expected wait after a fill (controller.settle_ticks bounds how long it may last) nor a
+            # post-only order the book moved onto before it arrived (the slot's cool-down keeps a price that
+            # always crosses from repeating) is the venue refusing our orders: health stays as it is
+            if not hedge_waits_for_balance and not is_post_only_cross(outcome.reason):
+                report.place_errors.append(outcome.reason)
             report.notes.append(f"refused {place.order.role} {place.slot_key}: {outcome.reason}")
             if is_post_only_mode(outcome.reason):
                 # the venue restarted: only post-only orders for a while; hedges are re-priced as post-only asks

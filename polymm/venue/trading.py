@@ -52,6 +52,14 @@ def is_balance_refusal(message: str) -> bool:
     return "not enough balance" in text or "invalid_order_not_enough_balance" in text
 
 
+def is_post_only_cross(message: str) -> bool:
+    """A post-only order that would have traded at once: `invalid post-only order: order crosses book`
+    (code INVALID_POST_ONLY_ORDER; docs.polymarket.com/api-reference — order errors). The book moved between
+    our read and the venue's match: a race, the next tick prices from the new book."""
+    text = message.lower()
+    return "crosses book" in text or "invalid_post_only_order" in text
+
+
 def is_post_only_mode(message: str) -> bool:
     """The refusal of a non-post-only order in the 2 minutes after a matching-engine restart."""
     return "post-only mode" in message.lower()
