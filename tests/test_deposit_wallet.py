@@ -174,3 +174,22 @@ def test_a_new_deposit_wallet_account_may_not_trade_as_an_eoa_or_proxy(venue, ad
     wallet = deploy(venue, eoa, 3)
     assert bid(trading_client(venue, key, l1.creds, SignatureTypeV2.POLY_1271, wallet), reward_market)["success"]
     assert len(admin.state()["accounts"][wallet]["open_orders"]) == 1
+
+
+def test_an_account_the_venue_refuses_as_configured_is_degraded_until_it_trades(tmp_path):
+    """A new deposit-wallet account run as an EOA (`sim serve --deposit-wallet-accounts`, venue.signature_type 0):
+    every order is refused "maker address not allowed, please use the deposit wallet flow"; health stays degraded
+    with the venue's words and what to check, also while the refused slots cool down and nothing is sent."""
+    with h.VenueProcess(seed=3, speed=0, markets=20, extra=("--deposit-wallet-accounts",)) as served:
+        ctl = h.ControllerProcess(served.url, h.wallet_key("eoa-on-a-deposit-wallet-account"), tmp_path / "eoa")
+        try:
+            ctl.start()
+            ctl.wait_ticks(8, timeout=60)
+            status = ctl.status()
+        finally:
+            ctl.stop()
+    assert status["orders_by_state"].get("rejected", 0) >= 1 and not status["active_orders"], status["orders_by_state"]
+    assert status["health"] == "degraded", status
+    assert status["why"] == ("the venue refuses this account's orders: INVALID_ORDER_ERROR maker address not allowed, please use the "
+                             "deposit wallet flow; check venue.signature_type and POLYMARKET_FUNDER (README: Which "
+                             "signature type)")

@@ -49,6 +49,10 @@ from polymm.reconciler.plan import Cancel
 from polymm.venue.outcomes import Ok
 
 log = logging.getLogger("polymm.loop")
+# refusals that say the account cannot trade as configured (docs error codes; py-clob-client-v2 issues #51, #64,
+# #83; py-clob-client #93): every order will be refused the same way until the configuration changes
+ACCOUNT_REFUSALS = ("maker address not allowed", "the order signer address has to be the address of the api key",
+                    "invalid signature")
 SLOW_STEP_S = 1.0
 SUMMARY_EVERY_S = 10.0
 MIN_TICK_SPACING_S = 0.1
@@ -84,6 +88,7 @@ class Service:
         self.last_summary = 0.0
         self.totals = ExecutionReport()
         self.placing_problem: str | None = None
+        self.account_refusal: str | None = None  # a refusal of the account itself, kept until an order is accepted
         self.observers = Observers(self)  # metrics, alerts, the dashboard's market snapshot (polymm/observers.py)
         self.catalog = CatalogWriter(session.ledger)  # market names for `polymm status` (polymm/catalog.py)
         self.controller.market_names = self.catalog.known  # the same entries name markets in the fill log lines
@@ -258,11 +263,21 @@ class Service:
 
     def _placing_health(self, health: str, why: str, report: ExecutionReport) -> tuple[str, str]:
         """Degraded while the venue does not accept our orders (e.g. trading disabled: every post answers
-        503): from a tick whose places failed until one is confirmed, or no order is left in doubt."""
+        503): from a tick whose places failed until one is confirmed, or no order is left in doubt. A refusal of
+        the account itself (wallet, signer or API key: ACCOUNT_REFUSALS) stays until an order is accepted, also
+        through the ticks that place nothing while the refused slots cool down."""
         if report.place_errors:
             self.placing_problem = report.place_errors[-1]
+            account = [e for e in report.place_errors if any(m in e.lower() for m in ACCOUNT_REFUSALS)]
+            if account:
+                self.account_refusal = account[-1]
         elif report.places_confirmed or not any(o.state == "unknown" for o in self.ledger.active_orders()):
             self.placing_problem = None
+        if report.places_confirmed:
+            self.account_refusal = None
+        if health == "ok" and self.account_refusal:
+            return "degraded", (f"the venue refuses this account's orders: {self.account_refusal}; check "
+                                "venue.signature_type and POLYMARKET_FUNDER (README: Which signature type)")
         if health == "ok" and self.placing_problem:
             return "degraded", f"the venue is not accepting our orders: {self.placing_problem}"
         return health, why
