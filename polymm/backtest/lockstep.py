@@ -225,6 +225,11 @@ def _loop(service: Service, venue: SimVenue, truth: AccountTruth, record: RunRec
         except Exception as exc:  # as in the live loop: a failing tick is recorded, the run goes on
             record.final.setdefault("tick_errors", []).append(f"{now:.0f}: {type(exc).__name__}: {exc}")
             continue
+        finally:
+            # a rescan the tick started runs on a worker thread (polymm.marketdata.scope): in lock-step time it
+            # ends before the clock moves, so the tick that adopts it does not depend on the machine's speed (two
+            # 24 h runs of one seed differed in when rescans were adopted before this wait)
+            service.controller.rescans.wait()
         record.ticks += 1
         record.fill_ticks += int(filled)
         decision = result.decision

@@ -289,6 +289,7 @@ class Service:
 
     def _summary(self, decision: Decision, report: ExecutionReport, health: str, why: str, seconds: float) -> dict:
         gated = decision.gated
+        quoted = {o.condition_id for o in decision.desired.orders if o.role == "quote"}
         return {
             "tick": self.ticks,
             "health": health,
@@ -304,8 +305,11 @@ class Service:
             "denied": [why for _, why in gated.dropped][:20],
             "held": list(decision.plan.held)[:20],
             "selected": [ev.market.condition_id for ev in decision.selection.selected],
-            "expected_rewards_per_day": round(sum(ev.expected_per_day for ev in decision.selection.selected), 4),
-            "expected_by_market": {ev.market.condition_id: round(ev.expected_per_day, 6) for ev in decision.selection.selected},
+            # where we quote: a selected market stepped back from (polymm.desired.toxicity) expects nothing
+            "expected_rewards_per_day": round(sum(ev.expected_per_day for ev in decision.selection.selected
+                                                  if ev.market.condition_id in quoted), 4),
+            "expected_by_market": {ev.market.condition_id: round(ev.expected_per_day, 6)
+                                   for ev in decision.selection.selected if ev.market.condition_id in quoted},
             "exposure": {k: str(v) for k, v in gated.exposure_after.items()},
             "exposure_cap_per_market": str(self.cfg.strategy.max_exposure_per_market_usdc),
             "exposure_cap_total": str(self.cfg.strategy.max_total_exposure_usdc),
