@@ -95,3 +95,33 @@ def test_a_quote_filled_while_the_trades_read_fails_keeps_counting_against_the_c
     audit = h.Audit()
     h.check_settled(truth.state(), ctl.address, ctl.ledger_path, truth, audit)
     assert audit.unhedged == 0 and not audit.position_mismatches, (audit.unhedged_tokens, audit.position_mismatches)
+
+
+def test_a_partial_fill_the_open_orders_show_before_the_trades_read_does_still_counts_against_the_cap(
+        venue, truth, controllers):
+    """The open-order row reports a match (size_matched) while the trades read fails: the shares matched are in
+    no fill yet, so the ledger's position does not hold them either. Counting the order by the row's remaining
+    size would leave them nowhere and free room in the market for another buy; the buy counts what our fills do
+    not show matched, so the cap holds at the venue through many ticks."""
+    cap = Decimal(10)
+    ctl = controllers("row-match", {**HEDGE_RESTS, "POLYMM_STRATEGY__MAX_EXPOSURE_PER_MARKET_USDC": str(cap)})
+    ctl.start()
+    ctl.wait_ticks(2, timeout=60)
+    quote = max(mid(buys(truth.state(), ctl)), key=lambda q: Decimal(q["price"]) * h.remaining(q))
+    truth.faults({"seed": 3, "rules": [{"match": "GET /data/trades", "kind": "error_before", "status": 500}]})
+    ctl.wait_ticks(1)
+    h.take_through(truth, quote, Decimal("0.6"))  # partly filled: it stays open, its row showing the match
+    audit = h.Audit()
+    first = ctl.tick_id()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        h.check_continuous(truth.state(), ctl.address, cap, audit)
+        time.sleep(0.05)
+    assert ctl.tick_id() - first >= 5, "the ticks went on"
+    assert audit.exposure_breaches == 0, f"max exposure {audit.max_exposure_ratio:.2f} of the cap: {audit.breaches[:3]}"
+
+    truth.faults({"rules": []})  # the trades read works again: the fill is recorded and hedged
+    ctl.wait_ticks(4)
+    audit = h.Audit()
+    h.check_settled(truth.state(), ctl.address, ctl.ledger_path, truth, audit)
+    assert audit.unhedged == 0 and audit.fills_missing == 0, (audit.unhedged_tokens, audit.fills_missing)

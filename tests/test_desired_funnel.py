@@ -454,3 +454,18 @@ def test_where_we_rest_orders_the_venues_measured_share_sets_the_expected_reward
     assert measured.expected_per_day == pytest.approx(0.25 * 50)
     not_resting = the_evaluation(select_markets([m], books, PARAMS, NOW, {}, {}, {"m1": 0.25}), "m1")
     assert not_resting.share_source == "book" and not_resting.share < 0.25
+
+
+def test_a_measured_share_does_not_rank_the_market_we_quote_by_another_yardstick() -> None:
+    """Markets are ranked on the book model alone: the venue measures a share only where we rest orders, and a
+    measured share below the model's made the market we quote rank below one we do not, then — once we moved —
+    the other way round, so the selection flipped every tick and every quote was cancelled and re-placed."""
+    a, b = market("a"), market("b", rate_per_day=D(45))  # alike, but b's pool is a little smaller: a ranks first
+    books = {**standard(a), **standard(b)}
+    one = replace(PARAMS, max_markets=1)
+    assert [ev.market.condition_id for ev in select_markets([a, b], books, one, NOW, {}).selected] == ["a"]
+    resting_in_a = {a.token_ids[0]: {("BUY", D("0.48")): D(10)}}
+    sel = select_markets([a, b], books, one, NOW, {}, resting_in_a, {"a": 0.01})  # the venue pays us 1 % in a
+    assert [ev.market.condition_id for ev in sel.selected] == ["a"]  # still a: ranked on the same model as b
+    assert the_evaluation(sel, "a").expected_per_day == pytest.approx(0.01 * 50)  # reported as the venue pays
+    assert the_evaluation(sel, "a").model_per_day > the_evaluation(sel, "b").model_per_day

@@ -23,6 +23,7 @@ from polymm.desired.funnel import SelectionParams, prefilter, select_markets
 from polymm.desired.hedge import HedgeParams
 from polymm.desired.toxicity import ToxicityParams, ToxicityState, paused
 from polymm.desired.toxicity import step as toxicity_step
+from polymm.domain.exposure import BuyExposure
 from polymm.domain.types import Fill, LiveOrder, RewardMarket
 from polymm.format import fill_text
 from polymm.marketdata.scope import EARLY_RESCAN_SPACING_S, BackgroundRescan, Rescanned, Scope
@@ -91,6 +92,7 @@ class Controller:
         self.position_mismatches: dict[str, tuple[Decimal, Decimal]] = {}
         self.position_suspects: dict[str, tuple[Decimal, Decimal]] = {}  # seen apart once, checked again
         self.unhedged_for: dict[str, int] = {}  # token -> consecutive ticks a position had no hedge
+        self.settling: dict[str, tuple[BuyExposure, float]] = {}  # cancelled buys still counted (_settling_after)
         # lifecycle of the markets we hold orders or positions in (accepting orders, closed, resolution, tick),
         # read from Gamma with every positions check and right after a refusal that names the market's state
         self.market_states: dict[str, tuple[bool, bool, tuple | None, Decimal]] = {}
@@ -339,9 +341,23 @@ class Controller:
         if observed is not None:
             ages = {t: observed.at - since for t, since in self.position_since.items()}
             pause = paused(self._toxicity_after(observed), observed.at, self.toxicity_params)
+        settling = tuple(b for b, _ in self._settling_after(observed).values()) if observed is not None else ()
         return TickParams(self.params, hedge, self.cfg.hedge_sell.dynamic_follow_enabled, self.policy,
                           self.limits, self.cfg.controller.open_orders_grace_seconds, self.quoting_enabled,
-                          INITIAL_LOOKBACK_S, CURSOR_OVERLAP_S, ages, pause)
+                          INITIAL_LOOKBACK_S, CURSOR_OVERLAP_S, ages, pause, settling)
+
+    def _settling_after(self, observed: ObservedState) -> dict[str, tuple[BuyExposure, float]]:
+        """Our cancelled buys still counted against the caps after this observation: those whose cancel the venue
+        confirmed after the last trades read that knew their market's fills. A fill that came just before a
+        cancel shows only in a later trades read; with that read failing (or a row of the market unreadable)
+        the order, cancelled in the ledger, would count for nothing and the market could be bought past its cap
+        (measured: a storm at 40 % faults ended at 1.08 × the cap). Nothing is stored here."""
+        pending = dict(self.settling)
+        pending.update({oid: (b, at) for oid, b, at in self.executor.cancelled_buys})
+        if not known(observed.fills):
+            return pending
+        return {oid: (b, at) for oid, (b, at) in pending.items()
+                if b.condition_id in observed.fills_unknown_markets or at >= observed.at}
 
     def _toxicity_after(self, observed: ObservedState) -> ToxicityState:
         """The toxicity state after this observation's midpoints and buy fills (pure step, nothing stored)."""
@@ -378,6 +394,8 @@ class Controller:
                 self.scope.narrow_result(len(decision.selection.selected), observed.at)
         if not dry_run:
             self.apply(decision.changes)
+            self.settling = self._settling_after(observed)
+            self.executor.cancelled_buys.clear()
             self._track(decision)
             self.toxicity = self._toxicity_after(observed)
             held = {t for t, p in decision.positions.items() if p.size > 0}

@@ -21,7 +21,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from decimal import Decimal
+
 from polymm.config import PolymmConfig
+from polymm.domain.exposure import BuyExposure
 from polymm.reconciler.gate import GatedPlan
 from polymm.reconciler.plan import Place
 from polymm.statemachines.ledger import Ledger, NewOrder
@@ -29,6 +32,7 @@ from polymm.statemachines.orders import CANCELLABLE_STATES
 from polymm.venue.outcomes import Ok, Refused
 from polymm.venue.trading import MAX_BATCH, TradingGateway, is_balance_refusal, is_post_only_cross, is_post_only_mode
 
+ZERO = Decimal(0)
 log = logging.getLogger("polymm.executor")
 CANCEL_BATCH = 100
 # after a matching-engine restart the venue takes only post-only orders for 2 minutes
@@ -70,6 +74,9 @@ class Executor:
         self.clock = clock
         self.failures: dict[str, _SlotFailures] = {}
         self.post_only_until = 0.0  # hedges go out as post-only asks until then
+        # (order id, what was left of it, when) for our buys whose cancel the venue confirmed: the controller takes
+        # them (Controller.settling) and counts them against the caps until a trades read after the cancel
+        self.cancelled_buys: list[tuple[str, BuyExposure, float]] = []
         self.resend_counts: dict[str, int] = {}
         self.last_resend: dict[str, float] = {}
 
@@ -77,10 +84,14 @@ class Executor:
     def _cancel(self, gated: GatedPlan, report: ExecutionReport) -> set[str]:
         confirmed: set[str] = set()
         ours = []
+        buys: dict[str, BuyExposure] = {}  # our buys being cancelled, with what was left of them
         for c in gated.cancels:
             rec = None if c.foreign else self.ledger.order(c.order_id)
             if rec is not None and rec.state in CANCELLABLE_STATES:
                 self.ledger.transition(c.order_id, "request_cancel", reason=c.reason)
+            if rec is not None and rec.side == "BUY":  # what our fills do not yet show matched
+                left = max(rec.size - self.ledger.matched_by_fills(c.order_id), ZERO)
+                buys[c.order_id] = BuyExposure(rec.condition_id, rec.price, left)
             ours.append(c.order_id)
         for i in range(0, len(ours), CANCEL_BATCH):
             chunk = ours[i:i + CANCEL_BATCH]
@@ -105,6 +116,10 @@ class Executor:
                     if rec is not None and rec.state == "cancel_requested" and why.strip() == "order already canceled":
                         self.ledger.transition(oid, "confirm_cancel", reason=f"venue: {why}")
         report.cancels_confirmed = len(confirmed)
+        # a cancel confirmed is not the end of a buy's story: a fill may have come just before it, which only a
+        # later trades read shows; until then what was left of it counts against the caps (Controller.settling)
+        now = self.clock()
+        self.cancelled_buys.extend((oid, buys[oid], now) for oid in sorted(confirmed) if oid in buys)
         return confirmed
 
     # ------------------------------------------------------------------ places

@@ -138,6 +138,12 @@ class Evaluation:
     # the expected taker fee of the hedges; shown net beside the rewards, not ranked on (the fill estimate is rough)
     expected_hedge_fee_per_day: float = 0.0
     share_source: str = "book"  # book: our quotes against the book's competition | venue: the venue's measured share
+    # the book model's estimate, whatever the venue measured: what markets are ranked on. The venue measures a
+    # share only where we rest orders; ranking a market we quote on the measured share against others on the
+    # model ranked each by a different yardstick, and where the two disagreed the selection flipped between two
+    # markets every tick (cancelling and re-placing every quote each time)
+    model_per_day: float = 0.0
+    model_per_dollar: float = 0.0
 
     @property
     def expected_net_per_day(self) -> float:
@@ -145,7 +151,7 @@ class Evaluation:
 
     @property
     def rank_key(self) -> tuple:
-        return (-self.expected_per_dollar, -self.expected_per_day, self.market.condition_id)
+        return (-self.model_per_dollar, -self.model_per_day, self.market.condition_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,7 +387,7 @@ def evaluate(market: RewardMarket, pair: tuple[Book, Book], params: SelectionPar
     others = _competing_orders(book0, mid, v) if mid is not None else []
     q_ours = rewards.maker_q_min(ours, mid, v, min_size) if mid is not None and ours else 0.0
     q_others = rewards.competition_q_min(others, mid, v, min_size) if mid is not None else 0.0
-    share = rewards.expected_share(q_ours, q_others)
+    share = model_share = rewards.expected_share(q_ours, q_others)
     source = "book"
     if measured_share is not None and quotes:
         share, source = measured_share, "venue"
@@ -409,4 +415,6 @@ def evaluate(market: RewardMarket, pair: tuple[Book, Book], params: SelectionPar
         expected_per_day=expected, capital_usdc=capital,
         expected_per_dollar=expected / float(capital) if capital > 0 else 0.0,
         expected_hedge_fee_per_day=hedge_fee, share_source=source,
+        model_per_day=model_share * float(market.rate_per_day),
+        model_per_dollar=model_share * float(market.rate_per_day) / float(capital) if capital > 0 else 0.0,
     )

@@ -63,6 +63,9 @@ class TickParams:
     # markets it steps back from this tick with the reason (polymm.desired.toxicity)
     position_ages: Mapping[str, float] = field(default_factory=dict)
     paused_markets: Mapping[str, str] = field(default_factory=dict)
+    # our buys the venue confirmed cancelled since the last trades read that could show their market's fills: a
+    # fill may have come just before the cancel, so what was left of each still counts against the caps
+    settling_buys: tuple[BuyExposure, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +120,10 @@ class Synced:
     positions: Mapping[str, PositionRecord]  # every position row, flat ones included
     known_ids: frozenset[str]  # order ids of ours among those the snapshot holds
     unsettled_tokens: frozenset[str] = frozenset()  # tokens with a fill whose status may still change
+    # shares of each order our fills show matched (not FAILED): the exposure of a buy is what they do not show —
+    # the venue's open-order row can report a match whose trade a failing trades read has not shown yet, and
+    # counting the order by the row's figure would leave those shares in neither the order nor the position
+    matched_by_fills: Mapping[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass
@@ -239,7 +246,7 @@ def sync(snapshot: LedgerSnapshot, observed: ObservedState, params: TickParams, 
     known_ids = frozenset(active_ids | set(snapshot.named_orders))
     unsettled = frozenset(st.view.token_id for st in fills.values() if st.status not in FINAL_STATUSES)
     return Synced(LedgerChanges(tuple(changes), tuple(order_updates), cursor), tuple(projected), positions, known_ids,
-                  unsettled)
+                  unsettled, matched)
 
 
 def _refold(snapshot: LedgerSnapshot, failed: StoredFill | Fill, new_by_token: Mapping[str, list[Fill]],
@@ -369,7 +376,12 @@ def act(synced: Synced, desired: DesiredState, observed: ObservedState,
             holdings[token] = min(holdings[token], venue_size)
     collateral = observed.collateral
     foreign_buys = [BuyExposure(o.condition_id, o.price, o.remaining) for o in foreign + strays if o.side == "BUY"]
-    gated = gate(the_plan, orders, foreign_buys, inventory, holdings, collateral, params.limits)
+    foreign_buys += params.settling_buys
+    # buys count what our fills do not show matched (Synced.matched_by_fills): each share is in the order or the position
+    by_fills = synced.matched_by_fills
+    gate_orders = [replace(o, size_matched=min(o.size_matched, by_fills.get(o.order_id, ZERO))) if o.side == "BUY"
+                   else o for o in orders]
+    gated = gate(the_plan, gate_orders, foreign_buys, inventory, holdings, collateral, params.limits)
     return the_plan, gated, foreign
 
 

@@ -766,6 +766,12 @@ class Ledger:
                 ).fetchall()
         return [_fill_from_row(r) for r in rows]
 
+    def matched_by_fills(self, order_id: str) -> Decimal:
+        """The shares of this order that our recorded fills (not FAILED) show matched."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT size FROM fills WHERE order_id = ? AND status != 'FAILED'", (order_id,)).fetchall()
+        return sum((Decimal(r["size"]) for r in rows), Decimal(0))
+
     def positions(self) -> dict[str, PositionRecord]:
         """Every token we have traded, by token id (flat positions included: they carry realised PnL)."""
         with self._read() as conn:
