@@ -96,3 +96,18 @@ def test_a_buy_cancelled_while_the_trades_read_fails_counts_until_a_trades_read_
             assert buys_placed(seen)
         finally:
             ledger.close()
+
+
+def test_a_row_saying_fully_matched_while_the_trades_read_fails_does_not_close_the_order():
+    """A stale listing shows an order that has since matched in full (its current figures): with no fill of ours
+    to show the shares, the order stays open in the ledger and counts whole until the trades read works."""
+    with tempfile.TemporaryDirectory() as tmp:
+        clock = [NOW]
+        controller, ledger = controller_with_a_resting_buy(tmp, clock)
+        try:
+            row = LiveOrder(RESTING, CID, YES, "BUY", D("0.50"), D(20), D(20), "us", int(NOW) - 60)
+            blind = controller.decide(observation(NOW, (row,), fills_known=False))
+            assert ledger.order(RESTING).state == "open"
+            assert blind.gated.exposure_before[CID] == D(10) and buys_placed(blind) == []
+        finally:
+            ledger.close()

@@ -11,7 +11,8 @@ Invariants:
   market did not parse), an order missing from the open orders is neither filled nor cancelled:
   the list drops fully matched orders too, so its absence proves nothing until the trades read
   succeeds. It stays as it is, its whole remaining size counting against the cap, and its market
-  is held (`vanished_while_fills_unknown`): no new buy there meanwhile.
+  is held (`vanished_while_fills_unknown`): no new buy there meanwhile. Likewise an order whose row says
+  fully matched while our fills cannot show it stays as it is until they can.
 
 `size_matched` comes from the venue's open-order row, or from the sum of our fills for that order,
 whichever is larger (the open-orders list drops an order once it is fully matched).
@@ -73,6 +74,11 @@ def observation_updates(
         filled = max(rec.size_matched, matched.get(rec.order_id, ZERO), live.size_matched if live else ZERO)
         if live is None and listed and filled < rec.size and _fills_unknown_for(rec, fills_unknown):
             continue  # gone from the list, but filled or cancelled cannot be told apart yet
+        if filled >= rec.size > matched.get(rec.order_id, ZERO) and _fills_unknown_for(rec, fills_unknown):
+            # the venue's row (a stale listing shows an order's current match) says fully matched, but no fill of
+            # ours shows it yet: closing the order now would leave the shares in neither the order nor the
+            # position, and the market could be bought past its cap; it waits for the trades read
+            continue
         state = rec.state
         triggers: list[str] = []
         reason = ""
