@@ -757,15 +757,21 @@ def run_chaos(kills: int = 20, seed: int = 1, workdir: Path | None = None, marke
     except Exception as exc:
         result.errors.append(f"{type(exc).__name__}: {exc}")
     finally:
-        traffic.stop_event.set()
-        ctl.stop()
-        admin.close()
-        venue.stop()
-        if own_workdir and not result.failures:
-            shutil.rmtree(workdir, ignore_errors=True)
-        elif own_workdir:
-            result.errors.append(f"work directory kept: {workdir}")
+        _tear_down(result, traffic, ctl, admin, venue, workdir if own_workdir else None)
     return result
+
+
+def _tear_down(result: ChaosResult, traffic, ctl: ControllerProcess, admin: Admin, venue: VenueProcess,
+               own_workdir: Path | None) -> None:
+    """Stop the run's traffic and processes; a work directory the run made is removed, unless the run failed."""
+    traffic.stop_event.set()
+    ctl.stop()
+    admin.close()
+    venue.stop()
+    if own_workdir is not None and not result.failures:
+        shutil.rmtree(own_workdir, ignore_errors=True)
+    elif own_workdir is not None:
+        result.errors.append(f"work directory kept: {own_workdir}")
 
 
 SETTLEMENT_S = 60.0  # simulated seconds after the storm for trades to settle (MINED after ~26 s)
@@ -865,14 +871,7 @@ def run_storm(seed: int = 1, simulated_s: float = 3600.0, rate: float = 0.4, wor
     except Exception as exc:
         result.errors.append(f"{type(exc).__name__}: {exc}")
     finally:
-        traffic.stop_event.set()
-        ctl.stop()
-        admin.close()
-        venue.stop()
-        if own_workdir and not result.failures:
-            shutil.rmtree(workdir, ignore_errors=True)
-        elif own_workdir:
-            result.errors.append(f"work directory kept: {workdir}")
+        _tear_down(result, traffic, ctl, admin, venue, workdir if own_workdir else None)
     return result
 
 

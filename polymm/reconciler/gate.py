@@ -64,10 +64,15 @@ def gate(
     holdings: Mapping[str, Decimal],
     collateral: Decimal | Unknown,
     limits: RiskLimits,
+    matched_by_fills: Mapping[str, Decimal] | None = None,
 ) -> GatedPlan:
-    """`orders`: our active ledger orders; `holdings`: shares held per token; `collateral` may be Unknown."""
+    """`orders`: our active ledger orders; `holdings`: shares held per token; `collateral` may be Unknown.
+    `matched_by_fills`: shares of each order our fills show matched. A buy counts what they do not show: the
+    venue's open-order row can report a match whose trade the trades read has not shown yet, and counting the
+    row's remaining would leave those shares in neither the order nor the inventory."""
     orders = list(orders)
-    buys = [BuyExposure(o.condition_id, o.price, max(o.size - o.size_matched, ZERO))
+    by_fills = matched_by_fills if matched_by_fills is not None else {o.order_id: o.size_matched for o in orders}
+    buys = [BuyExposure(o.condition_id, o.price, max(o.size - min(o.size_matched, by_fills.get(o.order_id, ZERO)), ZERO))
             for o in orders if o.side == "BUY"] + list(foreign_buys)
     exposure = exposure_by_market(buys, inventory)
     before = dict(exposure)

@@ -377,11 +377,8 @@ def act(synced: Synced, desired: DesiredState, observed: ObservedState,
     collateral = observed.collateral
     foreign_buys = [BuyExposure(o.condition_id, o.price, o.remaining) for o in foreign + strays if o.side == "BUY"]
     foreign_buys += params.settling_buys
-    # buys count what our fills do not show matched (Synced.matched_by_fills): each share is in the order or the position
-    by_fills = synced.matched_by_fills
-    gate_orders = [replace(o, size_matched=min(o.size_matched, by_fills.get(o.order_id, ZERO))) if o.side == "BUY"
-                   else o for o in orders]
-    gated = gate(the_plan, gate_orders, foreign_buys, inventory, holdings, collateral, params.limits)
+    gated = gate(the_plan, orders, foreign_buys, inventory, holdings, collateral, params.limits,
+                 synced.matched_by_fills)
     return the_plan, gated, foreign
 
 
