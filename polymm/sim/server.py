@@ -19,6 +19,8 @@ from decimal import Decimal
 from typing import Any, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
+from eth_abi.abi import decode as abi_decode, encode as abi_encode
+from eth_hash.auto import keccak
 from pydantic import ValidationError
 
 from polymm.sim import auth, lifecycle, wire
@@ -26,6 +28,7 @@ from polymm.sim.engine import Engine, Event, HeartbeatMismatch, VenueError
 from polymm.sim.faults import PHASE_AFTER, FaultPlan, FaultPlanSpec
 from polymm.sim.payouts import RewardSampler, utc_date
 from polymm.sim.model import MICRO, PIPS, SimMarket
+from polymm.sim.relayer import RELAY_ADDRESS, Relayer
 from polymm.sim.ratelimits import TIER, BucketState, IpLimits, TokenBucket
 
 END_CURSOR = "LTE="
@@ -116,6 +119,7 @@ class SimServer:
         self.throttled = 0  # requests the per-IP limits delayed
         self.ip_refused = 0  # requests they answered 429
         self.builder_keys_by_owner: dict[str, list[dict]] = {}  # account api key -> its builder keys
+        self.relayer = Relayer(engine)  # gasless transactions of contract wallets: merges (polymm.sim.relayer)
         self.market_subs: dict[web.WebSocketResponse, set[str]] = {}
         self.market_custom: set[web.WebSocketResponse] = set()  # subscribed with custom_feature_enabled: true
         self.user_subs: dict[web.WebSocketResponse, tuple[str, frozenset[str]]] = {}  # api key, markets (empty: all)
@@ -172,6 +176,12 @@ class SimServer:
         post("/_sim/advance", self.sim_advance); post("/_sim/fund", self.sim_fund)
         post("/_sim/restart", self.sim_restart); post("/_sim/wallet", self.sim_wallet)
         get("/relayer/deployed", self.relayer_deployed)
+        get("/relayer/nonce", self.relayer_nonce); get("/relayer/relay-payload", self.relayer_relay_payload)
+        get("/relayer/v1/account/transactions/params", self.relayer_params)
+        post("/relayer/submit", self.relayer_submit); get("/relayer/transaction", self.relayer_transaction)
+        get("/relayer/transactions", self.relayer_transactions)
+        get("/relayer/v1/account/transactions/{transaction_id}", self.relayer_gasless_transaction)
+        post("/_sim/relayer-key", self.sim_relayer_key); post("/rpc", self.rpc)
         post("/_sim/rewards", self.sim_rewards); post("/_sim/market", self.sim_market)
         return app
 
@@ -1125,6 +1135,7 @@ class SimServer:
                           for m in engine.markets.values()
                           if not m.accepting_orders or m.closed or m.tick_pips != m.listed_tick_pips},
             "paid_days": list(engine.rewards.paid_days),
+            "merges": [tx.state_json() for tx in self.relayer.transactions.values()],
             "engine": self._engine_state(),
             "rate_limits": {"enabled": self.rate_limits, "throttled": self.throttled, "ip_refused": self.ip_refused},
         })
@@ -1198,6 +1209,99 @@ class SimServer:
         wallet = self.engine.wallets.get(address)
         wanted = kinds.get(request.query.get("type", "").upper())
         return web.json_response({"deployed": wallet is not None and (wanted is None or wallet[1] == wanted)})
+
+    # The relayer (polymm.sim.relayer has the sources): nonces, submit, transaction status.
+    def _relayer_auth(self, request: web.Request, body: str = "") -> None:
+        secrets = {}
+        for owner, rows in self.builder_keys_by_owner.items():
+            for index, row in enumerate(rows):
+                if row["revokedAt"] is None:
+                    creds = auth.derive_credentials(self.engine.venue_secret, f"builder:{owner}", index)
+                    secrets[creds.api_key] = (creds.secret, creds.passphrase)
+        self.relayer.authenticate(request.headers, request.method, request.path_qs.removeprefix("/relayer"), body,
+                                  secrets)
+
+    def _relayer_query(self, request: web.Request) -> tuple[str, str]:
+        return request.query.get("address", ""), request.query.get("type", "").upper()
+
+    async def relayer_nonce(self, request: web.Request) -> web.Response:
+        """GET /nonce?address=&type= (builder-relayer-client src/endpoints.ts GET_NONCE): {"nonce"}."""
+        address, kind = self._relayer_query(request)
+        return web.json_response({"nonce": str(self.relayer.nonce(address, kind))})
+
+    async def relayer_relay_payload(self, request: web.Request) -> web.Response:
+        """GET /relay-payload?address=&type=PROXY: the relay's address and the nonce a PROXY transaction signs
+        (polymarket-client relayer/nonce.py fetch_relay_payload)."""
+        address, kind = self._relayer_query(request)
+        return web.json_response({"address": RELAY_ADDRESS, "nonce": str(self.relayer.nonce(address, kind or "PROXY"))})
+
+    async def relayer_params(self, request: web.Request) -> web.Response:
+        """GET /v1/account/transactions/params?address=&type=SAFE|WALLET (polymarket-client relayer/nonce.py)."""
+        address, kind = self._relayer_query(request)
+        return web.json_response({"address": self.relayer.wallet_for(address, kind),
+                                  "nonce": str(self.relayer.nonce(address, kind))})
+
+    async def relayer_submit(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        self._relayer_auth(request, body)
+        try:
+            data = json.loads(body or "{}")
+        except ValueError as exc:
+            raise VenueError(400, f"the body is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise VenueError(400, "the body must be a JSON object")
+        return web.json_response(self.relayer.submit(data))
+
+    def _relayed(self, transaction_id: str):
+        tx = self.relayer.transactions.get(transaction_id)
+        if tx is None:
+            raise VenueError(404, f"transaction {transaction_id!r} not found")
+        return tx
+
+    async def relayer_transaction(self, request: web.Request) -> web.Response:
+        """GET /transaction?id= : a one-element array of RelayerTransaction (the docs' example reply)."""
+        return web.json_response([self._relayed(request.query.get("id", "")).relayer_json()])
+
+    async def relayer_gasless_transaction(self, request: web.Request) -> web.Response:
+        """GET /v1/account/transactions/{id}: what polymarket-client polls (relayer/poll.py)."""
+        return web.json_response(self._relayed(request.match_info["transaction_id"]).gasless_json())
+
+    async def relayer_transactions(self, request: web.Request) -> web.Response:
+        """GET /transactions (builder-relayer-client GET_TRANSACTIONS), authenticated: the transactions signed by
+        the key's owner (Relayer API key) or all the builder's (Builder API key), newest first."""
+        self._relayer_auth(request)
+        owner = request.headers.get("RELAYER_API_KEY_ADDRESS")
+        rows = [tx.relayer_json() for tx in self.relayer.transactions.values()
+                if owner is None or tx.owner.lower() == owner.lower()]
+        return web.json_response(rows[::-1])
+
+    async def sim_relayer_key(self, request: web.Request) -> web.Response:
+        """Admin: a Relayer API key for an address (the real ones are made on polymarket.com, Settings > API Keys)."""
+        data = await self._admin_body(request)
+        return web.json_response(self.relayer.issue_key(str(data.get("address", ""))))
+
+    async def rpc(self, request: web.Request) -> web.Response:
+        """A minimal Polygon JSON-RPC for polymarket-client's merge: eth_chainId, eth_getBlockByNumber (the block's
+        timestamp: the simulated clock), eth_call of ERC-1155 balanceOfBatch (on-chain balances). Anything else is
+        a JSON-RPC error (the client falls back where it can, e.g. on eth_estimateGas)."""
+        data = json.loads(await self._body(request) or "{}")
+        method, params, rid = data.get("method"), data.get("params") or [], data.get("id")
+
+        def result(value):
+            return web.json_response({"jsonrpc": "2.0", "id": rid, "result": value})
+        if method == "eth_chainId":
+            return result(hex(self.engine.settings.chain_id))
+        if method == "eth_getBlockByNumber":
+            return result({"number": hex(int(self.engine.now) // 2), "timestamp": hex(int(self.engine.now))})
+        if method == "eth_call" and params and isinstance(params[0], dict):
+            raw = bytes.fromhex(str(params[0].get("data", "0x"))[2:])
+            if raw[:4] == keccak(b"balanceOfBatch(address[],uint256[])")[:4]:
+                owners, ids = abi_decode(["address[]", "uint256[]"], raw[4:])
+                values = [max(self.relayer.onchain_tokens(auth.checksum_address(o), str(i)), 0)
+                          for o, i in zip(owners, ids)]
+                return result("0x" + abi_encode(["uint256[]"], [values]).hex())
+        return web.json_response({"jsonrpc": "2.0", "id": rid,
+                                  "error": {"code": -32601, "message": f"{method} is not served by the simulator"}})
 
     def _engine_state(self) -> dict:
         e = self.engine

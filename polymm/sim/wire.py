@@ -254,7 +254,7 @@ def gamma_market_json(market: SimMarket, index: int) -> dict:
         "bestBid": best_bid,
         "bestAsk": best_ask,
         "lastTradePrice": market.last_trade_pips / PIPS,
-        "version": "v2",
+        "version": "v1",  # as Gamma says of a CTF market (../shared/fixtures/polymarket/gamma_market_with_rewards.json)
         # as in the capture gamma_market_with_rewards.json: the category's schedule
         "feesEnabled": bool(market.fee_rate),
         "feeType": f"{market.category}_fees" if market.category else None,
@@ -276,6 +276,10 @@ def positions_v1_json(account: Account, markets_by_token: dict[str, SimMarket], 
         avg = account.cost_basis.get(token_id, 0) / micro if micro else 0.0
         cur = token_price(market, index)  # 1 or 0 once the market resolved
         redeemable = redemption_value(market, token_id) is not None
+        # Data API `mergeable`: the user holds both outcomes of the condition (a full set merges back into
+        # collateral: docs.polymarket.com/developers/CTF/merge). A resolved market's are `redeemable` instead (the
+        # CTF would still merge them, for the same 1 a set: which flag the Data API sets then is not captured)
+        mergeable = not redeemable and all(account.tokens.get(t, 0) > 0 for t in market.token_ids)
         rows.append({
             "proxyWallet": account.address.lower(),
             "asset": token_id,
@@ -288,7 +292,7 @@ def positions_v1_json(account: Account, markets_by_token: dict[str, SimMarket], 
             "percentPnl": round((cur - avg) / avg * 100, 4) if avg else 0.0,
             "curPrice": round(cur, 4),
             "redeemable": redeemable,
-            "mergeable": False,
+            "mergeable": mergeable,
             "title": market.question,
             "slug": market.slug,
             "outcome": market.outcomes[index],
@@ -325,7 +329,7 @@ def positions_v2_json(account: Account, markets_by_token: dict[str, SimMarket]) 
             "percent_realized_pnl": 0.0,
             "status": "OPEN",  # the capture shows OPEN only; what the v2 rows say once resolved is not documented
             "redeemable": row["redeemable"],
-            "mergeable": False,
+            "mergeable": row["mergeable"],
             "negative_risk": row["negativeRisk"],
             "archived": False,
             "title": row["title"],
