@@ -148,6 +148,7 @@ def measure(venue: VenueProcess, admin: Admin, work: Path, args, channels: bool,
     kinds: dict[str, int] = {}
     misses = 0
     tick_costs: list[float] = []
+    cpu_ms: list[float] = []
     phases: list[dict] = []
     try:
         ctl.start()
@@ -195,12 +196,14 @@ def measure(venue: VenueProcess, admin: Admin, work: Path, args, channels: bool,
                      if t is not None]
         tick_costs = [t["seconds"] * 1000 for t in summaries]
         phases = [t["phases_ms"] for t in summaries if t.get("places") and t.get("phases_ms")]
+        # the controller's own CPU in a tick that placed: less sensitive to other load than wall time
+        cpu_ms = [t["cpu_seconds"] * 1000 for t in summaries if t.get("places") and t.get("cpu_seconds") is not None]
     finally:
         if channel:
             channel.stop_event.set()
         ctl.terminate(30)
     return {"label": label, "latencies": latencies, "kinds": kinds, "misses": misses, "tick_costs": tick_costs,
-            "phases": phases, "reconnects": getattr(channel, "reconnects", 0)}
+            "phases": phases, "cpu_ms": cpu_ms, "reconnects": getattr(channel, "reconnects", 0)}
 
 
 def report(r: dict, target_ms: float | None) -> None:
@@ -222,6 +225,9 @@ def report(r: dict, target_ms: float | None) -> None:
         parts = ", ".join(f"{k} p50 {pct([p[k] for p in r['phases']], 0.5):.1f} / p99 "
                           f"{pct([p[k] for p in r['phases']], 0.99):.1f} ms" for k in ("observe", "decide", "execute"))
         print(f"{'':16s} ticks that placed ({len(r['phases'])}): {parts}")
+    if r.get("cpu_ms"):
+        print(f"{'':16s} controller CPU in a tick that placed: p50 {pct(r['cpu_ms'], 0.5):.1f} / "
+              f"p99 {pct(r['cpu_ms'], 0.99):.1f} ms")
 
 
 def main() -> int:

@@ -87,6 +87,7 @@ class Controller:
         self._rescan_wanted = False  # a new reward list was seen while a rescan could not start
         self._rescan_failed: tuple[str, float] | None = None  # the last background rescan's failure, and when
         self.market_names: dict[str, dict] = {}  # catalog entries (polymm/catalog.py), for readable log lines
+        self.trades_read_at = float("inf")  # time.monotonic() when the last trades read was sent
         self.ticks_since_check: int | None = None  # ticks decided since the last positions check (None: never)
         # token -> (ledger shares, venue shares) where two positions checks in a row found them apart
         self.position_mismatches: dict[str, tuple[Decimal, Decimal]] = {}
@@ -206,6 +207,7 @@ class Controller:
 
         fills: tuple[Fill, ...] | Unknown
         after = self._trade_cursor(now)
+        self.trades_read_at = time.monotonic()  # a fill reported after this may be missing from the reply
         outcome = self.trading.trades(after)
         bad: list[tuple[str | None, str]] = []
         if isinstance(outcome, Ok):

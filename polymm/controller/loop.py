@@ -40,7 +40,7 @@ from polymm.controller.gcpolicy import settle_heap
 from polymm.controller.heartbeat import Heartbeat
 from polymm.controller.lock import control_socket_path
 from polymm.controller.session import Session
-from polymm.controller.wake import MarketChannelWaker, UserChannelWaker
+from polymm.controller.wake import FillSignal, MarketChannelWaker, UserChannelWaker
 from polymm.format import money
 from polymm.observed.state import known
 from polymm.observers import Observers
@@ -77,7 +77,7 @@ class Service:
         self.ledger = session.ledger
         self.stop_event = stop or threading.Event()
         self.wake = threading.Event()
-        self.urgent = threading.Event()  # a fill arrived: no tick spacing before the next tick (wake.py)
+        self.urgent = FillSignal()  # a fill arrived: no tick spacing before the next tick (wake.py)
         self.heartbeat = Heartbeat(session.trading, self.cfg.controller.heartbeat_interval_seconds)
         creds = session.trading.client.creds
         use_user_channel = use_user_channel and self.cfg.loop.channels_enabled
@@ -85,6 +85,8 @@ class Service:
                                       self.wake, self.urgent) if use_user_channel and creds else None
         self.book_waker = MarketChannelWaker(session.endpoints.ws_url, self.wake) if use_user_channel else None
         self.ticks = 0
+        self.reobserved = 0  # ticks that observed again because a fill arrived during their trades read
+        self.skipped_execute = False  # the last tick dropped its plan for a fill it had not read (tick)
         self.last_summary = 0.0
         self.totals = ExecutionReport()
         self.placing_problem: str | None = None
@@ -183,6 +185,12 @@ class Service:
         started = self.controller.clock()  # the controller's clock: simulated in a backtest
         t0, cpu0 = time.monotonic(), time.process_time()
         observed = self.controller.observe()
+        if self.urgent.missed(self.controller.trades_read_at, _trade_ids(observed.fills)):
+            # a fill of ours arrived after this tick's trades read was sent: the reply may lack it, and deciding
+            # and executing on it would only delay the hedge by a whole tick. Nothing is written before decide,
+            # so the observation is dropped and taken again, once (a storm of fills cannot stall the tick)
+            self.reobserved += 1
+            observed = self.controller.observe()
         t_observe = time.monotonic() - t0
         self._unknown_own_orders(observed)
         self.controller.quoting_enabled = not self.paused and not self.unknown_own
@@ -199,7 +207,16 @@ class Service:
             gated = replace(gated, places=(), dropped=gated.dropped + tuple(
                 (p, "heartbeat not healthy: placing stopped") for p in gated.places))
         t_gate = time.monotonic()
-        report = self.controller.executor.run(gated)
+        if gated.places and not self.skipped_execute and self.urgent.missed(self.controller.trades_read_at,
+                                                                            _trade_ids(observed.fills)):
+            # a fill arrived while this tick decided on a trades read that lacks it: its plan is already stale
+            # and the hedge waits for it. Nothing is sent (the ledger holds only what was observed), the next tick
+            # starts at once and plans these orders again with the fill; never two ticks in a row
+            self.skipped_execute = True
+            report = ExecutionReport(notes=["plan dropped: a fill arrived after the trades read"])
+        else:
+            self.skipped_execute = False
+            report = self.controller.executor.run(gated)
         t_execute = time.monotonic() - t_gate
         self.controller.note_refusals(report.place_errors)  # a market's state changed: read it next tick
         health, why = self._placing_health(health, why, report)
@@ -569,6 +586,10 @@ class Service:
 
 
 RESTART_SECTIONS = ("venue", "ledger", "logging", "orderbook_service")
+
+
+def _trade_ids(fills) -> set[str]:
+    return {f.trade_id for f in fills} if known(fills) else set()
 
 
 def _ledger_unwritable(exc: Exception) -> bool:
