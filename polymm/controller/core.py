@@ -341,7 +341,7 @@ class Controller:
         ages: dict[str, float] = {}
         pause: dict[str, str] = {}
         if observed is not None:
-            ages = {t: observed.at - since for t, since in self.position_since.items()}
+            ages = {t: observed.at - since for t, since in self._position_opened(observed.at).items()}
             pause = paused(self._toxicity_after(observed), observed.at, self.toxicity_params)
         settling = tuple(b for b, _ in self._settling_after(observed).values()) if observed is not None else ()
         return TickParams(self.params, hedge, self.cfg.hedge_sell.dynamic_follow_enabled, self.policy,
@@ -401,8 +401,18 @@ class Controller:
             self._track(decision)
             self.toxicity = self._toxicity_after(observed)
             held = {t for t, p in decision.positions.items() if p.size > 0}
-            self.position_since = {t: self.position_since.get(t, observed.at) for t in held}
+            opened = self._position_opened(observed.at, held)
+            self.position_since = {t: opened.get(t, observed.at) for t in held}
         return decision
+
+    def _position_opened(self, now: float, held: set[str] | None = None) -> dict[str, float]:
+        """When each position we hold was opened: remembered since this process first saw it, else from the
+        ledger's fills (a restart, or `polymm plan` in its own process), so the maker hedge's wait is neither
+        started again by a restart nor previewed differently by the dry run."""
+        if held is None:
+            held = {t for t, p in self.ledger.positions().items() if p.size > 0}
+        return {t: self.position_since[t] if t in self.position_since
+                else min(self.ledger.position_opened_at(t) or now, now) for t in held}
 
     def _track(self, decision: Decision) -> None:
         """What health reports across ticks: the last positions check, and how long each position went unhedged."""

@@ -795,6 +795,22 @@ class Ledger:
                 ).fetchall()
         return [_fill_from_row(r) for r in rows]
 
+    def position_opened_at(self, token_id: str) -> float | None:
+        """When the position now held in `token_id` was opened: when we first saw the fill that last took it from
+        flat to long (our applied fills, in the order recorded; the ledger's clock, which is the controller's),
+        or None when it is flat. The maker hedge's wait is counted from here, so a restart does not start it
+        again."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT side, size, first_seen_at FROM fills WHERE token_id = ? AND applied = 1 "
+                                "AND reversed = 0 ORDER BY seq", (token_id,)).fetchall()
+        size, opened = Decimal(0), None
+        for row in rows:
+            before = size
+            size += Decimal(row["size"]) if row["side"] == "BUY" else -Decimal(row["size"])
+            if before <= 0 < size:
+                opened = float(row["first_seen_at"])
+        return opened if size > 0 else None
+
     def matched_by_fills(self, order_id: str) -> Decimal:
         """The shares of this order that our recorded fills (not FAILED) show matched."""
         with self._read() as conn:
