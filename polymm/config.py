@@ -35,6 +35,9 @@ SECRET_ENV_VARS: Mapping[str, str] = {
     "api_key": "POLYMARKET_API_KEY",
     "api_secret": "POLYMARKET_API_SECRET",
     "api_passphrase": "POLYMARKET_API_PASSPHRASE",
+    # the relayer's API key and the address owning it (docs.polymarket.com/api-reference/relayer): merges
+    "relayer_api_key": "POLYMARKET_RELAYER_API_KEY",
+    "relayer_api_key_address": "POLYMARKET_RELAYER_API_KEY_ADDRESS",
 }
 
 
@@ -171,6 +174,9 @@ class StrategyConfig(_Section):
     sizing: Sizing = "multiplier"
     toxic_pause_seconds: Annotated[float, Field(ge=0)] = 1800.0
     toxic_jump: PriceGap = Decimal("0.02")
+    # merge a held YES+NO pair back into collateral through the relayer (polymm.controller.merger); only where the
+    # account can: a deposit wallet (venue.signature_type 3) with a relayer API key
+    merge_pairs: bool = True
 
     @model_validator(mode="after")
     def _market_cap_within_total(self) -> StrategyConfig:
@@ -389,6 +395,8 @@ class Secrets(BaseModel):
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
     api_passphrase: SecretStr | None = None
+    relayer_api_key: SecretStr | None = None
+    relayer_api_key_address: SecretStr | None = None
 
     @field_validator("private_key")
     @classmethod

@@ -21,7 +21,7 @@ REDACTED = "[redacted]"
 _HEX64 = re.compile(r"(?<![0-9a-fA-F])(0x)?([0-9a-fA-F]{8})[0-9a-fA-F]{56}(?![0-9a-fA-F])")
 _KEY_VALUE = re.compile(
     r"(?i)(secret|passphrase|private_key|privatekey|POLY_SIGNATURE|POLY_PASSPHRASE|POLY_API_KEY|apiKey|api_key"
-    r"|POLYMARKET_PRIVATE_KEY|POLYMARKET_API_SECRET|POLYMARKET_API_PASSPHRASE|POLYMARKET_API_KEY)"
+    r"|POLYMARKET_PRIVATE_KEY|POLYMARKET_RELAYER_API_KEY|POLYMARKET_API_SECRET|POLYMARKET_API_PASSPHRASE|POLYMARKET_API_KEY)"
     r"(['\"]?\s*[:=]\s*['\"]?)([^'\",\s})]+)")
 
 

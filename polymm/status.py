@@ -33,6 +33,7 @@ def gather_status(cfg: PolymmConfig, path: Path, now: float | None = None) -> di
         active = [o for o in orders if o.active]
         positions = {t: p for t, p in ledger.positions().items()}
         fills = ledger.fills()
+        merges = ledger.merges()
         cursors = (ledger.get_cursor(catalog.CURSOR), ledger.get_cursor(account.CURSOR))
     finally:
         ledger.close()
@@ -123,6 +124,16 @@ def gather_status(cfg: PolymmConfig, path: Path, now: float | None = None) -> di
         "account_as_of": wallet.get("at"),
         "account_problem": wallet.get("problem"),
         "heartbeat_healthy": summary.get("heartbeat_healthy"),
+        # YES+NO pairs merged into collateral through the relayer (polymm.controller.merger)
+        "merges": {"confirmed": sum(1 for m in merges if m["state"] == "CONFIRMED"),
+                   "pending": sum(1 for m in merges if m["state"] in ("SIGNED", "SUBMITTED")),
+                   "failed": sum(1 for m in merges if m["state"] == "FAILED"),
+                   "pairs_merged": fmt.shares(sum((m["amount"] for m in merges if m["state"] == "CONFIRMED"), ZERO)),
+                   "pnl": fmt.money_json(sum((m["pnl"] for m in merges if m["state"] == "CONFIRMED"), ZERO)),
+                   "recent": [{"merge_id": m["merge_id"], "condition_id": m["condition_id"],
+                               "amount": fmt.shares(m["amount"]), "state": m["state"],
+                               "relayer_state": m["relayer_state"], "transaction_id": m["transaction_id"],
+                               "error": m["error"]} for m in merges[-5:]]},
         "user_channel": summary.get("user_channel"),
         "market_data": summary.get("market_data"),
         "notes": summary.get("notes", []),
@@ -223,6 +234,10 @@ def render_status(status: dict) -> Group:
                          if status["last_tick_age_s"] is not None else "",
                          f"   fills today {status['fills_today']} ({fmt.money(status['fills_today_volume_usdc'])})",
                          f"   realised PnL {fmt.money(status['realized_pnl'])}",
+                         f"\nmerges: {status['merges']['confirmed']} confirmed ({status['merges']['pairs_merged']} pairs, "
+                         f"P&L {fmt.money(status['merges']['pnl'])}), {status['merges']['pending']} pending, "
+                         f"{status['merges']['failed']} failed" if status.get("merges") and (status["merges"]["confirmed"]
+                         or status["merges"]["pending"] or status["merges"]["failed"]) else "",
                          f"\n{_rewards_line(status)}",
                          f"\n{_fees_line(status)}",
                          f"\n{_wallet_line(status)}",

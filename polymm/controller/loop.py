@@ -217,6 +217,8 @@ class Service:
         else:
             self.skipped_execute = False
             report = self.controller.executor.run(gated)
+        if self.session.merger is not None:  # YES+NO pairs into collateral (polymm.controller.merger)
+            report.notes.extend(self.session.merger.step(observed))
         t_execute = time.monotonic() - t_gate
         self.controller.note_refusals(report.place_errors)  # a market's state changed: read it next tick
         health, why = self._placing_health(health, why, report)

@@ -69,6 +69,7 @@ class Session:
     ledger_path: Path
     embedded: bool
     lock: InstanceLock | None = None
+    merger: object | None = None  # polymm.controller.merger.Merger: YES+NO pairs into collateral (None: off)
 
 
 def ledger_path_for(cfg: PolymmConfig) -> Path:
@@ -178,7 +179,11 @@ def open_session(cfg: PolymmConfig, secrets: Secrets, *, dry_run: bool = False, 
         ledger = open_ledger(path, write=not dry_run)
         stack.callback(ledger.close)
         controller = Controller(cfg, public, trading, ledger, market_data=market_data_for(cfg, public))
-        yield Session(cfg, endpoints, public, trading, ledger, controller, path, embedded, instance)
+        merger = None
+        if not dry_run:
+            from polymm.controller.merger import merger_for
+            merger = merger_for(cfg, ledger, endpoints, key, funder, secrets, controller.clock)
+        yield Session(cfg, endpoints, public, trading, ledger, controller, path, embedded, instance, merger)
 
 
 def _write_key_file(ledger: Path, key: str) -> Path:

@@ -46,7 +46,7 @@ from polymm.reconciler.snapshot import LedgerSnapshot
 from polymm.statemachines.orders import ACTIVE_STATES, ORDER_STATES, next_state
 from polymm.statemachines.trades import TRADE_STATUSES, check_trade_status, next_trade_status
 
-SCHEMA_VERSION = 2  # 2: fills.fee
+SCHEMA_VERSION = 3  # 2: fills.fee; 3: merges
 BUSY_TIMEOUT_MS = 10_000
 SIDES = ("BUY", "SELL")
 LIQUIDITY = ("maker", "taker")
@@ -389,7 +389,25 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     db["selection"].create(
         {"id": int, "condition_ids": str, "at": float}, pk="id", not_null={"condition_ids", "at"}
     )
+    _create_merges(db)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+MERGE_STATES = ("SIGNED", "SUBMITTED", "CONFIRMED", "FAILED")  # SIGNED: durable before it is sent
+MERGE_PREFIX = "merge:"  # the trade id of a merge's two fill rows (polymm.controller.merger)
+
+
+def _create_merges(db: sqlite_utils.Database) -> None:
+    """A merge of a YES+NO pair into collateral through the relayer: its signed payload is stored before it is
+    sent, so a restart can find out what became of it (and resending it cannot merge twice: its nonce is spent
+    by the first that lands)."""
+    db["merges"].create(
+        {"merge_id": str, "condition_id": str, "token_ids": str, "amount": str, "state": str, "payload": str,
+         "transaction_id": str, "transaction_hash": str, "relayer_state": str, "error": str, "pnl": str,
+         "created_at": float, "updated_at": float},
+        pk="merge_id", not_null={"condition_id", "token_ids", "amount", "state", "payload", "created_at", "updated_at"},
+        if_not_exists=True,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -489,9 +507,10 @@ class Ledger:
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:
                 _create_schema(self._db)
-            elif version == 1:
-                # schema 2 adds the fee of each fill; fills recorded before carry 0
-                self._conn.execute("ALTER TABLE fills ADD COLUMN fee TEXT NOT NULL DEFAULT '0'")
+            elif version in (1, 2):
+                if version == 1:  # schema 2 adds the fee of each fill; fills recorded before carry 0
+                    self._conn.execute("ALTER TABLE fills ADD COLUMN fee TEXT NOT NULL DEFAULT '0'")
+                _create_merges(self._db)  # schema 3: merges
                 self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             elif version != SCHEMA_VERSION:
                 raise LedgerError(f"{self.path}: unsupported schema version {version}")
@@ -785,14 +804,15 @@ class Ledger:
         return None if row is None else _fill_from_row(row)
 
     def fills(self, *, since: float | None = None) -> list[FillRecord]:
-        """Fills in the order first seen; `since` keeps those first seen at or after that time."""
+        """Fills in the order first seen; `since` keeps those first seen at or after that time. The rows of
+        merges (trade id `merge:…`: they fold into positions, but are no trades) are left out: `merges()`."""
         with self._read() as conn:
             if since is None:
-                rows = conn.execute("SELECT * FROM fills ORDER BY seq").fetchall()
+                rows = conn.execute("SELECT * FROM fills WHERE trade_id NOT LIKE 'merge:%' ORDER BY seq").fetchall()
             else:
                 rows = conn.execute(
-                    "SELECT * FROM fills WHERE first_seen_at >= ? ORDER BY seq", (since,)
-                ).fetchall()
+                    "SELECT * FROM fills WHERE first_seen_at >= ? AND trade_id NOT LIKE 'merge:%' ORDER BY seq",
+                    (since,)).fetchall()
         return [_fill_from_row(r) for r in rows]
 
     def position_opened_at(self, token_id: str) -> float | None:
@@ -914,6 +934,92 @@ class Ledger:
             fill = _fill_from_row(row)
             position = apply_to_position(position, fill.side, fill.size, fill.price)
         self._store_position(conn, position)
+
+    # -- merges (polymm.controller.merger) ------------------------------------------------------
+
+    def record_merge(self, merge_id: str, condition_id: str, token_ids: Sequence[str], amount: Decimal,
+                     payload: dict) -> None:
+        """The signed merge, durable (state SIGNED) before it is sent."""
+        now = self._clock()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO merges (merge_id, condition_id, token_ids, amount, state, payload, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, 'SIGNED', ?, ?, ?)",
+                (merge_id, condition_id, json.dumps(list(token_ids)), str(_exact(amount, "merge amount")),
+                 json.dumps(payload, sort_keys=True), now, now))
+
+    def update_merge(self, merge_id: str, **fields: Any) -> None:
+        """Record what the relayer said (transaction_id, relayer_state, transaction_hash, error) or SUBMITTED."""
+        allowed = {"transaction_id", "transaction_hash", "relayer_state", "error", "state"}
+        if not set(fields) <= allowed or fields.get("state", "SUBMITTED") not in ("SIGNED", "SUBMITTED"):
+            raise ValueError(f"update_merge: {sorted(fields)}")
+        with self._write() as conn:
+            row = conn.execute("SELECT state FROM merges WHERE merge_id = ?", (merge_id,)).fetchone()
+            if row is None or row["state"] in ("CONFIRMED", "FAILED"):
+                return
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            conn.execute(f"UPDATE merges SET {sets}, updated_at = ? WHERE merge_id = ?",
+                         (*fields.values(), self._clock(), merge_id))
+
+    def fail_merge(self, merge_id: str, error: str, relayer_state: str | None = None) -> None:
+        """The merge did not happen (refused, reverted): nothing moves; the shares stay where they were."""
+        with self._write() as conn:
+            conn.execute("UPDATE merges SET state = 'FAILED', error = ?, relayer_state = COALESCE(?, relayer_state), "
+                         "updated_at = ? WHERE merge_id = ? AND state NOT IN ('CONFIRMED', 'FAILED')",
+                         (error[:500], relayer_state, self._clock(), merge_id))
+
+    def confirm_merge(self, merge_id: str, transaction_hash: str | None, at: float) -> Decimal | None:
+        """The merge is on chain: in ONE transaction, the row turns CONFIRMED and each outcome's position shrinks
+        by the amount — a SELL fill row of trade id `merge:<id>` each, so every refold keeps it — at prices that
+        sum to 1 (the collateral a full set returns): each side realises half of 1 − (avg YES + avg NO) per pair.
+        Returns the realised P&L, or None if it was already recorded (or is not a pending merge)."""
+        with self._write() as conn:
+            row = conn.execute("SELECT * FROM merges WHERE merge_id = ?", (merge_id,)).fetchone()
+            if row is None or row["state"] in ("CONFIRMED", "FAILED"):
+                return None
+            amount = _stored_decimal("merges", merge_id, "amount", row["amount"])
+            tokens = _stored_json("merges", merge_id, "token_ids", row["token_ids"])
+            positions = [self._position_in(conn, t) or PositionRecord(t, row["condition_id"], ZERO, ZERO, ZERO)
+                         for t in tokens]
+            avgs = [p.avg_cost for p in positions]
+            edge = (Decimal(1) - sum(avgs)) / 2
+            now = self._clock()
+            for index, (position, avg) in enumerate(zip(positions, avgs)):
+                conn.execute(
+                    "INSERT INTO fills (trade_id, order_id, condition_id, token_id, side, size, price, status, "
+                    "liquidity, match_time, applied, reversed, first_seen_at, updated_at, fee) "
+                    "VALUES (?, ?, ?, ?, 'SELL', ?, ?, 'CONFIRMED', 'maker', ?, 1, 0, ?, ?, '0')",
+                    (MERGE_PREFIX + merge_id, f"{MERGE_PREFIX}{merge_id}:{index}", row["condition_id"], position.token_id,
+                     str(amount), str(avg + edge), int(at), now, now))
+                self._store_position(conn, apply_to_position(position, "SELL", amount, avg + edge))
+            pnl = amount * (Decimal(1) - sum(avgs))
+            conn.execute("UPDATE merges SET state = 'CONFIRMED', relayer_state = 'STATE_CONFIRMED', "
+                         "transaction_hash = COALESCE(?, transaction_hash), pnl = ?, updated_at = ? WHERE merge_id = ?",
+                         (transaction_hash, str(pnl), now, merge_id))
+            return pnl
+
+    def merges(self, states: Iterable[str] | None = None) -> list[dict]:
+        """Merges, oldest first, as dicts (amount and pnl as Decimals, token_ids and payload parsed)."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT * FROM merges ORDER BY created_at, merge_id").fetchall()
+        out = []
+        for r in rows:
+            if states is not None and r["state"] not in set(states):
+                continue
+            d = dict(r)
+            d["amount"] = _stored_decimal("merges", r["merge_id"], "amount", r["amount"])
+            d["pnl"] = _stored_decimal("merges", r["merge_id"], "pnl", r["pnl"]) if r["pnl"] is not None else None
+            d["token_ids"] = _stored_json("merges", r["merge_id"], "token_ids", r["token_ids"])
+            d["payload"] = _stored_json("merges", r["merge_id"], "payload", r["payload"])
+            out.append(d)
+        return out
+
+    def unsettled_tokens(self) -> set[str]:
+        """Tokens with a fill that may still change (MATCHED, MINED, RETRYING): never merged (a buy may fail)."""
+        with self._read() as conn:
+            rows = conn.execute(f"SELECT DISTINCT token_id FROM fills WHERE status IN ({', '.join('?' * len(UNSETTLED))})",
+                                UNSETTLED).fetchall()
+        return {r["token_id"] for r in rows}
 
     # -- cursors, tick journal, market selection -----------------------------------------------
 
