@@ -1,8 +1,9 @@
 """LedgerSnapshot: what one tick reads from the ledger — bounded by what is live, never the closed history.
 
 The ledger builds it (`Ledger.tick_snapshot`); the pure tick (`reconciler.tick`) reads it. It holds
-our active orders; the orders the observation names (by an open order or a fill), in any state; the
-fills of all those orders and every unsettled fill; the position rows; the trade cursor; and, for a
+our active orders; the orders the observation names (by an open order, or by a fill that is new or whose
+status changed), in any state; the fills of all those orders, the stored rows of the observed fills and every
+unsettled fill; the position rows; the trade cursor; and, for a
 token where an observed fill turns FAILED, that token's effective fills in first-seen order.
 """
 
@@ -42,7 +43,7 @@ class LedgerSnapshot:
     """What a tick reads from the ledger (see the module docstring)."""
 
     active_orders: tuple[StoredOrder, ...]
-    named_orders: Mapping[str, StoredOrder]  # orders the observation names (by open order or fill), any state
+    named_orders: Mapping[str, StoredOrder]  # orders named by an open order or a new/changed fill, any state
     fills: Mapping[tuple[str, str], StoredFill]  # by (trade id, order id)
     positions: Mapping[str, PositionRecord]
     cursor: int | None

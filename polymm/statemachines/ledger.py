@@ -847,18 +847,26 @@ class Ledger:
 
     def tick_snapshot(self, open_order_ids: Iterable[str], observed_fills: Iterable, cursor_name: str) -> LedgerSnapshot:
         """What one tick needs, read in one snapshot; its size depends on what is live, not on history:
-        the active orders, the orders named by `open_order_ids` or `observed_fills`, the fills of all those
-        orders, every unsettled fill, position rows, the cursor, and the effective fills of a token where an
-        observed fill turns FAILED (to refold its position)."""
+        the active orders, the orders named by `open_order_ids` or by an observed fill that is new or whose
+        status differs from ours, the fills of all those orders, the stored rows of every observed fill, every
+        unsettled fill, position rows, the cursor, and the effective fills of a token where an observed fill
+        turns FAILED (to refold its position). An observed fill we hold unchanged changes nothing, so its
+        order is not read (a busy window of unsettled trades names hundreds of them every tick)."""
         observed_fills = list(observed_fills)
         with self._read() as conn:
             active = [_order_from_row(r) for r in conn.execute(
                 f"SELECT * FROM orders WHERE state IN ({', '.join('?' for _ in ACTIVE_STATES)}) "
                 "ORDER BY created_at, order_id", sorted(ACTIVE_STATES))]
-            named_ids = list(dict.fromkeys([*open_order_ids, *(f.order_id for f in observed_fills)]))
+            observed_keys = {(f.trade_id, f.order_id) for f in observed_fills}
+            rows = {r["seq"]: r for r in self._rows_in(conn, "fills", "trade_id",
+                                                       list(dict.fromkeys(f.trade_id for f in observed_fills)))
+                    if (r["trade_id"], r["order_id"]) in observed_keys}
+            stored_status = {(r["trade_id"], r["order_id"]): r["status"] for r in rows.values()}
+            changed = [f.order_id for f in observed_fills if stored_status.get((f.trade_id, f.order_id)) != f.status]
+            named_ids = list(dict.fromkeys([*open_order_ids, *changed]))
             named = {o.order_id: o for o in map(_order_from_row, self._rows_in(conn, "orders", "order_id", named_ids))}
             order_ids = list(dict.fromkeys([*(o.order_id for o in active), *named]))
-            rows = {r["seq"]: r for r in self._rows_in(conn, "fills", "order_id", order_ids)}
+            rows.update({r["seq"]: r for r in self._rows_in(conn, "fills", "order_id", order_ids)})
             rows.update({r["seq"]: r for r in self._rows_in(conn, "fills", "status", UNSETTLED)})
             fills = {(f.trade_id, f.order_id): f for f in map(_fill_from_row, (rows[k] for k in sorted(rows)))}
             token_fills = {}
