@@ -113,6 +113,7 @@ Ranking = Literal["expected_reward", "original_ratio"]
 QuotePlacement = Literal["band_edge", "one_tick_inside"]
 Sizing = Literal["multiplier", "reward_minimum"]
 HedgeMode = Literal["cross", "maker"]
+StopLossDepth = Literal["covering", "best_bid"]
 VenueMode = Literal["embedded-sim", "remote"]
 SimScenario = Literal["calm", "trending", "jumpy"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -177,6 +178,8 @@ class StrategyConfig(_Section):
     # merge a held YES+NO pair back into collateral through the relayer (polymm.controller.merger); only where the
     # account can: a deposit wallet (venue.signature_type 3) with a relayer API key
     merge_pairs: bool = True
+    jump_memory_seconds: Annotated[float, Field(ge=0)] = 14400.0
+    jump_size: PriceGap = Decimal("0.03")
 
     @model_validator(mode="after")
     def _market_cap_within_total(self) -> StrategyConfig:
@@ -202,6 +205,8 @@ class HedgeSellConfig(_Section):
     dynamic_follow_enabled: bool = True
     mode: HedgeMode = "maker"
     maker_wait_seconds: Annotated[float, Field(ge=0)] = 1800.0
+    maker_step_seconds: Annotated[float, Field(ge=0)] = 300.0
+    stop_loss_depth: StopLossDepth = "best_bid"
 
 
 def _condition_id(value: object) -> object:

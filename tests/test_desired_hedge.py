@@ -158,3 +158,57 @@ def test_maker_mode_stop_loss_needs_max_bid_gap_too_on_a_cheap_token():
     assert hedge_price(pos, near, MAKER, D("0.04"), 0.0).reason == "maker_ask"
     far = book([("0.03", "100")], [("0.10", "100")])
     assert hedge_price(pos, far, MAKER, D("0.04"), 0.0).reason == "stop_loss"
+
+
+# ---- maker mode after the wait with maker_step_s > 0: the ask concedes a cent a step, never crossing
+STEP = replace(MAKER, maker_step_s=300.0)
+
+
+@pytest.mark.parametrize("age, price", [
+    (599.0, "0.50"),  # still waiting at cost
+    (600.0, "0.49"),  # the wait is over: one cent down (not the covering bid at 0.45, as with maker_step_s 0)
+    (899.0, "0.49"),
+    (900.0, "0.48"),
+    (1200.0, "0.47"),  # after 3 steps, ...
+    (9000.0, "0.47"),  # ... never at or below the best bid (0.46 here), however long it waits
+])
+def test_maker_step_down_lowers_the_ask_a_cent_a_step_and_never_crosses(age, price):
+    b = book([("0.46", "5"), ("0.45", "5"), ("0.44", "100")], [("0.51", "100")])  # above the stop (0.45)
+    pos = Position("T", D("10"), D("0.50"))
+    hp = hedge_price(pos, b, STEP, D("0.04"), age)
+    assert (hp.price, hp.crosses, hp.post_only) == (D(price), False, True)
+    assert hp.reason == ("maker_ask" if age < 600 else "maker_step_down")
+    # without maker_step_s the same position crosses into the book at the end of the wait (the rule before)
+    if age >= 600:
+        assert hedge_price(pos, b, MAKER, D("0.04"), age).crosses
+
+
+def test_maker_step_down_stops_at_cost_minus_max_bid_gap_and_the_stop_loss_still_crosses():
+    pos = Position("T", D("10"), D("0.80"))
+    low = book([("0.70", "100")], [("0.79", "100")])  # at or below the stop (0.80 × 0.9 = 0.72)
+    assert hedge_price(pos, low, STEP, D("0.04"), 99_999.0).reason == "stop_loss"
+    quiet = book([("0.73", "100")], [("0.79", "100")])  # above the stop (0.72): the ask rests at 0.80 − 0.05
+    hp = hedge_price(pos, quiet, STEP, D("0.04"), 99_999.0)
+    assert (hp.price, hp.reason, hp.crosses) == (D("0.75"), "maker_step_down", False)
+
+
+def test_maker_step_down_never_sells_at_a_loss_into_the_bids():
+    """Steps down, the ask is below what the bids bring net of the fee, but it still rests: a resting ask sells as
+    a maker (no fee, a rebate) when the price comes to it; only bids that bring the cost are taken at once."""
+    pos = Position("T", D("10"), D("0.50"))
+    b = book([("0.49", "100")], [("0.51", "100")])
+    hp = hedge_price(pos, b, STEP, D("0.04"), 1200.0)  # 3 steps: 0.47, below the best bid: rests at 0.50
+    assert (hp.price, hp.reason, hp.crosses) == (D("0.50"), "maker_step_down", False)
+    rich = book([("0.51", "100")], [("0.53", "100")])
+    assert hedge_price(pos, rich, STEP, D("0.0"), 1200.0).reason == "covering_bid"
+
+
+def test_stop_loss_at_the_best_bid_does_not_walk_a_book_a_jump_emptied():
+    """After a jump the bids left under the best bid are thin and low: `covering` sells the whole position down to
+    the level that covers it (0.40 here), `best_bid` only into the best bid (0.44); the rest rests there."""
+    pos = Position("T", D("20"), D("0.50"))
+    thin = book([("0.44", "5"), ("0.42", "5"), ("0.40", "100")], [("0.47", "100")])
+    assert hedge_price(pos, thin, PARAMS, D("0.04")).price == D("0.40")
+    for params in (replace(PARAMS, stop_loss_depth="best_bid"), replace(STEP, stop_loss_depth="best_bid")):
+        hp = hedge_price(pos, thin, params, D("0.04"), 0.0)
+        assert (hp.price, hp.reason, hp.crosses) == (D("0.44"), "stop_loss", True)

@@ -46,3 +46,35 @@ def test_pause_zero_is_the_seeds_behaviour():
     s = step(ToxicityState(), 0.0, {"A": ("M", D("0.5"))}, [("M", 0.0, D("20"), D("0.49"))], off)
     s = step(s, 5.0, {"A": ("M", D("0.9"))}, [], off)
     assert paused(s, 5.0, off) == {}
+
+
+# ---- jump memory: a market that repriced at once is left for jump_memory_s, longer than the pause
+J = ToxicityParams(pause_s=600.0, jump=D("0.02"), jump_memory_s=7200.0, jump_size=D("0.03"))
+
+
+def test_a_sudden_move_of_jump_size_leaves_the_market_for_the_jump_memory():
+    s = step(ToxicityState(), 0.0, {"A": ("M", D("0.500")), "B": ("N", D("0.300"))}, [], J)
+    s = step(s, 5.0, {"A": ("M", D("0.470")), "B": ("N", D("0.280"))}, [], J)  # M: 3 cents at once; N: 2
+    assert set(paused(s, 5.0, J)) == {"M", "N"}  # both toxic for the pause ...
+    assert set(paused(s, 700.0, J)) == {"M"}  # ... only the jump is remembered past it
+    assert "jump: midpoint moved 0.500 → 0.470 at once" in paused(s, 700.0, J)["M"]
+    assert paused(s, 7204.0, J) and not paused(s, 7205.0, J)
+    # without the memory (0, the rule before) the market is back after the pause
+    P0 = ToxicityParams(pause_s=600.0, jump=D("0.02"))
+    s0 = step(step(ToxicityState(), 0.0, {"A": ("M", D("0.500"))}, [], P0), 5.0, {"A": ("M", D("0.470"))}, [], P0)
+    assert not paused(s0, 700.0, P0)
+
+
+def test_the_same_move_spread_over_observations_or_seen_after_a_gap_is_not_a_jump():
+    s = ToxicityState()
+    for t, mid in ((0.0, "0.500"), (5.0, "0.490"), (10.0, "0.480"), (15.0, "0.470")):  # a cent a tick
+        s = step(s, t, {"A": ("M", D(mid))}, [], J)
+    assert set(paused(s, 15.0, J)) == {"M"} and not paused(s, 700.0, J)  # the pause's trend rule, not a jump
+    gap = step(step(ToxicityState(), 0.0, {"A": ("M", D("0.50"))}, [], J), 120.0, {"A": ("M", D("0.46"))}, [], J)
+    assert not paused(gap, 800.0, J)  # not observed for two minutes: the move is not known to be sudden
+
+
+def test_jump_memory_works_without_the_pause():
+    only = ToxicityParams(pause_s=0.0, jump=D("0.02"), jump_memory_s=3600.0, jump_size=D("0.03"))
+    s = step(step(ToxicityState(), 0.0, {"A": ("M", D("0.50"))}, [], only), 5.0, {"A": ("M", D("0.54"))}, [], only)
+    assert set(paused(s, 3000.0, only)) == {"M"}

@@ -66,8 +66,11 @@ class Controller:
         self.params = SelectionParams.from_config(cfg)
         self.hedge_params = HedgeParams(cfg.hedge_sell.max_bid_gap, cfg.hedge_sell.stop_loss_pct,
                                         cfg.hedge_sell.take_profit_pct, cfg.strategy.min_profit_margin_bps,
-                                        mode=cfg.hedge_sell.mode, maker_wait_s=cfg.hedge_sell.maker_wait_seconds)
-        self.toxicity_params = ToxicityParams(cfg.strategy.toxic_pause_seconds, cfg.strategy.toxic_jump)
+                                        mode=cfg.hedge_sell.mode, maker_wait_s=cfg.hedge_sell.maker_wait_seconds,
+                                        maker_step_s=cfg.hedge_sell.maker_step_seconds,
+                                        stop_loss_depth=cfg.hedge_sell.stop_loss_depth)
+        self.toxicity_params = ToxicityParams(cfg.strategy.toxic_pause_seconds, cfg.strategy.toxic_jump,
+                                              cfg.strategy.jump_memory_seconds, cfg.strategy.jump_size)
         self.toxicity = ToxicityState()  # the last midpoints and toxic events (polymm.desired.toxicity)
         # token -> when this controller first saw the position (a maker hedge waits from then; after a restart
         # the wait starts again, bounded by hedge_sell.maker_wait_seconds per restart)
@@ -363,7 +366,7 @@ class Controller:
 
     def _toxicity_after(self, observed: ObservedState) -> ToxicityState:
         """The toxicity state after this observation's midpoints and buy fills (pure step, nothing stored)."""
-        if self.toxicity_params.pause_s <= 0:
+        if self.toxicity_params.pause_s <= 0 and self.toxicity_params.jump_memory_s <= 0:
             return self.toxicity
         mids = {}
         if known(observed.books):

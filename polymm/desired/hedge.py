@@ -2,7 +2,8 @@
 
 Given a position (size, average cost) and the token's book, in this order:
 1. stop-loss — the best bid ≤ cost × (1 − stop_loss_pct): exit now at the lowest bid level whose
-   cumulative size covers the position (or the worst bid level if none covers), whatever the gap;
+   cumulative size covers the position (or the worst bid level if none covers), whatever the gap — or, with
+   `stop_loss_depth = "best_bid"`, at the best bid only (the rest rests there and follows the book);
 2. take-profit — the best bid ≥ cost × (1 + take_profit_pct): sell now at the best bid;
 3. covering bid — the lowest bid level whose cumulative size (best first) covers the whole
    position, if its price is ≥ cost − max_bid_gap: sell there (fills at once across the levels);
@@ -16,7 +17,10 @@ Maker hedge (`mode = "maker"`), between rules 2 and 3, while the position is you
 `maker_wait_s`: if the bids covering the position bring at least the cost net of the taker fee, sell
 into them (rule 3 without a loss); otherwise rest a post-only ask at max(cost rounded up to the tick,
 best bid + tick) — never below cost, never crossing — and wait for a buyer. Once the position is
-`maker_wait_s` old, rules 3–5 apply as in `cross` mode (the seed's): the hedge then crosses. The
+`maker_wait_s` old, rules 3–5 apply as in `cross` mode (the seed's): the hedge then crosses — unless
+`maker_step_s` > 0: then the post-only ask steps down one cent (or one tick, if coarser) every `maker_step_s`,
+from cost − 1 cent down to cost − max_bid_gap, never at or below the best bid; it crosses only into bids that
+bring the cost net of the fee, and otherwise only the stop-loss crosses (reason `maker_step_down`). The
 stop-loss (rule 1) crosses at once in both modes, so a maker hedge never rides a falling market down; in maker
 mode it fires when the best bid is both stop_loss_pct and max_bid_gap below cost (on a cheap token one tick is
 more than the percentage: the percentage alone would sell into the book on the spread itself).
@@ -35,6 +39,7 @@ from polymm.domain.ticks import clamp_to_valid, round_up_to_tick
 from polymm.domain.types import Book, Position
 
 BPS = Decimal(10_000)
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +53,21 @@ class HedgeParams:
     post_only: bool = False
     mode: str = "cross"  # cross (the seed's: sell into the bids at once) | maker (rest an ask at/above cost first)
     maker_wait_s: float = 0.0  # maker mode: how long a position may wait on its resting ask before crossing
+    # maker mode, once the wait is over: 0 crosses (rules 3–5, the behaviour before this option); > 0 keeps a
+    # post-only ask and lowers it one cent (or one tick, if coarser) every maker_step_s, never below
+    # cost − max_bid_gap and never crossing — only the stop-loss then sells into the bids
+    maker_step_s: float = 0.0
+    # where the stop-loss sells: "covering" (the lowest bid level whose cumulative size covers the position, the rule
+    # before this option) | "best_bid" (only into the best bid: what it holds fills, the rest rests at that price and
+    # the next tick sells into the book as it refills — right after a jump the levels under the best bid are what
+    # the arbitrageurs left, and walking them sells below the new price)
+    stop_loss_depth: str = "covering"
 
 
 @dataclass(frozen=True, slots=True)
 class HedgePrice:
     price: Decimal
-    reason: str  # stop_loss | take_profit | covering_bid | best_bid | margin_over_cost | maker_ask
+    reason: str  # stop_loss | take_profit | covering_bid | best_bid | margin_over_cost | maker_ask | maker_step_down
     crosses: bool  # True when the sell is marketable (meets a bid at once)
     post_only: bool = False  # True when the sell must rest (a maker ask: refused rather than taking)
 
@@ -96,16 +110,29 @@ def hedge_price(position: Position, book: Book, params: HedgeParams, fee_rate: D
         stop = min(stop, cost - params.max_bid_gap)
     if best_bid is not None:
         if best_bid <= stop:
+            if params.stop_loss_depth == "best_bid":
+                return done(best_bid, "stop_loss", True)
             level = covering_level(book, position.size)
             return done(level if level is not None else book.bids[-1].price, "stop_loss", True)
         if params.take_profit_pct > 0 and net_of_fee(best_bid, fee_rate) >= cost * (1 + params.take_profit_pct):
             return done(best_bid, "take_profit", True)
         level = covering_level(book, position.size)
-        if params.mode == "maker" and age_s < params.maker_wait_s:
+        stepping = params.mode == "maker" and params.maker_step_s > 0 and age_s >= params.maker_wait_s
+        if params.mode == "maker" and (age_s < params.maker_wait_s or stepping):
+            # bids that bring at least the cost net of the fee are taken at once (no loss)
             if level is not None and net_of_fee(level, fee_rate) >= cost:
                 return done(level, "covering_bid", True)
-            ask = max(round_up_to_tick(cost, tick), best_bid + tick)
-            return HedgePrice(clamp_to_valid(ask, tick), "maker_ask", False, True)
+            ask, reason = round_up_to_tick(cost, tick), "maker_ask"
+            if stepping:
+                # the wait is over: concede a cent per step instead of crossing the whole position into the bids
+                # (a taker trade right after the sweep that filled us walks a thinned book and pays the spread and
+                # the fee; the resting ask sells as a maker when the price comes to it, and earns the rebate)
+                steps = 1 + int((age_s - params.maker_wait_s) // params.maker_step_s)
+                step = max(tick, CENT)
+                ask = max(ask - steps * step, round_up_to_tick(cost - params.max_bid_gap, tick))
+                reason = "maker_step_down"
+            ask = max(ask, best_bid + tick)
+            return HedgePrice(clamp_to_valid(ask, tick), reason, False, True)
         if level is not None and net_of_fee(level, fee_rate) >= floor:
             return done(level, "covering_bid", True)
         if net_of_fee(best_bid, fee_rate) >= floor:

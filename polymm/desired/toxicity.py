@@ -7,6 +7,13 @@ A market is toxic for `pause_s` seconds after either
 - the midpoint of one of its tokens moved by `jump` or more from its reference — the midpoint seen at the
   start of the current `pause_s` window (the reference is reset once a window old) — so a news jump, a large
   taker walking the book, and a trend moving `jump` within the window all count.
+With `jump_memory_s` > 0, a market whose midpoint moved by `jump_size` or more *at once* (between two
+observations at most `SUDDEN_S` apart) is also left for `jump_memory_s`, a longer time: a quote behind the touch
+is filled by a news jump at the old price (the arbitrageurs take every bid the new price has passed), and one
+such fill costs the size times the jump's overshoot — measured on the simulator, 0.3–1.0 USDC, more than a
+reward-minimum quote earns in that market in weeks (cents a day). So a market seen to reprice in steps larger
+than the distance of our quote behind the midpoint is not worth quoting again for hours; a diffusion or a
+trend moves the midpoint a tick at a time and never counts here (the `jump` rule above handles those).
 While toxic its quotes are cancelled and not replaced; hedges of positions in it go on as always. The
 state is what the controller remembers between ticks (the last midpoint per token, the last toxic event
 per market); `step` is pure. Close to the end date a market is left by the funnel's end-date rule
@@ -20,16 +27,23 @@ from decimal import Decimal
 from typing import Iterable, Mapping
 
 
+SUDDEN_S = 60.0  # two observations of a token at most this far apart: a move between them is "at once"
+
+
 @dataclass(frozen=True, slots=True)
 class ToxicityParams:
     pause_s: float  # 0: never step back (the seed's behaviour)
-    jump: Decimal  # a midpoint move of at least this much between two observations (price units)
+    jump: Decimal  # a midpoint move of at least this much within pause_s of its reference (price units)
+    jump_memory_s: float = 0.0  # after a sudden move of jump_size, leave the market this long (0: off)
+    jump_size: Decimal = Decimal("0.03")  # a midpoint move at least this large between two observations
 
 
 @dataclass(frozen=True)
 class ToxicityState:
     mids: Mapping[str, tuple[float, Decimal]] = field(default_factory=dict)  # token -> (since, reference midpoint)
     events: Mapping[str, tuple[float, str]] = field(default_factory=dict)  # market -> (time, reason) of the last event
+    last: Mapping[str, tuple[float, Decimal]] = field(default_factory=dict)  # token -> (time, midpoint) last observed
+    jumps: Mapping[str, tuple[float, str]] = field(default_factory=dict)  # market -> (time, reason) of the last jump
 
 
 def step(state: ToxicityState, now: float, mids: Mapping[str, tuple[str, Decimal]],
@@ -37,8 +51,19 @@ def step(state: ToxicityState, now: float, mids: Mapping[str, tuple[str, Decimal
     """The state after one observation. `mids`: token -> (condition id, midpoint) of the books read this tick;
     `buy_fills`: the fills of our buys this observation lists, as (condition id, match time, size, price); a fill
     seen again (the trade cursor overlaps) sets the same event again, so the pause runs from the fill's time."""
-    if params.pause_s <= 0:
+    if params.pause_s <= 0 and params.jump_memory_s <= 0:
         return state
+    jumps: dict[str, tuple[float, str]] = {}
+    last = dict(state.last)
+    if params.jump_memory_s > 0:
+        jumps = {cid: ev for cid, ev in state.jumps.items() if now - ev[0] < params.jump_memory_s}
+        for token, (cid, mid) in mids.items():
+            seen = state.last.get(token)
+            if seen is not None and now - seen[0] <= SUDDEN_S and abs(mid - seen[1]) >= params.jump_size:
+                jumps[cid] = (now, f"jump: midpoint moved {seen[1]} → {mid} at once")
+            last[token] = (now, mid)
+    if params.pause_s <= 0:
+        return ToxicityState(state.mids, state.events, last, jumps)
     events = {cid: ev for cid, ev in state.events.items() if now - ev[0] < params.pause_s}
     for cid, at, size, price in buy_fills:
         if now - at < params.pause_s and at >= events.get(cid, (float("-inf"), ""))[0]:
@@ -52,7 +77,7 @@ def step(state: ToxicityState, now: float, mids: Mapping[str, tuple[str, Decimal
         elif now - since >= params.pause_s:
             since, before = now, mid
         new_mids[token] = (since, before)
-    return ToxicityState(new_mids, events)
+    return ToxicityState(new_mids, events, last, jumps)
 
 
 def paused(state: ToxicityState, now: float, params: ToxicityParams) -> dict[str, str]:
@@ -61,5 +86,9 @@ def paused(state: ToxicityState, now: float, params: ToxicityParams) -> dict[str
     for cid, (at, reason) in state.events.items():
         left = params.pause_s - (now - at)
         if left > 0:
+            out[cid] = f"{reason}; stepping back {left:.0f} s more"
+    for cid, (at, reason) in state.jumps.items():
+        left = params.jump_memory_s - (now - at)
+        if left > 0 and left > params.pause_s - (now - state.events.get(cid, (float("-inf"),))[0]):
             out[cid] = f"{reason}; stepping back {left:.0f} s more"
     return out
