@@ -207,6 +207,7 @@ class HedgeSellConfig(_Section):
     maker_wait_seconds: Annotated[float, Field(ge=0)] = 1800.0
     maker_step_seconds: Annotated[float, Field(ge=0)] = 300.0
     stop_loss_depth: StopLossDepth = "best_bid"
+    maker_take_at_cost: bool = False
 
 
 def _condition_id(value: object) -> object:

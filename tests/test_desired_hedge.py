@@ -212,3 +212,18 @@ def test_stop_loss_at_the_best_bid_does_not_walk_a_book_a_jump_emptied():
     for params in (replace(PARAMS, stop_loss_depth="best_bid"), replace(STEP, stop_loss_depth="best_bid")):
         hp = hedge_price(pos, thin, params, D("0.04"), 0.0)
         assert (hp.price, hp.reason, hp.crosses) == (D("0.44"), "stop_loss", True)
+
+
+def test_maker_take_at_cost_off_rests_the_ask_where_the_rule_before_sold_into_the_bids():
+    """Bids at 0.52 bring 0.52 − 0.04 × 0.52 × 0.48 ≈ 0.51 net of the fee for a position bought at 0.50: the rule
+    before sells into them at once (a taker fill, half a spread under the midpoint plus the fee); with
+    maker_take_at_cost off the ask rests at the best bid + tick (a maker fill at or above the best ask)."""
+    pos = Position("T", D("10"), D("0.50"))
+    b = book([("0.52", "100")], [("0.54", "100")])
+    assert hedge_price(pos, b, MAKER, D("0.04"), 0.0).reason == "covering_bid"
+    rest = replace(MAKER, maker_take_at_cost=False)
+    hp = hedge_price(pos, b, rest, D("0.04"), 0.0)
+    assert (hp.price, hp.reason, hp.crosses, hp.post_only) == (D("0.53"), "maker_ask", False, True)
+    # the take-profit (10 % over cost net of the fee) still sells at once
+    up = book([("0.57", "100")], [("0.58", "100")])
+    assert hedge_price(pos, up, rest, D("0.04"), 0.0).reason == "take_profit"

@@ -68,7 +68,8 @@ class Controller:
                                         cfg.hedge_sell.take_profit_pct, cfg.strategy.min_profit_margin_bps,
                                         mode=cfg.hedge_sell.mode, maker_wait_s=cfg.hedge_sell.maker_wait_seconds,
                                         maker_step_s=cfg.hedge_sell.maker_step_seconds,
-                                        stop_loss_depth=cfg.hedge_sell.stop_loss_depth)
+                                        stop_loss_depth=cfg.hedge_sell.stop_loss_depth,
+                                        maker_take_at_cost=cfg.hedge_sell.maker_take_at_cost)
         self.toxicity_params = ToxicityParams(cfg.strategy.toxic_pause_seconds, cfg.strategy.toxic_jump,
                                               cfg.strategy.jump_memory_seconds, cfg.strategy.jump_size)
         self.toxicity = ToxicityState()  # the last midpoints and toxic events (polymm.desired.toxicity)

@@ -15,7 +15,7 @@ Every price is clamped into [tick, 1 − tick]. The result says whether it cross
 
 Maker hedge (`mode = "maker"`), between rules 2 and 3, while the position is younger than
 `maker_wait_s`: if the bids covering the position bring at least the cost net of the taker fee, sell
-into them (rule 3 without a loss); otherwise rest a post-only ask at max(cost rounded up to the tick,
+into them (rule 3 without a loss; not with `maker_take_at_cost` off); otherwise rest a post-only ask at max(cost rounded up to the tick,
 best bid + tick) — never below cost, never crossing — and wait for a buyer. Once the position is
 `maker_wait_s` old, rules 3–5 apply as in `cross` mode (the seed's): the hedge then crosses — unless
 `maker_step_s` > 0: then the post-only ask steps down one cent (or one tick, if coarser) every `maker_step_s`,
@@ -62,6 +62,10 @@ class HedgeParams:
     # the next tick sells into the book as it refills — right after a jump the levels under the best bid are what
     # the arbitrageurs left, and walking them sells below the new price)
     stop_loss_depth: str = "covering"
+    # maker mode: sell into the bids at once when they bring at least the cost net of the taker fee (True, the rule
+    # before this option) — or never, resting the ask instead (False): such a sale gives up the half spread and the
+    # fee against the midpoint, a resting ask sells at or above the best ask and earns the rebate
+    maker_take_at_cost: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +124,7 @@ def hedge_price(position: Position, book: Book, params: HedgeParams, fee_rate: D
         stepping = params.mode == "maker" and params.maker_step_s > 0 and age_s >= params.maker_wait_s
         if params.mode == "maker" and (age_s < params.maker_wait_s or stepping):
             # bids that bring at least the cost net of the fee are taken at once (no loss)
-            if level is not None and net_of_fee(level, fee_rate) >= cost:
+            if params.maker_take_at_cost and level is not None and net_of_fee(level, fee_rate) >= cost:
                 return done(level, "covering_bid", True)
             ask, reason = round_up_to_tick(cost, tick), "maker_ask"
             if stepping:
