@@ -43,8 +43,10 @@ def test_the_maker_wait_is_counted_from_the_fill_across_a_restart(venue, truth, 
     """kill -9 while the hedge rests, start again: the ask still crosses when the wait since the fill is over,
     not a whole wait after the restart (the age comes from the ledger's fills, not from the process's memory)."""
     wait_s = 24.0
+    # maker_step_seconds 0: the hedge crosses when the wait is over (the default steps the ask down instead)
     ctl = controllers("maker-wait-restart", {"POLYMM_HEDGE_SELL__MODE": "maker",
-                                             "POLYMM_HEDGE_SELL__MAKER_WAIT_SECONDS": str(wait_s)})
+                                             "POLYMM_HEDGE_SELL__MAKER_WAIT_SECONDS": str(wait_s),
+                                             "POLYMM_HEDGE_SELL__MAKER_STEP_SECONDS": "0"})
     ctl.start()
     ctl.wait_ticks(2, timeout=60)
     quote = next(q for q in h.live_orders(truth.state(), ctl.address)
