@@ -478,3 +478,22 @@ def test_close_is_idempotent(db_path):
     led = Ledger(db_path)
     led.close()
     led.close()
+
+
+def test_repeated_reads_see_every_write_of_ours_and_of_another_connection(ledger, db_path, clock):
+    """active_orders() and positions() are served again while nothing changed: a write of this connection,
+    one inside an open transaction and a commit by a second connection (another process) are all seen."""
+    assert ledger.active_orders() == []
+    ledger.record_intent(new_order("0xa1"))
+    assert [o.order_id for o in ledger.active_orders()] == ["0xa1"]
+    with ledger.transaction():
+        ledger.transition("0xa1", "submit")
+        assert [o.state for o in ledger.active_orders()] == ["submitting"]  # our own uncommitted change
+    assert [o.state for o in ledger.active_orders()] == ["submitting"]
+    with Ledger(db_path, clock=clock) as other:
+        other.record_intent(new_order("0xb2"))
+        other.apply_fill(observed_fill("t1", "0xb2", size="5"))
+    assert [o.order_id for o in ledger.active_orders()] == ["0xa1", "0xb2"]
+    assert ledger.positions()[YES].size == Decimal("5")
+    ledger.active_orders().clear()  # a caller's list is its own
+    assert len(ledger.active_orders()) == 2

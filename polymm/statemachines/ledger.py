@@ -426,6 +426,8 @@ class Ledger:
         self._clock = clock
         self._lock = threading.RLock()
         self._depth = 0  # nesting of _write: inner writes join the outer transaction
+        self._writes = 0  # write transactions begun or ended on this connection (_unchanged_since_read)
+        self._last_reads: dict[str, tuple[tuple, Any]] = {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: no implicit BEGINs; every transaction is opened explicitly.
         conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
@@ -467,6 +469,7 @@ class Ledger:
                 return
             conn.execute("BEGIN IMMEDIATE")
             self._depth = 1
+            self._writes += 1
             try:
                 yield conn
             except BaseException:
@@ -477,6 +480,23 @@ class Ledger:
                 conn.execute("COMMIT")
             finally:
                 self._depth = 0
+                self._writes += 1
+
+    def _unchanged_since_read(self, name: str, read: Callable[[], Any]) -> Any:
+        """`read()`, or what it returned last time when the database has not changed since: no write of ours
+        began or ended (`_writes`) and no other connection committed (`PRAGMA data_version`, which SQLite
+        changes for exactly that). A tick asks for the active orders and positions several times between two
+        writes. Never inside a write, whose own changes are not committed yet."""
+        with self._lock:
+            if self._depth:
+                return read()
+            key = (self._writes, self._conn.execute("PRAGMA data_version").fetchone()[0])
+            hit = self._last_reads.get(name)
+            if hit is not None and hit[0] == key:
+                return hit[1]
+            value = read()
+            self._last_reads[name] = (key, value)
+            return value
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -696,7 +716,7 @@ class Ledger:
 
     def active_orders(self) -> list[OrderRecord]:
         """Orders that occupy their slot and count toward exposure (intent, in flight, unknown, live)."""
-        return self.orders(sorted(ACTIVE_STATES))
+        return list(self._unchanged_since_read("active_orders", lambda: tuple(self.orders(sorted(ACTIVE_STATES)))))
 
     def history(self, order_id: str) -> list[dict]:
         """The order's state changes, oldest first; the first row is the intent (from_state None)."""
@@ -839,6 +859,9 @@ class Ledger:
 
     def positions(self) -> dict[str, PositionRecord]:
         """Every token we have traded, by token id (flat positions included: they carry realised PnL)."""
+        return dict(self._unchanged_since_read("positions", self._read_positions))
+
+    def _read_positions(self) -> dict[str, PositionRecord]:
         with self._read() as conn:
             rows = conn.execute("SELECT * FROM positions ORDER BY token_id").fetchall()
         return {r["token_id"]: _position_from_row(r) for r in rows}
