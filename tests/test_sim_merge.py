@@ -140,3 +140,50 @@ def test_an_eoa_has_no_relayer_wallet(venue, make_client):
     r = httpx.get(f"{venue.url}/relayer/v1/account/transactions/params",
                   params={"address": client.get_address(), "type": "WALLET"})
     assert r.status_code == 400 and "no WALLET wallet is deployed" in r.json()["error"]
+
+
+def test_polymms_relayer_client_merges_and_the_backtest_truth_and_report_count_it(venue, admin, wallet_owner):
+    """polymm's own client (polymm/venue/relayer.py) signs what the simulated relayer verifies; the backtest's account
+    truth books the merge's collateral as trading cash and its P&L (1 a pair − the pair's cost), and the report
+    counts it per market."""
+    from polymm.backtest.lockstep import BacktestOptions, RunRecord, _final
+    from polymm.backtest.report import build_report
+    from polymm.backtest.truth import AccountTruth
+    from polymm.config import PolymmConfig
+    from polymm.venue.outcomes import Ok
+    from polymm.venue.relayer import RelayerClient
+
+    key, eoa, wallet, relayer_key = wallet_owner
+    market = _market(venue)
+    yes, no = market.token_ids
+    admin.fund(wallet, tokens={yes: 10, no: 10})
+    engine = venue.server.engine
+
+    def cost_basis():  # as if bought at 0.40 and 0.55
+        acct = engine.accounts[wallet]
+        acct.cost_basis[yes], acct.cost_basis[no] = 4_000_000, 5_500_000
+    venue.call(cost_basis)
+    truth = venue.call(lambda: AccountTruth(engine, wallet))
+    client = RelayerClient(f"{venue.url}/relayer", key, wallet, relayer_key["key"], relayer_key["address"],
+                           clock=lambda: admin.state()["now"])
+    signed = client.signed_merge(market.condition_id, market.neg_risk, 6_000_000, "polymm merge t1")
+    assert isinstance(signed, Ok)
+    sent = client.submit(signed.value)
+    assert isinstance(sent, Ok)
+    again = client.submit(signed.value)  # the same signed bytes again: the spent nonce refuses them
+    assert "does not match on-chain nonce 1" in again.reason
+    assert client.find("polymm merge t1").value == sent.value
+    admin.advance(40)
+    assert client.transaction(sent.value).value["state"] == "STATE_CONFIRMED"
+    state = admin.state()
+    assert state["accounts"][wallet]["positions"] == {yes: 4, no: 4} and len(state["merges"]) == 1
+    final = venue.call(lambda: _final(truth, None))
+    [(cid, merged)] = final["merges_by_market"].items()
+    assert cid == market.condition_id and merged["merges"] == 1 and merged["pairs"] == 6
+    assert merged["pnl"] == pytest.approx(6 * (1 - 0.40 - 0.55))
+    assert final["cash_by_market"][cid] == pytest.approx(6.0)
+    record = RunRecord(BacktestOptions(scenario="calm", hours=1, seed=1, markets=1),
+                       PolymmConfig().model_dump(mode="json"), start=0.0, end=3600.0, final=final)
+    report = build_report(record)
+    assert (report["totals"]["merges"], report["totals"]["merged_pairs"]) == (1, 6.0)
+    assert report["totals"]["merge_pnl"] == pytest.approx(0.3)

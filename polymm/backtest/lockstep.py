@@ -131,7 +131,13 @@ def _run(cfg: PolymmConfig, options: BacktestOptions, out_dir: Path, venue: SimV
     urls = venue.urls
     endpoints = VenueEndpoints(urls["clob_url"], urls["gamma_url"], urls["data_url"], urls["ws_url"], cfg.venue.chain_id)
     public = VenueGateway(endpoints, cfg.venue.request_timeout_seconds)
-    trading = TradingGateway(endpoints, test_key(options.seed), None, 0, None, cfg.venue.request_timeout_seconds,
+    # the account trades through a deposit wallet (signature type 3, the wallet of accounts made since the 2026
+    # migration: docs trading/deposit-wallets), the kind that can merge YES+NO pairs through the relayer
+    from eth_account import Account as _Account
+
+    owner = _Account.from_key(test_key(options.seed)).address
+    wallet = venue.call(lambda: engine.deploy_wallet(owner, 3))
+    trading = TradingGateway(endpoints, test_key(options.seed), None, 3, wallet, cfg.venue.request_timeout_seconds,
                              clock=clock)
     ledger_path = out_dir / "ledger.sqlite"
     for suffix in ("", "-wal", "-shm"):
@@ -142,7 +148,17 @@ def _run(cfg: PolymmConfig, options: BacktestOptions, out_dir: Path, venue: SimV
         if not isinstance(outcome, Ok):
             raise BacktestError(f"API credentials: {outcome.reason}")
         controller = Controller(cfg, public, trading, ledger, clock=clock)
-        session = Session(cfg, endpoints, public, trading, ledger, controller, ledger_path, embedded=False)
+        merger = None
+        if cfg.strategy.merge_pairs:  # polymm.controller.merger, with the relayer key the venue issues the owner
+            from polymm.controller.merger import Merger
+            from polymm.venue.relayer import RelayerClient
+
+            relayer_key = venue.call(lambda: venue.server.relayer.issue_key(owner))
+            merger = Merger(ledger, RelayerClient(urls["relayer_url"], test_key(options.seed), wallet,
+                                                  relayer_key["key"], relayer_key["address"], cfg.venue.chain_id,
+                                                  clock=clock), clock)
+        session = Session(cfg, endpoints, public, trading, ledger, controller, ledger_path, embedded=False,
+                          merger=merger)
         service = Service(session, use_user_channel=False)
         service.heartbeat = LockStepHeartbeat(trading, cfg.controller.heartbeat_interval_seconds, clock=clock)
         # the balance/rewards display aid polls on its own wall-clock thread in the live loop; nothing may talk
@@ -291,6 +307,7 @@ def _final(truth: AccountTruth, sampler) -> dict:
         "fees_by_market": dict(truth.fees_by_market),
         "cash_by_market": dict(truth.cash_by_market),
         "holdings_by_market": holdings,
+        "merges_by_market": truth.merges_by_market(),
     }
 
 

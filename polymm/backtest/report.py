@@ -40,6 +40,7 @@ def build_report(record) -> dict:
     fees = final.get("fees_by_market", {})
     cash = final.get("cash_by_market", {})
     holdings = final.get("holdings_by_market", {})
+    merges = final.get("merges_by_market", {})
     fills_by_market: dict[str, list] = {}
     for f in record.fills:
         fills_by_market.setdefault(f.condition_id, []).append(f)
@@ -53,6 +54,7 @@ def build_report(record) -> dict:
         fl = fills_by_market.get(cid, [])
         expected = record.expected_by_market.get(cid, 0.0)
         paid = rewards.get(cid, 0.0)
+        merged = merges.get(cid, {})
         rows.append({
             "condition_id": cid,
             "question": facts.get("question", ""),
@@ -69,9 +71,14 @@ def build_report(record) -> dict:
             "expected_rewards": _r(expected),
             "paid_over_expected": _r(paid / expected, 4) if expected > 0 else None,
             "hours_quoted": _r(record.selected_seconds.get(cid, 0.0) / 3600, 3),
+            # YES+NO pairs merged into collateral (in trading P&L already: the collateral is cash, the shares gone)
+            "merges": merged.get("merges", 0),
+            "merged_pairs": _r(merged.get("pairs", 0.0)),
+            "merge_pnl": _r(merged.get("pnl", 0.0)),
         })
     totals = {k: _r(sum(r[k] for r in rows)) for k in ("rewards", "rebates", "fees", "trading_pnl", "net",
-                                                      "expected_rewards", "inventory_value")}
+                                                      "expected_rewards", "inventory_value", "merged_pairs", "merge_pnl")}
+    totals["merges"] = sum(r["merges"] for r in rows)
     totals.update(_fill_stats(record.fills))
     totals["paid_over_expected"] = _r(totals["rewards"] / totals["expected_rewards"], 4) if totals["expected_rewards"] else None
     series = record.series
@@ -230,7 +237,7 @@ def _money(x) -> str:
 def render_html(report: dict) -> str:
     run, totals = report["run"], report["totals"]
     cols = ("rewards", "rebates", "fees", "trading_pnl", "net", "fills", "maker_fills", "maker_markout_300s",
-            "expected_rewards", "paid_over_expected")
+            "merges", "merge_pnl", "expected_rewards", "paid_over_expected")
     head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in cols)
     body = []
     for r in report["markets"] + [dict(totals, question="TOTAL", condition_id="")]:

@@ -59,6 +59,10 @@ class AccountTruth:
         self._pending_markouts: list[tuple[float, int, FillRecord]] = []
         self.cash_by_market: dict[str, float] = defaultdict(float)  # trading cash flows, fees excluded
         self.fees_by_market: dict[str, float] = defaultdict(float)
+        # YES+NO pairs merged into collateral through the relayer (polymm.sim.relayer), once mined: the collateral
+        # is trading cash; P&L = 1 − the pair's cost a pair
+        self.merges: list[dict] = []
+        self._seen_merges: set[int] = set()
         self.start_equity = self.equity()
 
     # ------------------------------------------------------------------ trades
@@ -94,7 +98,27 @@ class AccountTruth:
                     self._pending_markouts.append((engine.now + horizon, horizon, rec))
                 fee = 0.0  # one trade's fee is booked once
         self._seen_trades = len(trades)
+        relayer = getattr(engine, "relayer", None)
+        for tx in (relayer.transactions.values() if relayer is not None else ()):
+            if tx.wallet != addr:
+                continue
+            for m in tx.merges:
+                if m.mined_at is None or id(m) in self._seen_merges:
+                    continue
+                self._seen_merges.add(id(m))
+                self.cash_by_market[m.condition_id] += m.amount / MICRO
+                self.merges.append({"at": m.mined_at, "condition_id": m.condition_id, "pairs": m.amount / MICRO,
+                                    "pnl": (m.amount - m.cost) / MICRO})
         return new
+
+    def merges_by_market(self) -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        for m in self.merges:
+            row = out.setdefault(m["condition_id"], {"merges": 0, "pairs": 0.0, "pnl": 0.0})
+            row["merges"] += 1
+            row["pairs"] += m["pairs"]
+            row["pnl"] += m["pnl"]
+        return out
 
     def settle_markouts(self) -> None:
         now = self.engine.now

@@ -91,6 +91,8 @@ NONCE_MISMATCH = "batch nonce {0} does not match on-chain nonce {1}"
 class Merge:
     condition_id: str
     amount: int  # micro-shares of each outcome = micro-collateral
+    cost: int = 0  # micro-collateral of cost basis the burnt shares carried (set when mined): P&L = amount − cost
+    mined_at: float | None = None
 
 
 @dataclass
@@ -164,6 +166,7 @@ class Relayer:
         self.nonces: dict[str, int] = {}  # wallet -> next nonce
         self.api_keys: dict[str, str] = {}  # relayer API key -> owner address
         engine.on_step(self.step, during_restart=True)  # the chain does not stop when the CLOB restarts
+        engine.relayer = self  # the backtest's account truth reads the merges (polymm.backtest.truth)
 
     # ------------------------------------------------------------------ keys and auth
     def issue_key(self, address: str) -> dict:
@@ -425,8 +428,11 @@ class Relayer:
         acct = self.engine.account(tx.wallet)
         for m in tx.merges:
             for token in self.engine.markets[m.condition_id].token_ids:
+                before = acct.cost_basis.get(token, 0)
                 self.engine._apply_move(tx.wallet, token, -m.amount, 0)
+                m.cost += before - acct.cost_basis.get(token, 0)
             acct.collateral += m.amount
+            m.mined_at = self.engine.now
         for token in need:
             left = acct.tokens.get(token, 0)
             for order in sorted((o for o in acct.open_orders.values() if o.side == "SELL" and o.token_id == token),

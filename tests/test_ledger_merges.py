@@ -1,0 +1,61 @@
+"""The ledger's merges (polymm/controller/merger.py): a YES+NO pair merged into collateral shrinks both positions by
+the amount and realises 1 − (avg YES + avg NO) a pair, once, in one transaction; the fold keeps it when a position
+is refolded after a reversed fill; a failed merge moves nothing; merge rows are no trades (`fills()`)."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from polymm.statemachines.ledger import Ledger, ObservedFill
+
+COND = "0x" + "ab" * 32
+YES, NO = "111", "222"
+
+
+def fill(trade, token, side, size, price, status="CONFIRMED"):
+    return ObservedFill(trade, f"o-{trade}", COND, token, side, D(size), D(price), status, "maker", 1_700_000_000)
+
+
+def test_a_confirmed_merge_shrinks_both_positions_and_realises_the_pairs_edge(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite", clock=lambda: 1000.0)
+    ledger.apply_fill(fill("t1", YES, "BUY", "30", "0.40"))
+    ledger.apply_fill(fill("t2", NO, "BUY", "20", "0.55"))
+    ledger.apply_fill(fill("t3", YES, "BUY", "10", "0.50", status="MATCHED"))
+    assert ledger.unsettled_tokens() == {YES}
+    ledger.record_merge("m1", COND, (YES, NO), D("20"), {"nonce": "0"})
+    ledger.update_merge("m1", transaction_id="tx-1", state="SUBMITTED")
+    pnl = ledger.confirm_merge("m1", "0xhash", 1001.0)
+    # avg YES = (30 × 0.40 + 10 × 0.50) / 40 = 0.425; avg NO 0.55; 20 × (1 − 0.975) = 0.5
+    assert pnl == D("0.5")
+    assert ledger.confirm_merge("m1", "0xhash", 1002.0) is None  # once
+    pos = ledger.positions()
+    assert (pos[YES].size, pos[NO].size) == (D("20"), D("0"))
+    assert pos[YES].realized_pnl + pos[NO].realized_pnl == D("0.5")
+    assert pos[YES].avg_cost == D("0.425")
+    [m] = ledger.merges()
+    assert (m["state"], m["pnl"], m["transaction_id"], m["transaction_hash"]) == ("CONFIRMED", D("0.5"), "tx-1", "0xhash")
+    assert [f.trade_id for f in ledger.fills()] == ["t1", "t2", "t3"]  # merge rows are no trades
+    # the unsettled YES buy fails (the merger would not have merged then; the ledger stays consistent anyway): the
+    # position is refolded from its fills, the merge kept in it; the pair's edge is now against the true cost,
+    # 20 × (1 − 0.40 − 0.55) = 1.0 (the merge's two prices sum to 1: the collateral it returned)
+    ledger.update_fill_status("t3", "o-t3", "FAILED")
+    pos = ledger.positions()
+    assert (pos[YES].size, pos[NO].size) == (D("10"), D("0"))
+    assert pos[YES].realized_pnl + pos[NO].realized_pnl == D("1.0")
+    ledger.close()
+    reopened = Ledger(tmp_path / "l.sqlite")
+    assert reopened.positions()[YES].size == D("10") and reopened.merges()[0]["state"] == "CONFIRMED"
+    reopened.close()
+
+
+def test_a_failed_merge_moves_nothing(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    ledger.apply_fill(fill("t1", YES, "BUY", "5", "0.40"))
+    ledger.apply_fill(fill("t2", NO, "BUY", "5", "0.55"))
+    ledger.record_merge("m1", COND, (YES, NO), D("5"), {})
+    ledger.fail_merge("m1", "execution reverted", "STATE_FAILED")
+    assert ledger.confirm_merge("m1", None, 0.0) is None
+    pos = ledger.positions()
+    assert (pos[YES].size, pos[NO].size) == (D("5"), D("5"))
+    assert ledger.merges()[0]["state"] == "FAILED"
+    ledger.close()
