@@ -114,6 +114,7 @@ QuotePlacement = Literal["band_edge", "one_tick_inside"]
 Sizing = Literal["multiplier", "reward_minimum"]
 HedgeMode = Literal["cross", "maker"]
 StopLossDepth = Literal["covering", "best_bid"]
+JumpScope = Literal["market", "venue"]
 VenueMode = Literal["embedded-sim", "remote"]
 SimScenario = Literal["calm", "trending", "jumpy"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -179,7 +180,8 @@ class StrategyConfig(_Section):
     # account can: a deposit wallet (venue.signature_type 3) with a relayer API key
     merge_pairs: bool = True
     jump_memory_seconds: Annotated[float, Field(ge=0)] = 14400.0
-    jump_size: PriceGap = Decimal("0.03")
+    jump_size: PriceGap = Decimal("0.05")
+    jump_scope: JumpScope = "venue"
 
     @model_validator(mode="after")
     def _market_cap_within_total(self) -> StrategyConfig:

@@ -78,3 +78,20 @@ def test_jump_memory_works_without_the_pause():
     only = ToxicityParams(pause_s=0.0, jump=D("0.02"), jump_memory_s=3600.0, jump_size=D("0.03"))
     s = step(step(ToxicityState(), 0.0, {"A": ("M", D("0.50"))}, [], only), 5.0, {"A": ("M", D("0.54"))}, [], only)
     assert set(paused(s, 3000.0, only)) == {"M"}
+
+
+def test_with_venue_scope_a_jump_in_one_market_leaves_every_market_watched():
+    venue = ToxicityParams(pause_s=600.0, jump=D("0.02"), jump_memory_s=7200.0, jump_size=D("0.05"),
+                           jump_scope="venue")
+    market = ToxicityParams(pause_s=600.0, jump=D("0.02"), jump_memory_s=7200.0, jump_size=D("0.05"))
+    quiet = {"A": ("M", D("0.500")), "B": ("N", D("0.300")), "C": ("O", D("0.700"))}
+    moved = {"A": ("M", D("0.440")), "B": ("N", D("0.300")), "C": ("O", D("0.700"))}  # 6 cents at once in M
+    for params, expect in ((venue, {"M", "N", "O"}), (market, {"M"})):
+        s = step(step(ToxicityState(), 0.0, quiet, [], params), 5.0, moved, [], params)
+        assert set(paused(s, 700.0, params)) == expect
+        assert not paused(s, 7206.0, params)
+    s = step(step(ToxicityState(), 0.0, quiet, [], venue), 5.0, moved, [], venue)
+    assert "jump: midpoint moved 0.500 → 0.440 at once in M" in paused(s, 700.0, venue)["N"]
+    # a smaller move (4 cents) is no jump at this jump_size, anywhere
+    small = {"A": ("M", D("0.460")), "B": ("N", D("0.300")), "C": ("O", D("0.700"))}
+    assert not paused(step(step(ToxicityState(), 0.0, quiet, [], venue), 5.0, small, [], venue), 700.0, venue)

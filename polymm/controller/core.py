@@ -71,7 +71,8 @@ class Controller:
                                         stop_loss_depth=cfg.hedge_sell.stop_loss_depth,
                                         maker_take_at_cost=cfg.hedge_sell.maker_take_at_cost)
         self.toxicity_params = ToxicityParams(cfg.strategy.toxic_pause_seconds, cfg.strategy.toxic_jump,
-                                              cfg.strategy.jump_memory_seconds, cfg.strategy.jump_size)
+                                              cfg.strategy.jump_memory_seconds, cfg.strategy.jump_size,
+                                              cfg.strategy.jump_scope)
         self.toxicity = ToxicityState()  # the last midpoints and toxic events (polymm.desired.toxicity)
         # token -> when this controller first saw the position (a maker hedge waits from then; after a restart
         # the wait starts again, bounded by hedge_sell.maker_wait_seconds per restart)
