@@ -34,6 +34,7 @@ def gather_status(cfg: PolymmConfig, path: Path, now: float | None = None) -> di
         positions = {t: p for t, p in ledger.positions().items()}
         fills = ledger.fills()
         merges = ledger.merges()
+        merging_off = ledger.get_cursor("merge_pairs_off")  # polymm.controller.merger.CURSOR
         cursors = (ledger.get_cursor(catalog.CURSOR), ledger.get_cursor(account.CURSOR))
     finally:
         ledger.close()
@@ -125,7 +126,7 @@ def gather_status(cfg: PolymmConfig, path: Path, now: float | None = None) -> di
         "account_problem": wallet.get("problem"),
         "heartbeat_healthy": summary.get("heartbeat_healthy"),
         # YES+NO pairs merged into collateral through the relayer (polymm.controller.merger)
-        "merges": {"confirmed": sum(1 for m in merges if m["state"] == "CONFIRMED"),
+        "merges": {"off": merging_off or None, "confirmed": sum(1 for m in merges if m["state"] == "CONFIRMED"),
                    "pending": sum(1 for m in merges if m["state"] in ("SIGNED", "SUBMITTED")),
                    "failed": sum(1 for m in merges if m["state"] == "FAILED"),
                    "pairs_merged": fmt.shares(sum((m["amount"] for m in merges if m["state"] == "CONFIRMED"), ZERO)),
@@ -238,6 +239,8 @@ def render_status(status: dict) -> Group:
                          f"P&L {fmt.money(status['merges']['pnl'])}), {status['merges']['pending']} pending, "
                          f"{status['merges']['failed']} failed" if status.get("merges") and (status["merges"]["confirmed"]
                          or status["merges"]["pending"] or status["merges"]["failed"]) else "",
+                         f"\nmerging YES+NO pairs is off: {status['merges']['off']}"
+                         if (status.get("merges") or {}).get("off") else "",
                          f"\n{_rewards_line(status)}",
                          f"\n{_fees_line(status)}",
                          f"\n{_wallet_line(status)}",

@@ -122,3 +122,14 @@ def test_a_merge_interrupted_between_submit_and_confirmation_is_not_sent_twice(v
     held = state["accounts"][wallet]["positions"]
     for token in market.token_ids:
         assert Decimal(str(held.get(token, 0))) == sizes[token] - merged
+
+
+def test_an_eoa_account_does_not_merge_and_status_says_why(venue, truth, controllers):
+    ctl = controllers("merge-eoa")  # signature type 0: the EOA itself, no wallet the relayer acts for
+    ctl.start()
+    ctl.wait_ticks(2, timeout=60)
+    off = ctl.status()["merges"]["off"]
+    assert off.startswith("signature type 0: polymm merges through a deposit wallet (type 3, POLYMARKET_FUNDER) only")
+    done = ctl.run("status")
+    assert "merging YES+NO pairs is off: signature type 0" in done.stdout
+    assert truth.state()["merges"] == []

@@ -59,3 +59,19 @@ def test_a_failed_merge_moves_nothing(tmp_path):
     assert (pos[YES].size, pos[NO].size) == (D("5"), D("5"))
     assert ledger.merges()[0]["state"] == "FAILED"
     ledger.close()
+
+
+def test_a_merge_recorded_when_mined_and_then_failed_is_reversed(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    ledger.apply_fill(fill("t1", YES, "BUY", "5", "0.40"))
+    ledger.apply_fill(fill("t2", NO, "BUY", "5", "0.55"))
+    ledger.record_merge("m1", COND, (YES, NO), D("5"), {})
+    assert ledger.confirm_merge("m1", "0xh", 0.0, "STATE_MINED") == D("0.25")
+    ledger.update_merge("m1", relayer_state="STATE_MINED")
+    assert ledger.positions()[YES].size == 0
+    assert ledger.reverse_merge("m1", "reorg", "STATE_FAILED")
+    assert not ledger.reverse_merge("m1", "reorg", "STATE_FAILED")  # once
+    pos = ledger.positions()
+    assert (pos[YES].size, pos[NO].size, pos[YES].realized_pnl + pos[NO].realized_pnl) == (D("5"), D("5"), 0)
+    assert ledger.merges()[0]["state"] == "FAILED"
+    ledger.close()

@@ -8,9 +8,10 @@ capital and hedges for nothing. When our ledger holds both outcome tokens of a m
 Idempotence: the signed transaction is stored in the ledger (state SIGNED) before it is sent; its relayer id
 once the relayer answers (SUBMITTED). After a crash, a SIGNED merge is looked up in the relayer's transactions by
 its metadata ("polymm merge <id>"); found, it is followed; not found, the same signed bytes are sent again — its
-nonce lets at most one of them execute. A SUBMITTED merge is polled until STATE_CONFIRMED (then the ledger's two
-positions shrink by the amount and realise 1 − (avg YES + avg NO) a pair, in one transaction) or STATE_FAILED /
-STATE_INVALID (nothing moves). One merge is in flight at a time (one nonce).
+nonce lets at most one of them execute. A SUBMITTED merge is polled until STATE_MINED (on chain: then the ledger's
+two positions shrink by the amount and realise 1 − (avg YES + avg NO) a pair, in one transaction) or STATE_FAILED /
+STATE_INVALID (nothing moves), and on to STATE_CONFIRMED (a failure after MINED, a reorg, reverses it). One merge
+is in flight at a time (one nonce).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from polymm.venue.outcomes import Ok, Refused
 from polymm.venue.relayer import MICRO, TERMINAL_FAILURE, merge_units
 
 log = logging.getLogger("polymm.merge")
+CURSOR = "merge_pairs_off"  # the ledger cursor holding why merging is off ("" = on)
 FIND_ATTEMPTS = 10  # ticks a SIGNED merge whose resend was refused is looked for before it counts as failed
 
 
@@ -39,6 +41,7 @@ class Merger:
         self.clock = clock
         self.why_not = why_not
         self._refused: dict[str, int] = {}  # merge id -> ticks its resend was refused and it was not found
+        ledger.set_cursor(CURSOR, why_not if client is None else "")  # polymm status says why merging is off
         if client is None and why_not:
             log.info("merging YES+NO pairs is off: %s", why_not)
 
@@ -47,12 +50,16 @@ class Merger:
         if self.client is None:
             return []
         notes: list[str] = []
-        pending = self.ledger.merges(states=("SIGNED", "SUBMITTED"))
-        for m in pending:
+        for m in self._in_flight():
             notes += self._follow(m)
-        if self.ledger.merges(states=("SIGNED", "SUBMITTED")):
+        if self._in_flight():
             return notes
         return notes + self._start(observed)
+
+    def _in_flight(self) -> list[dict]:
+        """Merges not final: not sent or not yet mined, or mined (recorded) and not yet STATE_CONFIRMED."""
+        return [m for m in self.ledger.merges(states=("SIGNED", "SUBMITTED", "CONFIRMED"))
+                if m["state"] != "CONFIRMED" or m["relayer_state"] != "STATE_CONFIRMED"]
 
     # ------------------------------------------------------------------ a new merge
     def _pairs(self, observed):
@@ -116,12 +123,24 @@ class Merger:
         if not isinstance(status, Ok):
             return [f"merge {merge_id[:8]}: status unknown ({status.reason})"]
         state = status.value["state"]
-        if state == "STATE_CONFIRMED":
-            pnl = self.ledger.confirm_merge(merge_id, status.value.get("transactionHash"), self.clock())
-            log.info("merge %s confirmed: %s pairs of %s, realised %s", merge_id, m["amount"], m["condition_id"], pnl)
-            return [f"merged {m['amount']} pairs of {m['condition_id'][:10]}… (P&L {pnl})"]
+        if state in ("STATE_MINED", "STATE_CONFIRMED"):
+            # on chain from STATE_MINED: the shares are gone there (the Data API and the venue's balance say so), so
+            # the ledger records it then, not 32 s later at STATE_CONFIRMED (the positions check would see the
+            # ledger apart from the venue meanwhile); a later STATE_FAILED (a reorg) reverses it
+            if m["state"] != "CONFIRMED":
+                pnl = self.ledger.confirm_merge(merge_id, status.value.get("transactionHash"), self.clock(), state)
+                log.info("merge %s on chain (%s): %s pairs of %s, realised %s", merge_id, state, m["amount"],
+                         m["condition_id"], pnl)
+                return [f"merged {m['amount']} pairs of {m['condition_id'][:10]}… (P&L {pnl})"]
+            if state != m.get("relayer_state"):
+                self.ledger.update_merge(merge_id, relayer_state=state)
+            return []
         if state in TERMINAL_FAILURE:
-            self.ledger.fail_merge(merge_id, status.value.get("error") or state, state)
+            why = status.value.get("error") or state
+            if m["state"] == "CONFIRMED":
+                self.ledger.reverse_merge(merge_id, why, state)
+            else:
+                self.ledger.fail_merge(merge_id, why, state)
             log.warning("merge %s ended %s: %s", merge_id, state, status.value.get("error"))
             return [f"merge {merge_id[:8]} {state}"]
         if state != m.get("relayer_state"):

@@ -986,7 +986,8 @@ class Ledger:
             raise ValueError(f"update_merge: {sorted(fields)}")
         with self._write() as conn:
             row = conn.execute("SELECT state FROM merges WHERE merge_id = ?", (merge_id,)).fetchone()
-            if row is None or row["state"] in ("CONFIRMED", "FAILED"):
+            if row is None or row["state"] == "FAILED" or (
+                    row["state"] == "CONFIRMED" and not set(fields) <= {"relayer_state", "transaction_hash"}):
                 return
             sets = ", ".join(f"{k} = ?" for k in fields)
             conn.execute(f"UPDATE merges SET {sets}, updated_at = ? WHERE merge_id = ?",
@@ -999,7 +1000,8 @@ class Ledger:
                          "updated_at = ? WHERE merge_id = ? AND state NOT IN ('CONFIRMED', 'FAILED')",
                          (error[:500], relayer_state, self._clock(), merge_id))
 
-    def confirm_merge(self, merge_id: str, transaction_hash: str | None, at: float) -> Decimal | None:
+    def confirm_merge(self, merge_id: str, transaction_hash: str | None, at: float,
+                      relayer_state: str = "STATE_CONFIRMED") -> Decimal | None:
         """The merge is on chain: in ONE transaction, the row turns CONFIRMED and each outcome's position shrinks
         by the amount — a SELL fill row of trade id `merge:<id>` each, so every refold keeps it — at prices that
         sum to 1 (the collateral a full set returns): each side realises half of 1 − (avg YES + avg NO) per pair.
@@ -1024,10 +1026,25 @@ class Ledger:
                      str(amount), str(avg + edge), int(at), now, now))
                 self._store_position(conn, apply_to_position(position, "SELL", amount, avg + edge))
             pnl = amount * (Decimal(1) - sum(avgs))
-            conn.execute("UPDATE merges SET state = 'CONFIRMED', relayer_state = 'STATE_CONFIRMED', "
+            conn.execute("UPDATE merges SET state = 'CONFIRMED', relayer_state = ?, "
                          "transaction_hash = COALESCE(?, transaction_hash), pnl = ?, updated_at = ? WHERE merge_id = ?",
-                         (transaction_hash, str(pnl), now, merge_id))
+                         (relayer_state, transaction_hash, str(pnl), now, merge_id))
             return pnl
+
+    def reverse_merge(self, merge_id: str, error: str, relayer_state: str) -> bool:
+        """A merge recorded at STATE_MINED that the relayer then reports failed (a reorg): its two fill rows are
+        reversed and both positions refolded without them, in one transaction. True if it was reversed now."""
+        with self._write() as conn:
+            row = conn.execute("SELECT * FROM merges WHERE merge_id = ?", (merge_id,)).fetchone()
+            if row is None or row["state"] != "CONFIRMED":
+                return False
+            conn.execute("UPDATE fills SET reversed = 1, status = 'FAILED', updated_at = ? WHERE trade_id = ?",
+                         (self._clock(), MERGE_PREFIX + merge_id))
+            for token in _stored_json("merges", merge_id, "token_ids", row["token_ids"]):
+                self._refold_position(conn, token, row["condition_id"])
+            conn.execute("UPDATE merges SET state = 'FAILED', error = ?, relayer_state = ?, pnl = NULL, updated_at = ? "
+                         "WHERE merge_id = ?", (error[:500], relayer_state, self._clock(), merge_id))
+            return True
 
     def merges(self, states: Iterable[str] | None = None) -> list[dict]:
         """Merges, oldest first, as dicts (amount and pnl as Decimals, token_ids and payload parsed)."""

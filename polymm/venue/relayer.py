@@ -18,7 +18,8 @@ ctf_merge_positions_call; relayer/gasless.py build_deposit_wallet_payload; relay
 - auth: `RELAYER_API_KEY` and `RELAYER_API_KEY_ADDRESS` headers (docs.polymarket.com/api-reference/relayer/
   submit-a-transaction; the key is made on polymarket.com, Settings > API Keys);
 - states: STATE_NEW → STATE_EXECUTED → STATE_MINED → STATE_CONFIRMED, or STATE_FAILED / STATE_INVALID
-  (builder-relayer-client src/types.ts); polymm counts a merge once STATE_CONFIRMED, as polymarket-client waits for.
+  (builder-relayer-client src/types.ts); polymm records a merge once STATE_MINED (the shares are gone on chain then)
+  and follows it to STATE_CONFIRMED (what polymarket-client waits for); a failure after MINED reverses it.
 
 Only deposit wallets (signature type 3, the wallet of accounts made since the 2026 migration) are implemented;
 proxy (1) and Safe (2) wallets sign differently (relayer/signing/{proxy,safe}.py) and are not merged by polymm.
