@@ -179,7 +179,7 @@ class StrategyConfig(_Section):
     # merge a held YES+NO pair back into collateral through the relayer (polymm.controller.merger); only where the
     # account can: a deposit wallet (venue.signature_type 3) with a relayer API key
     merge_pairs: bool = True
-    jump_memory_seconds: Annotated[float, Field(ge=0)] = 14400.0
+    jump_memory_seconds: Annotated[float, Field(ge=0)] = 43200.0
     jump_size: PriceGap = Decimal("0.05")
     jump_scope: JumpScope = "venue"
 
