@@ -75,3 +75,46 @@ def test_a_merge_recorded_when_mined_and_then_failed_is_reversed(tmp_path):
     assert (pos[YES].size, pos[NO].size, pos[YES].realized_pnl + pos[NO].realized_pnl) == (D("5"), D("5"), 0)
     assert ledger.merges()[0]["state"] == "FAILED"
     ledger.close()
+
+
+def test_a_merge_that_reverts_is_not_retried_until_the_positions_change(tmp_path):
+    """The merger on the real ledger, against a relayer whose merges revert (the ledger above the wallet's
+    balance): one attempt, not one a tick."""
+    from types import SimpleNamespace
+
+    from polymm.controller.merger import Merger
+    from polymm.venue.outcomes import Ok
+
+    class Relayer:
+        signed = 0
+
+        def signed_merge(self, condition_id, neg_risk, amount, metadata):
+            self.signed += 1
+            return Ok({"nonce": str(self.signed), "amount": amount})
+
+        def submit(self, payload):
+            return Ok(f"tx-{payload['nonce']}")
+
+        def transaction(self, tx_id):
+            return Ok({"state": "STATE_FAILED", "transactionHash": None, "error": "execution reverted"})
+
+        def find(self, metadata):
+            return Ok(None)
+
+    ledger = Ledger(tmp_path / "l.sqlite")
+    ledger.apply_fill(fill("t1", YES, "BUY", "5", "0.40"))
+    ledger.apply_fill(fill("t2", NO, "BUY", "3", "0.55"))
+    relayer = Relayer()
+    merger = Merger(ledger, relayer, clock=lambda: 0.0)
+    observed = SimpleNamespace(reward_markets=(SimpleNamespace(condition_id=COND, token_ids=(YES, NO), neg_risk=False),),
+                               other_markets=())
+    merger.step(observed)
+    assert relayer.signed == 1 and ledger.merges()[0]["amount"] == D("3")
+    for _ in range(5):
+        merger.step(observed)
+    assert relayer.signed == 1 and [m["state"] for m in ledger.merges()] == ["FAILED"]
+    ledger.apply_fill(fill("t3", NO, "BUY", "1", "0.55"))  # the positions change: tried again
+    merger.step(observed)
+    assert relayer.signed == 2
+    assert ledger.positions()[YES].size == D("5")  # nothing moved
+    ledger.close()

@@ -41,6 +41,9 @@ class Merger:
         self.clock = clock
         self.why_not = why_not
         self._refused: dict[str, int] = {}  # merge id -> ticks its resend was refused and it was not found
+        # market -> the (YES, NO) ledger sizes when its last merge failed: not tried again until they change (a
+        # ledger above the venue's balance would otherwise revert a merge every tick)
+        self._failed: dict[str, tuple] = {}
         ledger.set_cursor(CURSOR, why_not if client is None else "")  # polymm status says why merging is off
         if client is None and why_not:
             log.info("merging YES+NO pairs is off: %s", why_not)
@@ -72,7 +75,7 @@ class Merger:
         for cid, market in markets.items():
             tokens = market.token_ids
             sizes = [positions[t].size if t in positions else Decimal(0) for t in tokens]
-            if min(sizes) <= 0 or any(t in unsettled for t in tokens):
+            if min(sizes) <= 0 or any(t in unsettled for t in tokens) or self._failed.get(cid) == tuple(sizes):
                 continue
             units = merge_units(min(sizes))
             if units > 0:
@@ -96,6 +99,7 @@ class Merger:
             self.ledger.update_merge(merge_id, transaction_id=sent.value, state="SUBMITTED", relayer_state="STATE_NEW")
             return [f"merge {merge_id[:8]} submitted ({sent.value})"]
         if isinstance(sent, Refused) and "nonce" not in sent.reason.lower():
+            self._note_failure(merge_id)
             self.ledger.fail_merge(merge_id, sent.reason)
             log.warning("merge %s refused: %s", merge_id, sent.reason)
             return [f"merge {merge_id[:8]} refused: {sent.reason}"]
@@ -103,6 +107,13 @@ class Merger:
             self._refused[merge_id] = self._refused.get(merge_id, 0) + 1
         self.ledger.update_merge(merge_id, error=sent.reason)
         return [f"merge {merge_id[:8]}: {sent.reason} (looked up again next tick)"]
+
+    def _note_failure(self, merge_id: str) -> None:
+        m = next((x for x in self.ledger.merges() if x["merge_id"] == merge_id), None)
+        if m is not None:
+            positions = self.ledger.positions()
+            self._failed[m["condition_id"]] = tuple(positions[t].size if t in positions else Decimal(0)
+                                                    for t in m["token_ids"])
 
     # ------------------------------------------------------------------ one in flight
     def _follow(self, m: dict) -> list[str]:
@@ -115,6 +126,7 @@ class Merger:
                 self.ledger.update_merge(merge_id, transaction_id=found.value, state="SUBMITTED")
                 m = {**m, "transaction_id": found.value, "state": "SUBMITTED"}
             elif self._refused.get(merge_id, 0) >= FIND_ATTEMPTS:
+                self._note_failure(merge_id)
                 self.ledger.fail_merge(merge_id, "its nonce was spent by another transaction")
                 return [f"merge {merge_id[:8]} failed: its nonce was spent by another transaction"]
             else:
@@ -137,6 +149,7 @@ class Merger:
             return []
         if state in TERMINAL_FAILURE:
             why = status.value.get("error") or state
+            self._note_failure(merge_id)
             if m["state"] == "CONFIRMED":
                 self.ledger.reverse_merge(merge_id, why, state)
             else:
