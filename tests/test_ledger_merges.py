@@ -118,3 +118,38 @@ def test_a_merge_that_reverts_is_not_retried_until_the_positions_change(tmp_path
     assert relayer.signed == 2
     assert ledger.positions()[YES].size == D("5")  # nothing moved
     ledger.close()
+
+
+def test_a_schema_2_ledger_gains_the_merges_table(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "l.sqlite"
+    Ledger(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE merges")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    ledger = Ledger(path)
+    ledger.record_merge("m1", COND, (YES, NO), D("1"), {})
+    assert [m["merge_id"] for m in ledger.merges()] == ["m1"]
+    ledger.close()
+
+
+def test_an_unknown_stored_merge_state_is_refused_on_open(tmp_path):
+    import sqlite3
+
+    import pytest
+
+    from polymm.statemachines.ledger import LedgerError
+
+    path = tmp_path / "l.sqlite"
+    ledger = Ledger(path)
+    ledger.record_merge("m1", COND, (YES, NO), D("1"), {})
+    ledger.close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE merges SET state = 'DONE'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(LedgerError, match="table merges, key m1: state 'DONE' is not allowed"):
+        Ledger(path)

@@ -548,6 +548,7 @@ class Ledger:
         checks = (
             ("orders", "order_id", "state", ORDER_STATES),
             ("fills", "trade_id || ', ' || order_id", "status", TRADE_STATUSES),
+            ("merges", "merge_id", "state", MERGE_STATES),
         )
         with self._read() as conn:
             for table, key_sql, column, allowed in checks:
