@@ -187,3 +187,27 @@ def test_polymms_relayer_client_merges_and_the_backtest_truth_and_report_count_i
     report = build_report(record)
     assert (report["totals"]["merges"], report["totals"]["merged_pairs"]) == (1, 6.0)
     assert report["totals"]["merge_pnl"] == pytest.approx(0.3)
+
+
+def test_a_neg_risk_market_merges_through_the_neg_risk_collateral_adapter(venue, admin, wallet_owner):
+    from polymm.venue.outcomes import Ok, Refused
+    from polymm.venue.relayer import RelayerClient
+
+    key, eoa, wallet, relayer_key = wallet_owner
+    market = next((m for m in venue.server.engine.markets.values() if m.neg_risk and not m.closed), None)
+    if market is None:
+        pytest.skip("no neg-risk market in this universe")
+    yes, no = market.token_ids
+    admin.fund(wallet, tokens={yes: 3, no: 3})
+    client = RelayerClient(f"{venue.url}/relayer", key, wallet, relayer_key["key"], relayer_key["address"],
+                           clock=lambda: admin.state()["now"])
+    wrong = client.signed_merge(market.condition_id, False, 3_000_000, "wrong adapter")  # the binary adapter
+    refused = client.submit(wrong.value)
+    assert isinstance(refused, Refused) and "neg-risk collateral adapter" not in refused.reason.lower() \
+        and "goes to 0xadA2005600Dec949baf300f4C6120000bDB6eAab" in refused.reason
+    signed = client.signed_merge(market.condition_id, True, 3_000_000, "neg risk")
+    sent = client.submit(signed.value)
+    assert isinstance(sent, Ok)
+    admin.advance(40)
+    assert client.transaction(sent.value).value["state"] == "STATE_CONFIRMED"
+    assert yes not in admin.state()["accounts"][wallet]["positions"]
