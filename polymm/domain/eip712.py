@@ -160,3 +160,25 @@ def recover_address(digest: bytes, signature_hex: str) -> str:
     except Exception as exc:  # coincurve raises a bare Exception for invalid points
         raise SignatureError("signature does not recover") from exc
     return checksum_address("0x" + keccak(public.format(compressed=False)[1:])[-20:].hex())
+
+
+def deposit_wallet_batch(chain_id: int, wallet: str, nonce: int, deadline: int,
+                         calls: list[tuple[str, int, bytes]]) -> dict:
+    """The EIP-712 message a deposit wallet's owner signs for a relayed batch of calls (target, value, data):
+    domain DepositWallet v1 at the wallet's address (polymarket-client 0.14.0,
+    polymarket/_internal/actions/relayer/signing/deposit_wallet.py). The relayer client signs it and the
+    simulated relayer verifies it (checked against the official client in tests/test_sim_merge.py)."""
+    return {
+        "domain": {"name": "DepositWallet", "version": "1", "chainId": chain_id, "verifyingContract": wallet},
+        "types": {
+            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
+            "Batch": [{"name": "wallet", "type": "address"}, {"name": "nonce", "type": "uint256"},
+                      {"name": "deadline", "type": "uint256"}, {"name": "calls", "type": "Call[]"}],
+            "Call": [{"name": "target", "type": "address"}, {"name": "value", "type": "uint256"},
+                     {"name": "data", "type": "bytes"}],
+        },
+        "primaryType": "Batch",
+        "message": {"wallet": wallet, "nonce": nonce, "deadline": deadline,
+                    "calls": [{"target": t, "value": v, "data": d} for t, v, d in calls]},
+    }

@@ -56,6 +56,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 from eth_hash.auto import keccak
 
+from polymm.domain.eip712 import deposit_wallet_batch
 from polymm.sim import auth
 from polymm.sim.engine import Engine, VenueError
 from polymm.sim.model import MICRO
@@ -253,21 +254,7 @@ class Relayer:
                 raise VenueError(400, f"calls[{i}] must be an object")
             calls.append((_address(call.get("target"), f"calls[{i}].target"), _uint(call.get("value", "0"), "value"),
                           _hex_bytes(call.get("data"), f"calls[{i}].data")))
-        typed = {
-            "domain": {"name": "DepositWallet", "version": "1", "chainId": self.engine.settings.chain_id,
-                       "verifyingContract": wallet},
-            "types": {
-                "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                                 {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
-                "Batch": [{"name": "wallet", "type": "address"}, {"name": "nonce", "type": "uint256"},
-                          {"name": "deadline", "type": "uint256"}, {"name": "calls", "type": "Call[]"}],
-                "Call": [{"name": "target", "type": "address"}, {"name": "value", "type": "uint256"},
-                         {"name": "data", "type": "bytes"}],
-            },
-            "primaryType": "Batch",
-            "message": {"wallet": wallet, "nonce": nonce, "deadline": deadline,
-                        "calls": [{"target": t, "value": v, "data": d} for t, v, d in calls]},
-        }
+        typed = deposit_wallet_batch(self.engine.settings.chain_id, wallet, nonce, deadline, calls)
         self._check_signer(encode_typed_data(full_message=typed), signature, owner)
         return wallet, [(t, d) for t, _, d in calls], _address(body.get("to", DEPOSIT_WALLET_FACTORY), "to"), ""
 

@@ -37,6 +37,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_hash.auto import keccak
 
+from polymm.domain.eip712 import deposit_wallet_batch
 from polymm.venue.outcomes import Ok, Outcome, Refused, Unknown
 
 COLLATERAL_TOKEN = "0xC011a7E12a19f7B1f670d46F03B03f3342E82DFB"  # pUSD (polymarket-client PRODUCTION config)
@@ -86,21 +87,8 @@ class RelayerClient:
             ["address", "bytes32", "bytes32", "uint256[]", "uint256"],
             [COLLATERAL_TOKEN, b"\x00" * 32, bytes.fromhex(condition_id.removeprefix("0x")), [1, 2], amount])).hex()
         deadline = int(self.clock()) + DEADLINE_S
-        typed = {
-            "domain": {"name": "DepositWallet", "version": "1", "chainId": self.chain_id,
-                       "verifyingContract": self.wallet},
-            "types": {
-                "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                                 {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
-                "Batch": [{"name": "wallet", "type": "address"}, {"name": "nonce", "type": "uint256"},
-                          {"name": "deadline", "type": "uint256"}, {"name": "calls", "type": "Call[]"}],
-                "Call": [{"name": "target", "type": "address"}, {"name": "value", "type": "uint256"},
-                         {"name": "data", "type": "bytes"}],
-            },
-            "primaryType": "Batch",
-            "message": {"wallet": self.wallet, "nonce": nonce, "deadline": deadline,
-                        "calls": [{"target": target, "value": 0, "data": bytes.fromhex(data[2:])}]},
-        }
+        typed = deposit_wallet_batch(self.chain_id, self.wallet, nonce, deadline,
+                                     [(target, 0, bytes.fromhex(data[2:]))])
         signature = "0x" + self.account.sign_message(encode_typed_data(full_message=typed)).signature.hex()
         return Ok({"type": "WALLET", "from": self.account.address, "to": DEPOSIT_WALLET_FACTORY, "nonce": str(nonce),
                    "signature": signature, "metadata": metadata,
