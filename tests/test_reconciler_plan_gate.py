@@ -535,3 +535,26 @@ def test_a_desired_quote_never_asks_to_keep_more_than_it_places(size):
     assert quote.min_keep_size <= quote.size
     result = gated(plan(wanted, {}, [], POLICY), limits=RiskLimits(D(1000), D(1000)))
     assert [p.order.size for p in result.places] == [D(size)] and not result.dropped
+
+
+def test_a_hedge_goes_before_the_cancels_only_when_nothing_it_could_trade_with_is_being_cancelled():
+    from polymm.reconciler.plan import hedges_first
+
+    def order(role, side, token, price, cid="0xc1"):
+        return DesiredOrder(slot_key(cid, token, side, role), cid, token, side, role, D(price), D("20"), D("20"),
+                            D("0.01"), False, True, "x")
+
+    def cancel(side, token, price, cid="0xc1"):
+        return Cancel(f"0x{token}{price}", "", cid, token, side, "quote", D(price), D("20"), "stale")
+
+    hedge = Place(order("hedge", "SELL", "yes", "0.55"), "hedge")
+    # nothing in its way: first
+    assert hedges_first([hedge], [cancel("BUY", "yes", "0.50"), cancel("BUY", "no", "0.40")]) == (hedge,)
+    assert hedges_first([hedge], [cancel("BUY", "yes", "0.60", cid="0xother")]) == (hedge,)
+    # a buy of ours on the same token at or above its price is still being cancelled: after the cancels
+    assert hedges_first([hedge], [cancel("BUY", "yes", "0.55")]) == ()
+    # a buy on the other outcome at or above 1 − 0.55 would meet it too (complement matching)
+    assert hedges_first([hedge], [cancel("BUY", "no", "0.45")]) == ()
+    # a replacement waits for its predecessor's cancel; quotes never go first
+    assert hedges_first([replace(hedge, after_cancel="0xold")], []) == ()
+    assert hedges_first([Place(order("quote", "BUY", "yes", "0.50"), "quote")], []) == ()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from decimal import Decimal
@@ -26,7 +26,7 @@ from decimal import Decimal
 from polymm.config import PolymmConfig
 from polymm.domain.exposure import BuyExposure
 from polymm.reconciler.gate import GatedPlan
-from polymm.reconciler.plan import Place
+from polymm.reconciler.plan import Place, hedges_first
 from polymm.statemachines.ledger import Ledger, NewOrder
 from polymm.statemachines.orders import CANCELLABLE_STATES
 from polymm.venue.outcomes import Ok, Refused
@@ -273,8 +273,14 @@ class Executor:
 
     def run(self, gated: GatedPlan) -> ExecutionReport:
         report = ExecutionReport()
+        # a fill's hedge goes out before the cancels when nothing it could trade with is being cancelled
+        # (reconciler.plan.hedges_first): it does not wait for a cancel round trip and its commits
+        first = hedges_first(gated.places, gated.cancels)
+        if first:
+            self._place(replace(gated, places=first, dropped=()), set(), report)
         cancelled = self._cancel(gated, report)
         self._resend_unknown(report)
-        self._place(gated, cancelled, report)
+        self._place(replace(gated, places=tuple(p for p in gated.places if p not in first)) if first else gated,
+                    cancelled, report)
         return report
 

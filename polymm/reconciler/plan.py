@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterable, Mapping, Protocol
+from typing import Iterable, Mapping, Protocol, Sequence
 
 from polymm.desired.state import DesiredOrder, DesiredState
 from polymm.domain.ticks import is_valid_price
@@ -183,3 +183,19 @@ def _market_of(slot: str) -> str:
 
 def _slot_order(slot: str) -> tuple:
     return (not slot.endswith("|hedge"), slot)
+
+
+def hedges_first(places: Sequence[Place], cancels: Sequence[Cancel]) -> tuple[Place, ...]:
+    """The hedge sells that may go out before this tick's cancels: those that wait for no cancel (`after_cancel`)
+    and could not trade with a buy of ours being cancelled — one on the same token at or above the hedge's price,
+    or on the market's other outcome at or above 1 − that price (the venue matches a sell of one outcome with a buy
+    of the other). A fill's hedge then does not wait for the cancels of quotes its taker moved."""
+    buys = [c for c in cancels if c.side == "BUY"]
+
+    def meets(p: Place, c: Cancel) -> bool:
+        if c.condition_id != p.order.condition_id:
+            return False
+        return c.price >= p.order.price if c.token_id == p.order.token_id else c.price >= 1 - p.order.price
+
+    return tuple(p for p in places if p.order.role == "hedge" and p.order.side == "SELL" and p.after_cancel is None
+                 and not any(meets(p, c) for c in buys))
