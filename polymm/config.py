@@ -115,6 +115,7 @@ Sizing = Literal["multiplier", "reward_minimum"]
 HedgeMode = Literal["cross", "maker"]
 StopLossDepth = Literal["covering", "best_bid"]
 JumpScope = Literal["market", "venue"]
+StopLossOn = Literal["best_bid", "midpoint"]
 VenueMode = Literal["embedded-sim", "remote"]
 SimScenario = Literal["calm", "trending", "jumpy"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -210,6 +211,7 @@ class HedgeSellConfig(_Section):
     maker_step_seconds: Annotated[float, Field(ge=0)] = 300.0
     stop_loss_depth: StopLossDepth = "best_bid"
     maker_take_at_cost: bool = False
+    stop_loss_on: StopLossOn = "best_bid"
 
 
 def _condition_id(value: object) -> object:

@@ -227,3 +227,18 @@ def test_maker_take_at_cost_off_rests_the_ask_where_the_rule_before_sold_into_th
     # the take-profit (10 % over cost net of the fee) still sells at once
     up = book([("0.57", "100")], [("0.58", "100")])
     assert hedge_price(pos, up, rest, D("0.04"), 0.0).reason == "take_profit"
+
+
+def test_a_stop_loss_on_the_midpoint_does_not_fire_on_a_hole_a_sweep_left_in_the_bids():
+    """Bought at 0.23; a sweep took the bids down to 0.18 (the stop: min(0.23 × 0.9, 0.23 − 0.05) = 0.18) while the
+    asks stand at 0.25: on the best bid the stop fires and sells into the hole; on the midpoint (0.215) it does not,
+    and it does once the midpoint itself is down there."""
+    pos = Position("T", D("20"), D("0.23"))
+    hole = book([("0.18", "100")], [("0.25", "100")])
+    maker = replace(STEP, maker_take_at_cost=False)
+    assert hedge_price(pos, hole, maker, D("0.04"), 0.0).reason == "stop_loss"
+    on_mid = replace(maker, stop_loss_on="midpoint")
+    hp = hedge_price(pos, hole, on_mid, D("0.04"), 0.0)
+    assert (hp.reason, hp.crosses) == ("maker_ask", False)
+    fallen = book([("0.17", "100")], [("0.19", "100")])
+    assert hedge_price(pos, fallen, on_mid, D("0.04"), 0.0).reason == "stop_loss"

@@ -69,7 +69,8 @@ class Controller:
                                         mode=cfg.hedge_sell.mode, maker_wait_s=cfg.hedge_sell.maker_wait_seconds,
                                         maker_step_s=cfg.hedge_sell.maker_step_seconds,
                                         stop_loss_depth=cfg.hedge_sell.stop_loss_depth,
-                                        maker_take_at_cost=cfg.hedge_sell.maker_take_at_cost)
+                                        maker_take_at_cost=cfg.hedge_sell.maker_take_at_cost,
+                                        stop_loss_on=cfg.hedge_sell.stop_loss_on)
         self.toxicity_params = ToxicityParams(cfg.strategy.toxic_pause_seconds, cfg.strategy.toxic_jump,
                                               cfg.strategy.jump_memory_seconds, cfg.strategy.jump_size,
                                               cfg.strategy.jump_scope)

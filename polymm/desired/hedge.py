@@ -66,6 +66,10 @@ class HedgeParams:
     # before this option) — or never, resting the ask instead (False): such a sale gives up the half spread and the
     # fee against the midpoint, a resting ask sells at or above the best ask and earns the rebate
     maker_take_at_cost: bool = True
+    # what the stop-loss compares with its price: "best_bid" (the rule before this option) | "midpoint" — right after
+    # a sweep or a jump has taken the bids the best bid is a hole in the book, not a price (the makers refill within
+    # seconds), and a stop on it sells the whole position into the hole
+    stop_loss_on: str = "best_bid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +117,8 @@ def hedge_price(position: Position, book: Book, params: HedgeParams, fee_rate: D
         # maker mode the stop also needs the bid max_bid_gap below cost
         stop = min(stop, cost - params.max_bid_gap)
     if best_bid is not None:
-        if best_bid <= stop:
+        mark = book.midpoint if params.stop_loss_on == "midpoint" and book.midpoint is not None else best_bid
+        if mark <= stop:
             if params.stop_loss_depth == "best_bid":
                 return done(best_bid, "stop_loss", True)
             level = covering_level(book, position.size)
