@@ -154,7 +154,9 @@ def test_tokens_just_bought_cannot_be_sold_until_the_balance_catches_up(venue, a
         post(buyer, fee_market, 0, "SELL", far, 10)
     assert refused.value.status_code == 400
     assert "not enough balance / allowance" in str(refused.value.error_msg)
+    assert account(admin, buyer)["locked"] == {fee_market.token_ids[0]: 10}  # what /_sim/state shows meanwhile
     admin.advance(5)
+    assert account(admin, buyer)["locked"] == {}
     assert post(buyer, fee_market, 0, "SELL", far, 10)["status"] == "live"
 
 

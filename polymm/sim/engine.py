@@ -643,6 +643,14 @@ class Engine:
             self._locks[address] = live
         return sum(amount for _, token, amount in live if token == token_id)
 
+    def locked_by_token(self, address: str) -> dict[str, float]:
+        """Shares per token still locked after a buy (for `/_sim/state`), with none left at zero."""
+        out: dict[str, int] = {}
+        for until, token, amount in self._locks.get(address, ()):
+            if until > self.now:
+                out[token] = out.get(token, 0) + amount
+        return {t: a / MICRO for t, a in out.items()}
+
     def _apply_move(self, address: str, token_id: str, d_tokens: int, d_cash: int) -> None:
         acct = self.accounts[address]
         acct.tokens[token_id] = acct.tokens.get(token_id, 0) + d_tokens

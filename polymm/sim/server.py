@@ -1118,6 +1118,8 @@ class SimServer:
                 "collateral": acct.collateral / MICRO,
                 "positions": {t: s / MICRO for t, s in acct.tokens.items()},
                 "redemption": _redemption(engine, acct),  # positions in resolved markets, at 1 or 0 a share
+                # bought too recently to sell (`--balance-delay`): the venue refuses a sell of these for now
+                "locked": engine.locked_by_token(address),
                 "open_orders": [wire.open_order_json(o) for o in acct.open_orders.values()],
                 "api_keys": [k for k, c in engine.credentials.items() if c.address == address],
                 "rewards_earned": round(sum(a for (_, m, _), a in engine.rewards.earnings.items() if m == address), 6),
