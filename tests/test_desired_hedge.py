@@ -242,3 +242,23 @@ def test_a_stop_loss_on_the_midpoint_does_not_fire_on_a_hole_a_sweep_left_in_the
     assert (hp.reason, hp.crosses) == ("maker_ask", False)
     fallen = book([("0.17", "100")], [("0.19", "100")])
     assert hedge_price(pos, fallen, on_mid, D("0.04"), 0.0).reason == "stop_loss"
+
+
+def test_a_maker_stop_loss_rests_inside_the_best_ask_for_its_time_then_crosses():
+    """Bought at 0.23; a sweep took the bids to 0.18 with the asks at 0.25. With `stop_loss_maker_s` the fired stop
+    first rests a post-only ask one tick inside the best ask (0.24), never at or below the best bid; on a one-tick
+    spread it joins the best ask; once the stop has fired for that long it sells into the best bid as before."""
+    pos = Position("T", D("20"), D("0.23"))
+    hole = book([("0.18", "100")], [("0.25", "100")])
+    maker_stop = replace(STEP, maker_take_at_cost=False, stop_loss_depth="best_bid", stop_loss_maker_s=300.0)
+    hp = hedge_price(pos, hole, maker_stop, D("0.04"), 0.0, stop_age_s=0.0)
+    assert (hp.price, hp.reason, hp.crosses, hp.post_only) == (D("0.24"), "stop_loss_maker", False, True)
+    tight = book([("0.17", "100")], [("0.18", "100")])
+    hp = hedge_price(pos, tight, maker_stop, D("0.04"), 0.0, stop_age_s=299.0)
+    assert (hp.price, hp.reason, hp.crosses) == (D("0.18"), "stop_loss_maker", False)
+    hp = hedge_price(pos, hole, maker_stop, D("0.04"), 0.0, stop_age_s=300.0)
+    assert (hp.price, hp.reason, hp.crosses) == (D("0.18"), "stop_loss", True)
+    no_asks = book([("0.18", "100")])
+    assert hedge_price(pos, no_asks, maker_stop, D("0.04"), 0.0, stop_age_s=0.0).price == D("0.19")
+    # off (0, the rule before): the stop crosses at once whatever its age
+    assert hedge_price(pos, hole, replace(maker_stop, stop_loss_maker_s=0.0), D("0.04"), 0.0, 0.0).crosses

@@ -42,7 +42,7 @@ def open_ledger(path: Path, write: bool = True) -> Ledger:
     from polymm.statemachines.ledger import SQLITE_ERRORS, LedgerError  # only statemachines/ touches SQLite
 
     try:
-        ledger = Ledger(path, clock=time.time)
+        ledger = Ledger(path, clock=time.time, background_checkpoint=write)  # no checkpoint inside a tick's commit
     except (*SQLITE_ERRORS, LedgerError) as exc:
         raise LedgerUnusable(f"ledger {path} cannot be used: {exc} — move it aside and restore a backup (polymm "
                              "never overwrites a ledger), or point ledger.path elsewhere to start empty") from None

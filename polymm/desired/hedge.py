@@ -3,7 +3,9 @@
 Given a position (size, average cost) and the token's book, in this order:
 1. stop-loss — the best bid ≤ cost × (1 − stop_loss_pct): exit now at the lowest bid level whose
    cumulative size covers the position (or the worst bid level if none covers), whatever the gap — or, with
-   `stop_loss_depth = "best_bid"`, at the best bid only (the rest rests there and follows the book);
+   `stop_loss_depth = "best_bid"`, at the best bid only (the rest rests there and follows the book); with
+   `stop_loss_maker_s` > 0, for that long after it first fires it rests a post-only ask one tick inside the
+   best ask instead (following the book), and crosses only after;
 2. take-profit — the best bid ≥ cost × (1 + take_profit_pct): sell now at the best bid;
 3. covering bid — the lowest bid level whose cumulative size (best first) covers the whole
    position, if its price is ≥ cost − max_bid_gap: sell there (fills at once across the levels);
@@ -70,6 +72,11 @@ class HedgeParams:
     # a sweep or a jump has taken the bids the best bid is a hole in the book, not a price (the makers refill within
     # seconds), and a stop on it sells the whole position into the hole
     stop_loss_on: str = "best_bid"
+    # > 0: for this long after the stop-loss first fires on a position, it rests a post-only ask one tick inside the
+    # best ask (never crossing, following the book each tick) instead of selling into the bids; then it crosses as
+    # before. Right after a jump or a sweep the bids are a hole and the fee is at its worst; the new price is where
+    # the asks are. 0: the stop-loss crosses at once (the rule before this option)
+    stop_loss_maker_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +102,27 @@ def net_of_fee(price: Decimal, fee_rate: Decimal) -> Decimal:
     return price - fee_rate * price * (1 - price)
 
 
+def stop_fires(position: Position, book: Book, params: HedgeParams) -> bool:
+    """Whether the stop-loss (rule 1) fires for this position on this book."""
+    cost = position.avg_cost
+    stop = cost * (1 - params.stop_loss_pct)
+    if params.mode == "maker":
+        # on a cheap token one tick is more than stop_loss_pct of the price (cost 0.08: a bid at 0.07 is 12.5 % below),
+        # so the percentage alone fires on the spread itself, selling deep into the book right after the fill; in
+        # maker mode the stop also needs the bid max_bid_gap below cost
+        stop = min(stop, cost - params.max_bid_gap)
+    if book.best_bid is None:
+        return False
+    mark = book.midpoint if params.stop_loss_on == "midpoint" and book.midpoint is not None else book.best_bid
+    return mark <= stop
+
+
 def hedge_price(position: Position, book: Book, params: HedgeParams, fee_rate: Decimal = Decimal(0),
-                age_s: float = float("inf")) -> HedgePrice:
+                age_s: float = float("inf"), stop_age_s: float = float("inf")) -> HedgePrice:
     """`fee_rate`: the market's taker fee rate; selling into a bid is a taker trade, so the take-profit and
     bid-gap rules compare what the sale brings net of that fee with the cost (a resting ask pays none).
-    `age_s`: how long the position has been held (maker mode waits on a resting ask while it is young)."""
+    `age_s`: how long the position has been held (maker mode waits on a resting ask while it is young).
+    `stop_age_s`: how long the stop-loss has been firing on it (`stop_loss_maker_s`)."""
     tick = book.tick_size
     cost = position.avg_cost
     best_bid = book.best_bid
@@ -110,15 +133,12 @@ def hedge_price(position: Position, book: Book, params: HedgeParams, fee_rate: D
             return HedgePrice(clamp_to_valid(best_bid + tick, tick), f"{reason}_post_only", False)
         return HedgePrice(clamp_to_valid(price, tick), reason, crosses)
 
-    stop = cost * (1 - params.stop_loss_pct)
-    if params.mode == "maker":
-        # on a cheap token one tick is more than stop_loss_pct of the price (cost 0.08: a bid at 0.07 is 12.5 % below),
-        # so the percentage alone fires on the spread itself, selling deep into the book right after the fill; in
-        # maker mode the stop also needs the bid max_bid_gap below cost
-        stop = min(stop, cost - params.max_bid_gap)
     if best_bid is not None:
-        mark = book.midpoint if params.stop_loss_on == "midpoint" and book.midpoint is not None else best_bid
-        if mark <= stop:
+        if stop_fires(position, book, params):
+            if stop_age_s < params.stop_loss_maker_s:
+                # one tick inside the best ask (at it on a one-tick spread), never at or below the best bid
+                inside = book.best_ask - tick if book.best_ask is not None else best_bid + tick
+                return HedgePrice(clamp_to_valid(max(inside, best_bid + tick), tick), "stop_loss_maker", False, True)
             if params.stop_loss_depth == "best_bid":
                 return done(best_bid, "stop_loss", True)
             level = covering_level(book, position.size)

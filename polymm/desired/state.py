@@ -51,6 +51,7 @@ class DesiredState:
     held_slots: frozenset[str]  # slots whose inputs are unknown: keep what is live, place nothing
     held_markets: frozenset[str]
     notes: tuple[str, ...] = ()
+    stops: frozenset[str] = frozenset()  # tokens whose hedge the stop-loss prices this tick
 
     def by_slot(self) -> dict[str, DesiredOrder]:
         return {o.slot_key: o for o in self.orders}
@@ -67,17 +68,21 @@ def desire(
     held_markets: frozenset[str] = frozenset(),
     position_ages: Mapping[str, float] | None = None,
     paused_markets: Mapping[str, str] | None = None,
+    stop_ages: Mapping[str, float] | None = None,
 ) -> DesiredState:
     """`held_markets`: markets whose data is Unknown this tick; their live orders stay as they are.
     `position_ages`: seconds each position (by token) has been held — unknown counts as just opened (0).
     `paused_markets`: markets stepped back from this tick (desired/toxicity.py), with the reason: no quotes
-    there; their hedges are desired as always."""
+    there; their hedges are desired as always.
+    `stop_ages`: seconds the stop-loss has been firing on each position (by token) — absent: it has not yet (0)."""
     ages = position_ages or {}
+    stops = stop_ages or {}
     paused = paused_markets or {}
     orders: list[DesiredOrder] = []
     held_slots: set[str] = set()
     held_markets = set(held_markets)
     notes: list[str] = []
+    stopped: set[str] = set()
 
     for token_id, pos in sorted(positions.items()):
         if pos.size <= 0:
@@ -105,12 +110,14 @@ def desire(
         if size < market.min_order_size:
             notes.append(f"dust {size} in {token_id[:12]}… below min order size {market.min_order_size}: not hedged")
             continue
-        hp = hedge_price(pos, book, hedge_params, market.fee_rate, ages.get(token_id, 0.0))
+        hp = hedge_price(pos, book, hedge_params, market.fee_rate, ages.get(token_id, 0.0), stops.get(token_id, 0.0))
+        if hp.reason.startswith("stop_loss"):
+            stopped.add(token_id)
         orders.append(DesiredOrder(
             slot_key=key, condition_id=market.condition_id, token_id=token_id, side="SELL", role="hedge",
             price=hp.price, size=size, min_keep_size=size, tick_size=market.tick_size, neg_risk=market.neg_risk,
             post_only=hedge_params.post_only or hp.post_only, reason=f"hedge {hp.reason} for {pos.size} @ {pos.avg_cost:.4f}",
-            keep_any_price=(not follow) and hp.reason != "stop_loss",
+            keep_any_price=(not follow) and not hp.reason.startswith("stop_loss"),
         ))
 
     if quoting_enabled:
@@ -129,4 +136,4 @@ def desire(
                     neg_risk=m.neg_risk, post_only=True,
                     reason=("band edge" if q.at_band_edge else "second-best bid") + f", exp ${ev.expected_per_day:.2f}/day",
                 ))
-    return DesiredState(tuple(orders), frozenset(held_slots), frozenset(held_markets), tuple(notes))
+    return DesiredState(tuple(orders), frozenset(held_slots), frozenset(held_markets), tuple(notes), frozenset(stopped))

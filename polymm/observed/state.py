@@ -38,6 +38,9 @@ class ObservedState:
     full_scan: bool = True
     # markets with a trade row of ours that did not parse: our fills there are Unknown this tick
     fills_unknown_markets: frozenset[str] = frozenset()
+    # True: `fills` is every trade of ours since the cursor (the oldest unsettled fill); False: only the recent
+    # window (new fills; older fills' status moves come with the next whole read: controller.core)
+    fills_complete: bool = True
     # by condition id, the share of the reward pool our resting orders earn as the venue last sampled them
     # (GET /rewards/user/percentages, read once a minute); empty when not read or unreadable
     reward_shares: Mapping[str, float] = field(default_factory=dict)

@@ -66,6 +66,8 @@ class TickParams:
     # our buys the venue confirmed cancelled since the last trades read that could show their market's fills: a
     # fill may have come just before the cancel, so what was left of each still counts against the caps
     settling_buys: tuple[BuyExposure, ...] = ()
+    # seconds the stop-loss has been firing on each position (token), for `hedge_sell.stop_loss_maker_seconds`
+    stop_ages: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,7 +334,8 @@ def desired_state(synced: Synced, observed: ObservedState, params: TickParams, n
     desired = desire(selection, positions, markets_by_token, net_books, params.hedge, params.follow,
                      quoting_enabled=params.quoting_enabled,
                      held_markets=(held_markets(orders, observed) | frozenset(unknown_markets)) - stopped,
-                     position_ages=params.position_ages, paused_markets=params.paused_markets)
+                     position_ages=params.position_ages, paused_markets=params.paused_markets,
+                     stop_ages=params.stop_ages)
     return selection, without_self_crossing_quotes(replace(desired, notes=desired.notes + notes))
 
 
