@@ -497,3 +497,32 @@ def test_repeated_reads_see_every_write_of_ours_and_of_another_connection(ledger
     assert ledger.positions()[YES].size == Decimal("5")
     ledger.active_orders().clear()  # a caller's list is its own
     assert len(ledger.active_orders()) == 2
+
+
+def test_the_controllers_ledger_checkpoints_in_the_background_never_inside_a_commit(tmp_path):
+    """background_checkpoint=True (the controller's ledger): the writer's own commits never copy the WAL into the
+    database file (SQLite's automatic checkpoint, measured at 40–90 ms inside a hedging tick's commit); a thread
+    on its own connection does, every CHECKPOINT_EVERY_S, so the database file grows and the WAL stays bounded."""
+    import time as _time
+
+    from polymm.statemachines import ledger as ledger_module
+
+    path = tmp_path / "ledger.sqlite"
+    summary = {"notes": ["x" * 2000]}
+    with Ledger(path, background_checkpoint=True) as ledger:
+        ledger._checkpointer.stop()  # hold the checkpointer: the writer alone
+        base = path.stat().st_size
+        for i in range(3000):  # ~6 MB of journal: past SQLite's 1,000-page automatic checkpoint
+            ledger.journal_tick(i, i, summary)
+        wal = path.with_name(path.name + "-wal").stat().st_size
+        assert path.stat().st_size == base, "a commit checkpointed into the database file"
+        assert wal > 4_000_000
+        ledger._checkpointer = ledger_module._Checkpointer(path)
+        ledger._checkpointer.start()
+        deadline = _time.monotonic() + 10
+        while path.stat().st_size <= base + 4_000_000 and _time.monotonic() < deadline:
+            _time.sleep(0.1)
+        assert path.stat().st_size > base + 4_000_000, "the background checkpoint did not run"
+        assert ledger.tick_count() == 3000
+    with Ledger(path) as ledger:  # and everything is there for a reader opening it afresh
+        assert ledger.tick_count() == 3000
