@@ -212,7 +212,7 @@ class HedgeSellConfig(_Section):
     stop_loss_depth: StopLossDepth = "best_bid"
     maker_take_at_cost: bool = False
     stop_loss_on: StopLossOn = "best_bid"
-    stop_loss_maker_seconds: Annotated[float, Field(ge=0)] = 0.0
+    stop_loss_maker_seconds: Annotated[float, Field(ge=0)] = 300.0
 
 
 def _condition_id(value: object) -> object:

@@ -215,7 +215,8 @@ def controller_env(venue_url: str, key: str, workdir: Path, max_markets: int | N
         # the seed's strategy (hedges that cross at once, no stepping back): the figures and the tests built on
         # this harness are written around it; `extra` sets the defaults' maker hedge where a test wants it, and
         # `chaos.py --strategy defaults` runs config.yaml's strategy as it ships
-        env.update({"POLYMM_HEDGE_SELL__MODE": "cross", "POLYMM_STRATEGY__TOXIC_PAUSE_SECONDS": "0"})
+        env.update({"POLYMM_HEDGE_SELL__MODE": "cross", "POLYMM_STRATEGY__TOXIC_PAUSE_SECONDS": "0",
+                    "POLYMM_HEDGE_SELL__STOP_LOSS_MAKER_SECONDS": "0"})
     if max_markets is not None:
         env["POLYMM_STRATEGY__MAX_MARKETS"] = str(max_markets)
     env.update(extra or {})
