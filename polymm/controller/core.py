@@ -48,9 +48,10 @@ log = logging.getLogger("polymm.controller")
 TRADE_CURSOR = "trades_after"
 CURSOR_OVERLAP_S = 60
 INITIAL_LOOKBACK_S = 300
-# The trades read: the venue lists every trade of ours since `after` (a match time), so reading from the oldest
+# The trades read: the venue lists every trade of ours since `after` (unix seconds, against `match_time`:
+# GET /data/trades, VENUE.md; docs.polymarket.com/api-reference/trade/get-trades), so reading from the oldest
 # unsettled fill (the cursor) costs a tick in proportion to the fills still settling — measured: observe 9 ms
-# with a few, 27 ms with 200 (MATCHED/MINED trades wait minutes for CONFIRMED: VENUE.md, trade statuses).
+# with a few, 27 ms with 200 (MINED ≈ 26 s and CONFIRMED ≈ 180 s after the match: VENUE.md, settlement timing).
 # Most ticks read only the recent window (the newest match seen, less RECENT_TRADES_OVERLAP_S), which holds
 # every new fill; every FULL_TRADES_EVERY_S one reads the whole unsettled window, which carries the status
 # moves of older fills (MINED, CONFIRMED, FAILED) and anything the venue listed late.
