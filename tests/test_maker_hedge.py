@@ -10,13 +10,18 @@ from decimal import Decimal
 from controller_support import h
 
 
+def _started_with_a_quote(ctl, truth, low: str, high: str) -> dict:
+    """Start the controller, let it quote, and return one of its buy quotes priced in [low, high]."""
+    ctl.start()
+    ctl.wait_ticks(2, timeout=60)
+    return next(q for q in h.live_orders(truth.state(), ctl.address)
+                if q["side"] == "BUY" and Decimal(low) <= Decimal(q["price"]) <= Decimal(high))
+
+
 def test_a_fill_is_hedged_by_a_resting_post_only_ask_at_or_above_cost(venue, truth, controllers):
     ctl = controllers("maker-hedge", {"POLYMM_HEDGE_SELL__MODE": "maker",
                                       "POLYMM_HEDGE_SELL__MAKER_WAIT_SECONDS": "600"})
-    ctl.start()
-    ctl.wait_ticks(2, timeout=60)
-    quote = next(q for q in h.live_orders(truth.state(), ctl.address)
-                 if q["side"] == "BUY" and Decimal("0.2") <= Decimal(q["price"]) <= Decimal("0.8"))
+    quote = _started_with_a_quote(ctl, truth, "0.2", "0.8")
     token, cost = quote["asset_id"], Decimal(quote["price"])
     h.take_through(truth, quote, Decimal(1))
     took = time.time()
@@ -47,10 +52,7 @@ def test_the_maker_wait_is_counted_from_the_fill_across_a_restart(venue, truth, 
     ctl = controllers("maker-wait-restart", {"POLYMM_HEDGE_SELL__MODE": "maker",
                                              "POLYMM_HEDGE_SELL__MAKER_WAIT_SECONDS": str(wait_s),
                                              "POLYMM_HEDGE_SELL__MAKER_STEP_SECONDS": "0"})
-    ctl.start()
-    ctl.wait_ticks(2, timeout=60)
-    quote = next(q for q in h.live_orders(truth.state(), ctl.address)
-                 if q["side"] == "BUY" and Decimal("0.2") <= Decimal(q["price"]) <= Decimal("0.8"))
+    quote = _started_with_a_quote(ctl, truth, "0.2", "0.8")
     token = quote["asset_id"]
     h.take_through(truth, quote, Decimal(1))
     took = time.monotonic()
@@ -88,10 +90,7 @@ def test_a_stop_loss_fired_by_a_sweep_rests_inside_the_best_ask_instead_of_selli
 
     ctl = controllers("maker-stop", {"POLYMM_HEDGE_SELL__MODE": "maker",  # the defaults' hedge (the harness: cross)
                                      "POLYMM_HEDGE_SELL__STOP_LOSS_MAKER_SECONDS": "600"})
-    ctl.start()
-    ctl.wait_ticks(2, timeout=60)
-    quote = next(q for q in h.live_orders(truth.state(), ctl.address)
-                 if q["side"] == "BUY" and Decimal("0.3") <= Decimal(q["price"]) <= Decimal("0.7"))
+    quote = _started_with_a_quote(ctl, truth, "0.3", "0.7")
     token, cost = quote["asset_id"], Decimal(quote["price"])
     floor = cost - Decimal("0.07")  # the stop: min(cost × 0.9, cost − 0.05), at or above cost − 0.07 here
     market = truth.market(quote["market"])
