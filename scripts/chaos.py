@@ -457,11 +457,17 @@ def check_continuous(state: dict, address: str, cap: Decimal, audit: Audit) -> N
                                       f"buys [{', '.join(buys)}], held [{', '.join(held)}]")
 
 
+GRACE_S = 5.0  # controller.open_orders_grace_seconds at its default (config.yaml)
+
+
 def settle(ctl, admin: Admin, settle_ticks: int, after_tick: int, result, say=print) -> None:
     """K ticks of the final life, each audited (the first clean one is the recovery tick count). Shares the
     venue still locks (bought in the last simulated seconds, by the venue's own traders during the last clock
     move) cannot be sold while the clock stands still: then the clock moves past the lock (6 s, inside the
-    heartbeat timeout) and K more ticks run before the judgement, which then sees them sellable."""
+    heartbeat timeout) and K more ticks run before the judgement, which then sees them sellable. Likewise an
+    order whose send lost its reply holds its slot for the open-orders grace window (it may be live, and a second
+    order beside it would be a duplicate): when one is left and a position is still unhedged, the judgement
+    comes after that window and K more ticks."""
     audit = Audit()
     for k in range(1, settle_ticks + 1):
         ctl.wait_ticks(k, timeout=60, after=after_tick)
@@ -474,6 +480,16 @@ def settle(ctl, admin: Admin, settle_ticks: int, after_tick: int, result, say=pr
         say(f"{audit.locked} position(s) still locked by the venue's balance lag: the clock moves 6 s, "
             f"{settle_ticks} more ticks")
         admin.advance(6)
+        ctl.wait_ticks(settle_ticks, timeout=60)
+    with Ledger(ctl.ledger_path) as ledger:
+        unknown = [o for o in ledger.active_orders() if o.state == "unknown"]
+    if unknown and audit.unhedged:
+        # an order whose send lost its reply may be live: its slot is held (no second order beside it, promise 1)
+        # until its resend answers or the open-orders grace window passes without it. K fast ticks can fall
+        # inside that window; the judgement then comes after it, K ticks later
+        say(f"{len(unknown)} order(s) of unknown outcome hold their slots: {GRACE_S:g} s (the grace window), "
+            f"{settle_ticks} more ticks")
+        time.sleep(GRACE_S)
         ctl.wait_ticks(settle_ticks, timeout=60)
 
 
