@@ -261,9 +261,16 @@ class Executor:
             report.resends += 1
             outcome = self.trading.post_batch([rec.payload])
             if isinstance(outcome, Ok) and isinstance(outcome.value[0], Ok):
-                if str(outcome.value[0].value.get("status", "")).lower() == "live":
+                status = str(outcome.value[0].value.get("status", "")).lower()
+                if status == "live":
                     self.ledger.transition(rec.order_id, "accept", reason="live after resend", venue_status="live")
-            # any other answer to a resend proves nothing about the first send: observation decides
+                    continue
+                answer = f"status {status or 'none'}"
+            else:
+                answer = outcome.value[0].reason if isinstance(outcome, Ok) else outcome.reason
+            # any other answer to a resend proves nothing about the first send: observation decides (it is said,
+            # so that a slot held by an order of unknown outcome reads as such in the tick's notes)
+            report.notes.append(f"resend of {rec.order_id[:12]}… ({rec.role}, outcome unknown): {answer}")
 
     def cancel_only(self, gated: GatedPlan) -> ExecutionReport:
         """Only the cancels of a plan (a stop): nothing placed, no unknown order resent."""
