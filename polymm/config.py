@@ -182,7 +182,9 @@ class StrategyConfig(_Section):
     merge_pairs: bool = True
     jump_memory_seconds: Annotated[float, Field(ge=0)] = 43200.0
     jump_size: PriceGap = Decimal("0.05")
-    jump_scope: JumpScope = "venue"
+    jump_scope: JumpScope = "market"
+    # jumps per market-hour watched above which every market is left (polymm.desired.toxicity; 0: off)
+    max_jump_rate: NonNegativeDecimal = Decimal("0.04")
 
     @model_validator(mode="after")
     def _market_cap_within_total(self) -> StrategyConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal as D
 
 from polymm.desired.toxicity import ToxicityParams, ToxicityState, paused, step
@@ -57,7 +58,7 @@ def test_a_sudden_move_of_jump_size_leaves_the_market_for_the_jump_memory():
     s = step(s, 5.0, {"A": ("M", D("0.470")), "B": ("N", D("0.280"))}, [], J)  # M: 3 cents at once; N: 2
     assert set(paused(s, 5.0, J)) == {"M", "N"}  # both toxic for the pause ...
     assert set(paused(s, 700.0, J)) == {"M"}  # ... only the jump is remembered past it
-    assert "jump: midpoint moved 0.500 → 0.470 at once" in paused(s, 700.0, J)["M"]
+    assert "jump: midpoint moved 0.500 → 0.470 in 5 s" in paused(s, 700.0, J)["M"]
     assert paused(s, 7204.0, J) and not paused(s, 7205.0, J)
     # without the memory (0, the rule before) the market is back after the pause
     P0 = ToxicityParams(pause_s=600.0, jump=D("0.02"))
@@ -65,13 +66,30 @@ def test_a_sudden_move_of_jump_size_leaves_the_market_for_the_jump_memory():
     assert not paused(s0, 700.0, P0)
 
 
-def test_the_same_move_spread_over_observations_or_seen_after_a_gap_is_not_a_jump():
+def test_a_move_the_book_shows_in_steps_within_a_minute_is_one_jump():
     s = ToxicityState()
-    for t, mid in ((0.0, "0.500"), (5.0, "0.490"), (10.0, "0.480"), (15.0, "0.470")):  # a cent a tick
+    for t, mid in ((0.0, "0.500"), (5.0, "0.490"), (10.0, "0.480"), (15.0, "0.470")):  # a repricing in 3 steps
         s = step(s, t, {"A": ("M", D(mid))}, [], J)
-    assert set(paused(s, 15.0, J)) == {"M"} and not paused(s, 700.0, J)  # the pause's trend rule, not a jump
+    assert "jump: midpoint moved 0.500 → 0.470 in 15 s" in paused(s, 700.0, J)["M"]
+    once = s.jump_count
+    assert 0.99 < once <= 1  # counted once (the count decays over jump_memory_s) ...
+    s = step(s, 20.0, {"A": ("M", D("0.470"))}, [], J)
+    s = step(s, 25.0, {"A": ("M", D("0.465"))}, [], J)
+    assert s.jump_count < once  # ... and the window starts again after it: half a cent more is no second jump
+
+
+def test_the_same_move_spread_over_more_than_a_minute_or_seen_after_a_gap_is_not_a_jump():
+    s = ToxicityState()
+    for t, mid in ((0.0, "0.500"), (25.0, "0.490"), (50.0, "0.480"), (75.0, "0.470")):  # a cent every 25 s
+        s = step(s, t, {"A": ("M", D(mid))}, [], J)
+    assert set(paused(s, 75.0, J)) == {"M"} and not paused(s, 700.0, J)  # the pause's trend rule, not a jump
     gap = step(step(ToxicityState(), 0.0, {"A": ("M", D("0.50"))}, [], J), 120.0, {"A": ("M", D("0.46"))}, [], J)
     assert not paused(gap, 800.0, J)  # not observed for two minutes: the move is not known to be sudden
+    # an unchanged midpoint keeps its place in the window: 0.50 seen at 0 and 50 s, then 0.46 at 100 s
+    still = ToxicityState()
+    for t, mid in ((0.0, "0.50"), (50.0, "0.50"), (100.0, "0.46")):
+        still = step(still, t, {"A": ("M", D(mid))}, [], J)
+    assert "moved 0.50 → 0.46 in 50 s" in paused(still, 800.0, J)["M"]
 
 
 def test_jump_memory_works_without_the_pause():
@@ -91,7 +109,63 @@ def test_with_venue_scope_a_jump_in_one_market_leaves_every_market_watched():
         assert set(paused(s, 700.0, params)) == expect
         assert not paused(s, 7206.0, params)
     s = step(step(ToxicityState(), 0.0, quiet, [], venue), 5.0, moved, [], venue)
-    assert "jump: midpoint moved 0.500 → 0.440 at once in M" in paused(s, 700.0, venue)["N"]
+    assert "jump: midpoint moved 0.500 → 0.440 in 5 s in M" in paused(s, 700.0, venue)["N"]
     # a smaller move (4 cents) is no jump at this jump_size, anywhere
     small = {"A": ("M", D("0.460")), "B": ("N", D("0.300")), "C": ("O", D("0.700"))}
     assert not paused(step(step(ToxicityState(), 0.0, quiet, [], venue), 5.0, small, [], venue), 700.0, venue)
+
+
+# ---- the jump rate: every market is left while the markets watched jump more often than max_jump_rate
+R = ToxicityParams(pause_s=600.0, jump=D("0.02"), jump_memory_s=43200.0, jump_size=D("0.05"), max_jump_rate=0.04)
+TEN = [f"M{i}" for i in range(10)]
+
+
+def _watch(s, t0, t1, jumps_at=(), params=R):
+    """Ten markets watched every 5 s from t0 to t1; at each time in jumps_at the next market (in turn) jumps 6 cents
+    from where the state last saw it."""
+    mids = {f"T{i}": (m, s.recent[f"T{i}"][-1][1] if f"T{i}" in s.recent else D("0.50")) for i, m in enumerate(TEN)}
+    pending = sorted(jumps_at)
+    k = round(s.jump_count)
+    t = t0
+    while t <= t1:
+        if pending and t >= pending[0]:
+            pending.pop(0)
+            tok = f"T{k % 10}"
+            old = mids[tok][1]
+            mids[tok] = (mids[tok][0], old + D("0.06") if old < D("0.7") else old - D("0.06"))
+            k += 1
+        s = step(s, t, mids, [], params)
+        t += 5.0
+    return s
+
+
+def test_one_jump_in_a_quiet_venue_leaves_only_its_market_and_a_second_soon_after_leaves_every_market():
+    s = _watch(ToxicityState(), 0.0, 3600.0, jumps_at=[1800.0])
+    assert 0.95 < s.jump_count < 1 and 9.5 < s.watched_hours < 10  # an hour of ten markets, decayed over 12 h
+    assert set(paused(s, 3600.0, R)) == {"M0"}  # the prior holds the rate at about (1 + 0.25) / (10 + 25) = 0.036
+    s = _watch(s, 3605.0, 5400.0, jumps_at=[4000.0])
+    left = paused(s, 5400.0, R)
+    assert set(left) == set(TEN) and s.jump_rate() > 0.05  # about 2.25 jumps in 40 market-hours
+    assert f"jump rate: 1.9 jumps in 14 market-hours watched, {s.jump_rate():.3f} an hour > 0.04" in left["M5"]
+    assert set(paused(s, 5400.0, replace(R, max_jump_rate=0.06))) == {"M0", "M1"}  # a higher limit: not yet
+
+
+def test_the_rate_falls_back_under_the_limit_as_quiet_hours_are_watched():
+    s = _watch(ToxicityState(), 0.0, 7200.0, jumps_at=[600.0, 1200.0, 1800.0])
+    assert set(paused(s, 7200.0, R)) == set(TEN)
+    s = _watch(s, 7205.0, 7200.0 + 8 * 3600, jumps_at=[])  # eight quiet hours of ten markets
+    assert s.jump_rate() < 0.04
+    assert set(paused(s, s.rate_at, R)) == {"M0", "M1", "M2"}  # the three that jumped, for their 12 hours
+    # a calm venue (measured on the simulator: 1–3 jumps a day over ten markets) never reaches the limit
+    calm = _watch(ToxicityState(), 0.0, 86_400.0, jumps_at=[20_000.0, 50_000.0, 52_000.0])
+    assert calm.jump_rate() < 0.04
+
+
+def test_hours_not_watched_do_not_count_and_zero_turns_the_rule_off():
+    s = _watch(ToxicityState(), 0.0, 600.0, jumps_at=[300.0])
+    before = s.watched_hours
+    s = _watch(s, 600.0 + 6 * 3600, 600.0 + 6 * 3600, jumps_at=[])  # the controller was down six hours
+    assert s.watched_hours < before + 0.02  # at most a minute of the gap is counted
+    off = ToxicityParams(pause_s=600.0, jump=D("0.02"), jump_memory_s=43200.0, jump_size=D("0.05"))
+    busy = _watch(ToxicityState(), 0.0, 3600.0, jumps_at=[600.0, 900.0, 1200.0, 1500.0], params=off)
+    assert set(paused(busy, 3600.0, off)) == {"M0", "M1", "M2", "M3"}  # only the markets that jumped

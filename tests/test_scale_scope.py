@@ -13,7 +13,8 @@ import pytest
 
 from polymm.config import load_config, load_secrets
 from polymm.controller.session import open_session
-from polymm.marketdata.scope import RESERVE_FACTOR
+from polymm.desired.funnel import prefilter
+from polymm.marketdata.scope import RESERVE_FACTOR, WATCH_LIMIT
 from polymm.sim.runner import SimOptions
 
 MAX_MARKETS = 3
@@ -79,7 +80,16 @@ def test_a_rescan_reaches_every_reward_market_and_ticks_between_read_only_the_ma
     in_force = {ev.market.condition_id for ev in first.selection.ranked[:RESERVE_FACTOR * MAX_MARKETS]}
     looked_at = {m.condition_id for m in second.observed.reward_markets}
     assert looked_at == in_force | quoted
-    assert set(second.observed.books) == {t for m in second.observed.reward_markets for t in m.token_ids}
+    # the books read: those of the markets looked at, and of up to WATCH_LIMIT more that passed the book-free
+    # rules, the highest reward rates first — watched for the jump rate only (polymm.desired.toxicity)
+    survivors, _, _ = prefilter(list(first.observed.reward_markets), controller.params)
+    others = sorted((m for m in survivors if m.condition_id not in in_force), key=lambda m: -m.rate_per_day)
+    assert len(others) > WATCH_LIMIT  # the universe is larger than what is watched
+    watched = others[:WATCH_LIMIT]
+    assert min(m.rate_per_day for m in watched) >= max(m.rate_per_day for m in others[WATCH_LIMIT:])
+    assert set(second.observed.books) == {t for m in list(second.observed.reward_markets) + watched
+                                          for t in m.token_ids}
+    assert {ev.market.condition_id for ev in second.selection.ranked} <= looked_at  # watched: never ranked
     assert after.get("GET /rewards/markets/current", 0) == before.get("GET /rewards/markets/current", 0)
     # the same markets stay quoted, and nothing is rewritten at the venue
     assert {ev.market.condition_id for ev in second.selection.selected} == quoted

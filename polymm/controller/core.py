@@ -83,7 +83,8 @@ class Controller:
                                         stop_loss_maker_s=cfg.hedge_sell.stop_loss_maker_seconds)
         self.toxicity_params = ToxicityParams(cfg.strategy.toxic_pause_seconds, cfg.strategy.toxic_jump,
                                               cfg.strategy.jump_memory_seconds, cfg.strategy.jump_size,
-                                              cfg.strategy.jump_scope)
+                                              cfg.strategy.jump_scope, float(cfg.strategy.max_jump_rate))
+        self._scan_survivors: tuple[RewardMarket, ...] = ()  # the last inline full scan's book-free survivors
         self.toxicity = ToxicityState()  # the last midpoints and toxic events (polymm.desired.toxicity)
         # token -> when this controller first saw the position (a maker hedge waits from then; after a restart
         # the wait starts again, bounded by hedge_sell.maker_wait_seconds per restart)
@@ -179,7 +180,7 @@ class Controller:
         done = self.rescans.take()
         if done is not None:
             if done.failed is None:
-                self.scope.scanned(done.ranked, done.at)
+                self.scope.scanned(done.ranked, done.at, done.survivors)
                 self._rescan_failed = None
             else:
                 log.warning("rescan failed, the markets in force stay: %s", done.failed)
@@ -212,7 +213,7 @@ class Controller:
         own = own_book_sizes(orders, {t: m.token_ids for m in universe for t in m.token_ids})
         selection = select_markets(universe, books, self.params, datetime.fromtimestamp(now, timezone.utc),
                                    volatility, own)
-        return Rescanned(now, tuple(ev.market.condition_id for ev in selection.ranked))
+        return Rescanned(now, tuple(ev.market.condition_id for ev in selection.ranked), survivors=tuple(survivors))
 
     def _orders_and_fills(self, now: float):
         open_orders: tuple[LiveOrder, ...] | Unknown
@@ -361,9 +362,12 @@ class Controller:
         if full_scan:
             markets = universe
             survivors, _, _ = prefilter(list(universe), self.params)
+            self._scan_survivors = tuple(survivors)
+            read = survivors
         else:
             markets = survivors = self.scope.narrow(universe, held)
-        tokens = [t for m in survivors for t in m.token_ids]
+            read = list(survivors) + list(self.scope.watched(universe))  # watched: books only (toxicity)
+        tokens = [t for m in read for t in m.token_ids]
         tokens.extend(held)
         return markets, list(dict.fromkeys(tokens))
 
@@ -406,8 +410,9 @@ class Controller:
             market_of = {t: m.condition_id for ms in (observed.reward_markets, observed.other_markets) if known(ms)
                          for m in ms for t in m.token_ids}
             for token, book in observed.books.items():
-                if book.midpoint is not None and token in market_of:
-                    mids[token] = (market_of[token], book.midpoint)
+                cid = market_of.get(token) or self.scope.condition_of(token)  # else a market only watched
+                if book.midpoint is not None and cid is not None:
+                    mids[token] = (cid, book.midpoint)
         buys = []
         if known(observed.fills):
             buys = [(f.condition_id, float(f.match_time), f.size, f.price) for f in observed.fills
@@ -427,7 +432,8 @@ class Controller:
         decision = decide(self.snapshot(observed), observed, self.tick_params(observed), observed.at)
         if known(observed.reward_markets):  # what the next ticks look at (polymm.marketdata.scope)
             if observed.full_scan:
-                self.scope.scanned([ev.market.condition_id for ev in decision.selection.ranked], observed.at)
+                self.scope.scanned([ev.market.condition_id for ev in decision.selection.ranked], observed.at,
+                                   self._scan_survivors)
             else:
                 self.scope.narrow_result(len(decision.selection.selected), observed.at)
         if not dry_run:

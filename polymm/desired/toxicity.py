@@ -7,17 +7,22 @@ A market is toxic for `pause_s` seconds after either
 - the midpoint of one of its tokens moved by `jump` or more from its reference — the midpoint seen at the
   start of the current `pause_s` window (the reference is reset once a window old) — so a news jump, a large
   taker walking the book, and a trend moving `jump` within the window all count.
-With `jump_memory_s` > 0, a market whose midpoint moved by `jump_size` or more *at once* (between two
-observations at most `SUDDEN_S` apart) is also left for `jump_memory_s`, a longer time: a quote behind the touch
-is filled by a news jump at the old price (the arbitrageurs take every bid the new price has passed), and one
-such fill costs the size times the jump's overshoot — measured on the simulator, 0.3–1.0 USDC, more than a
-reward-minimum quote earns in that market in weeks (cents a day). So a market seen to reprice in steps larger
-than the distance of our quote behind the midpoint is not worth quoting again for hours; a diffusion or a
-trend moves the midpoint a tick at a time and never counts here (the `jump` rule above handles those).
-With `jump_scope = "venue"` a jump anywhere leaves every market we watch for `jump_memory_s`: news that moves one
-market at once moves related ones with it, and a market's own first jump fills our quote before it can be seen
-— with a reward of cents a day against a jump fill's tenths of a dollar, the hours lost in a quiet market cost
-far less than that first fill.
+With `jump_memory_s` > 0, a market whose midpoint moved by `jump_size` or more *at once* (within `SUDDEN_S`, a
+minute: between any two observations of a token in that window, so a repricing the book shows in two or three
+steps as its makers refresh counts as one move) is also left for `jump_memory_s`, a longer time: a quote behind
+the touch is filled by a news jump at the old price (the arbitrageurs take every bid the new price has passed),
+and one such fill costs the size times the jump's overshoot — measured on the simulator, 0.3–1.0 USDC, more than
+a reward-minimum quote earns in that market in weeks (cents a day). So a market seen to reprice in steps larger
+than the distance of our quote behind the midpoint is not worth quoting again for hours; a diffusion or a trend
+moves the midpoint a tick at a time and never counts here (the `jump` rule above handles those). A jump is
+counted once: the token's window starts again after it.
+With `jump_scope = "venue"` a jump anywhere leaves every market we watch for `jump_memory_s`.
+With `max_jump_rate` > 0 every market we watch is left while the *jump rate* of the markets we watch — the
+jumps seen per market-hour watched, both decaying with the time constant `jump_memory_s`, plus a prior of
+`RATE_PRIOR_JUMPS` jumps in `RATE_PRIOR_HOURS` market-hours — is above `max_jump_rate`: a market's own first
+jump fills our quote before it can be seen, so the warning has to come from the others. One jump in a quiet
+venue is not a regime (the prior holds the estimate down); two in the first hours of ten markets are. The
+controller watches more markets' books than it quotes for this (polymm.marketdata.scope, `watching`).
 While toxic its quotes are cancelled and not replaced; hedges of positions in it go on as always. The
 state is what the controller remembers between ticks (the last midpoint per token, the last toxic event
 per market); `step` is pure. Close to the end date a market is left by the funnel's end-date rule
@@ -26,12 +31,17 @@ per market); `step` is pure. Close to the end date a market is left by the funne
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Iterable, Mapping
 
 
-SUDDEN_S = 60.0  # two observations of a token at most this far apart: a move between them is "at once"
+SUDDEN_S = 60.0  # a move between two observations of a token at most this far apart is "at once"
+# the jump rate's prior: one jump per 100 market-hours (calm and trending show 0.01–0.02 on the simulator,
+# docs/STRATEGY.md), worth 25 market-hours of watching — ten markets for two and a half hours
+RATE_PRIOR_JUMPS = 0.25
+RATE_PRIOR_HOURS = 25.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,19 +49,37 @@ class ToxicityParams:
     pause_s: float  # 0: never step back (the seed's behaviour)
     jump: Decimal  # a midpoint move of at least this much within pause_s of its reference (price units)
     jump_memory_s: float = 0.0  # after a sudden move of jump_size, leave the market this long (0: off)
-    jump_size: Decimal = Decimal("0.03")  # a midpoint move at least this large between two observations
-    # "market": a jump leaves its own market for jump_memory_s | "venue": every market we watch (news moves related
-    # markets together, and a market's first jump fills a quote before it can be seen)
+    jump_size: Decimal = Decimal("0.03")  # a midpoint move at least this large within SUDDEN_S
+    # "market": a jump leaves its own market for jump_memory_s | "venue": every market we watch
     jump_scope: str = "market"
+    # jumps per market-hour watched above which every market is left (0: off); needs jump_memory_s > 0
+    max_jump_rate: float = 0.0
 
 
 @dataclass(frozen=True)
 class ToxicityState:
     mids: Mapping[str, tuple[float, Decimal]] = field(default_factory=dict)  # token -> (since, reference midpoint)
     events: Mapping[str, tuple[float, str]] = field(default_factory=dict)  # market -> (time, reason) of the last event
-    last: Mapping[str, tuple[float, Decimal]] = field(default_factory=dict)  # token -> (time, midpoint) last observed
+    # token -> its midpoints of the last SUDDEN_S, oldest first, as (last time seen at that midpoint, midpoint)
+    recent: Mapping[str, tuple[tuple[float, Decimal], ...]] = field(default_factory=dict)
     jumps: Mapping[str, tuple[float, str]] = field(default_factory=dict)  # market -> (time, reason) of the last jump
     seen: Mapping[str, float] = field(default_factory=dict)  # market -> when its book was last observed
+    jump_count: float = 0.0  # jumps seen, decayed (the jump rate's numerator)
+    watched_hours: float = 0.0  # market-hours watched, decayed (its denominator)
+    rate_at: float | None = None  # when the two were last brought up to date
+
+    def jump_rate(self) -> float:
+        """Jumps per market-hour watched, with the prior."""
+        return (self.jump_count + RATE_PRIOR_JUMPS) / (self.watched_hours + RATE_PRIOR_HOURS)
+
+
+def _window(recent: tuple[tuple[float, Decimal], ...], now: float, mid: Decimal) -> tuple[tuple[float, Decimal], ...]:
+    """The token's midpoints within SUDDEN_S of `now`, with `mid` seen now (an unchanged midpoint only moves
+    its time forward)."""
+    kept = tuple(e for e in recent if now - e[0] <= SUDDEN_S)
+    if kept and kept[-1][1] == mid:
+        return kept[:-1] + ((now, mid),)
+    return kept + ((now, mid),)
 
 
 def step(state: ToxicityState, now: float, mids: Mapping[str, tuple[str, Decimal]],
@@ -62,19 +90,33 @@ def step(state: ToxicityState, now: float, mids: Mapping[str, tuple[str, Decimal
     if params.pause_s <= 0 and params.jump_memory_s <= 0:
         return state
     jumps: dict[str, tuple[float, str]] = {}
-    last = dict(state.last)
+    recent = dict(state.recent)
     markets_seen = dict(state.seen)
+    count, hours, rate_at = state.jump_count, state.watched_hours, state.rate_at
     if params.jump_memory_s > 0:
         jumps = {cid: ev for cid, ev in state.jumps.items() if now - ev[0] < params.jump_memory_s}
         markets_seen = {cid: at for cid, at in state.seen.items() if now - at <= SUDDEN_S}
+        jumped: set[str] = set()
         for token, (cid, mid) in mids.items():
-            seen = state.last.get(token)
-            if seen is not None and now - seen[0] <= SUDDEN_S and abs(mid - seen[1]) >= params.jump_size:
-                jumps[cid] = (now, f"jump: midpoint moved {seen[1]} → {mid} at once")
-            last[token] = (now, mid)
+            window = _window(state.recent.get(token, ()), now, mid)
+            at, far = max(window[:-1], key=lambda e: (abs(mid - e[1]), e[0]), default=(now, mid))
+            if abs(mid - far) >= params.jump_size:
+                jumps[cid] = (now, f"jump: midpoint moved {far} → {mid} in {now - at:.0f} s")
+                jumped.add(cid)
+                window = ((now, mid),)  # counted once: the next move is measured from here
+            recent[token] = window
             markets_seen[cid] = now
+        for token in [t for t, w in recent.items() if t not in mids and now - w[-1][0] > SUDDEN_S]:
+            del recent[token]
+        # the jump rate: decay both sums, then add this observation (a gap longer than SUDDEN_S is not watched)
+        if rate_at is not None:
+            dt = max(0.0, now - rate_at)
+            decay = math.exp(-dt / params.jump_memory_s)
+            watched = len({cid for cid, _ in mids.values()})
+            count, hours = count * decay + len(jumped), hours * decay + watched * min(dt, SUDDEN_S) / 3600
+        rate_at = now
     if params.pause_s <= 0:
-        return ToxicityState(state.mids, state.events, last, jumps, markets_seen)
+        return ToxicityState(state.mids, state.events, recent, jumps, markets_seen, count, hours, rate_at)
     events = {cid: ev for cid, ev in state.events.items() if now - ev[0] < params.pause_s}
     for cid, at, size, price in buy_fills:
         if now - at < params.pause_s and at >= events.get(cid, (float("-inf"), ""))[0]:
@@ -88,7 +130,7 @@ def step(state: ToxicityState, now: float, mids: Mapping[str, tuple[str, Decimal
         elif now - since >= params.pause_s:
             since, before = now, mid
         new_mids[token] = (since, before)
-    return ToxicityState(new_mids, events, last, jumps, markets_seen)
+    return ToxicityState(new_mids, events, recent, jumps, markets_seen, count, hours, rate_at)
 
 
 def paused(state: ToxicityState, now: float, params: ToxicityParams) -> dict[str, str]:
@@ -102,6 +144,11 @@ def paused(state: ToxicityState, now: float, params: ToxicityParams) -> dict[str
     if params.jump_scope == "venue" and jumps:
         where, (at, reason) = max(jumps.items(), key=lambda kv: (kv[1][0], kv[0]))  # the latest jump we saw anywhere
         jumps = {m: (at, f"{reason} in {where[:12]}…") for m in set(state.seen) | set(jumps)}
+    if params.max_jump_rate > 0 and params.jump_memory_s > 0 and state.jump_rate() > params.max_jump_rate:
+        reason = (f"jump rate: {state.jump_count:.1f} jumps in {state.watched_hours:.0f} market-hours watched, "
+                  f"{state.jump_rate():.3f} an hour > {params.max_jump_rate}; stepping back until it falls")
+        for cid in set(state.seen) | set(jumps):
+            out.setdefault(cid, reason)
     for cid, (at, reason) in jumps.items():
         left = params.jump_memory_s - (now - at)
         if left > 0 and left > params.pause_s - (now - state.events.get(cid, (float("-inf"),))[0]):

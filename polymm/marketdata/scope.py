@@ -13,6 +13,12 @@ or positions in, with their books: its cost follows the markets we quote, not th
 venue's reward universe (issue 15). Unknown semantics are unchanged: a held market whose book is
 missing is held, not cancelled (controller.core.held_markets).
 
+Besides, a tick reads the books of up to WATCH_LIMIT more markets that passed the last rescan's
+book-free rules (the highest reward rates first), only to *watch* them: their midpoints feed the
+jump-rate rule of polymm.desired.toxicity — a market's own first news jump fills our quote before it
+can be seen, so the warning has to come from markets we do not quote. They are not ranked or quoted
+between rescans; their books ride in the tick's one batched book read (POST /books).
+
 Only the first scan (nothing is quoted before it) and an explicit one (`polymm plan`) run inside the
 tick. Every later rescan runs on a background thread (`BackgroundRescan`): ticks go on over the
 markets in force meanwhile, and the first tick after it ends adopts its ranking. A rescan whose reads
@@ -31,6 +37,7 @@ from polymm.domain.types import RewardMarket
 log = logging.getLogger("polymm.marketdata")
 
 RESERVE_FACTOR = 2
+WATCH_LIMIT = 40  # markets watched beyond those in force: 80 more books a tick, one batch of POST /books
 EARLY_RESCAN_SPACING_S = 60.0
 
 
@@ -41,6 +48,7 @@ class Scope:
         self.rescan_interval_s = rescan_interval_s
         self.max_markets = max_markets
         self.in_force: tuple[str, ...] = ()  # condition ids, in the last rescan's rank order
+        self.watching: tuple[str, ...] = ()  # condition ids whose books are read only to watch them
         self.scanned_at: float | None = None
         self.short_since: float | None = None  # a narrow tick selected fewer markets than are in force
         self._universe: Sequence[RewardMarket] | None = None  # the list the indexes below were built from
@@ -75,6 +83,17 @@ class Scope:
                 out.setdefault(m.condition_id, m)
         return tuple(out.values())
 
+    def watched(self, universe: Sequence[RewardMarket]) -> tuple[RewardMarket, ...]:
+        """The markets watched beyond those in force, taken from the current `universe`."""
+        self._index(universe)
+        return tuple(m for cid in self.watching if cid not in self.in_force
+                     and (m := self._by_condition.get(cid)) is not None)
+
+    def condition_of(self, token_id: str) -> str | None:
+        """The condition id of a reward token of the universe last indexed."""
+        m = self._by_token.get(token_id)
+        return None if m is None else m.condition_id
+
     def _index(self, universe: Sequence[RewardMarket]) -> None:
         if universe is self._universe:
             return
@@ -83,9 +102,14 @@ class Scope:
         self._by_token = {t: m for m in universe for t in m.token_ids}
 
     # ------------------------------------------------------------------ after the decision
-    def scanned(self, ranked_condition_ids: Sequence[str], now: float) -> None:
-        """A full scan's ranking (best first) becomes the markets in force."""
+    def scanned(self, ranked_condition_ids: Sequence[str], now: float,
+                survivors: Sequence[RewardMarket] = ()) -> None:
+        """A full scan's ranking (best first) becomes the markets in force; of its `survivors` of the
+        book-free rules, the WATCH_LIMIT with the highest reward rates not in force are watched."""
         self.in_force = tuple(ranked_condition_ids[: RESERVE_FACTOR * self.max_markets])
+        others = sorted((m for m in survivors if m.condition_id not in self.in_force),
+                        key=lambda m: (-m.rate_per_day, m.condition_id))
+        self.watching = tuple(m.condition_id for m in others[:WATCH_LIMIT])
         self.scanned_at = now
         self.short_since = None
 
@@ -106,6 +130,7 @@ class Rescanned:
     at: float
     ranked: tuple[str, ...] = ()
     failed: str | None = None
+    survivors: tuple[RewardMarket, ...] = ()  # of the book-free rules (what is watched: Scope.scanned)
 
 
 class BackgroundRescan:
