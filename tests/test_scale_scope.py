@@ -13,7 +13,6 @@ import pytest
 
 from polymm.config import load_config, load_secrets
 from polymm.controller.session import open_session
-from polymm.desired.funnel import prefilter
 from polymm.marketdata.scope import RESERVE_FACTOR, WATCH_LIMIT
 from polymm.sim.runner import SimOptions
 
@@ -80,10 +79,12 @@ def test_a_rescan_reaches_every_reward_market_and_ticks_between_read_only_the_ma
     in_force = {ev.market.condition_id for ev in first.selection.ranked[:RESERVE_FACTOR * MAX_MARKETS]}
     looked_at = {m.condition_id for m in second.observed.reward_markets}
     assert looked_at == in_force | quoted
-    # the books read: those of the markets looked at, and of up to WATCH_LIMIT more that passed the book-free
-    # rules, the highest reward rates first — watched for the jump rate only (polymm.desired.toxicity)
-    survivors, _, _ = prefilter(list(first.observed.reward_markets), controller.params)
-    others = sorted((m for m in survivors if m.condition_id not in in_force), key=lambda m: -m.rate_per_day)
+    # the books read: those of the markets looked at, and of up to WATCH_LIMIT more open reward markets not about
+    # to end, the highest reward rates first — watched for the jump rate only (polymm.desired.toxicity)
+    soon = controller.clock() + controller.params.min_days_until_end * 86400
+    open_ = [m for m in first.observed.reward_markets if not m.closed and m.accepting_orders
+             and (m.end_date is None or m.end_date.timestamp() >= soon)]
+    others = sorted((m for m in open_ if m.condition_id not in in_force), key=lambda m: -m.rate_per_day)
     assert len(others) > WATCH_LIMIT  # the universe is larger than what is watched
     watched = others[:WATCH_LIMIT]
     assert min(m.rate_per_day for m in watched) >= max(m.rate_per_day for m in others[WATCH_LIMIT:])

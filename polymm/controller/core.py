@@ -84,7 +84,7 @@ class Controller:
         self.toxicity_params = ToxicityParams(cfg.strategy.toxic_pause_seconds, cfg.strategy.toxic_jump,
                                               cfg.strategy.jump_memory_seconds, cfg.strategy.jump_size,
                                               cfg.strategy.jump_scope, float(cfg.strategy.max_jump_rate))
-        self._scan_survivors: tuple[RewardMarket, ...] = ()  # the last inline full scan's book-free survivors
+        self._scan_watchable: tuple[RewardMarket, ...] = ()  # the last inline full scan's markets to watch
         self.toxicity = ToxicityState()  # the last midpoints and toxic events (polymm.desired.toxicity)
         # token -> when this controller first saw the position (a maker hedge waits from then; after a restart
         # the wait starts again, bounded by hedge_sell.maker_wait_seconds per restart)
@@ -180,7 +180,7 @@ class Controller:
         done = self.rescans.take()
         if done is not None:
             if done.failed is None:
-                self.scope.scanned(done.ranked, done.at, done.survivors)
+                self.scope.scanned(done.ranked, done.at, done.watchable)
                 self._rescan_failed = None
             else:
                 log.warning("rescan failed, the markets in force stay: %s", done.failed)
@@ -213,7 +213,8 @@ class Controller:
         own = own_book_sizes(orders, {t: m.token_ids for m in universe for t in m.token_ids})
         selection = select_markets(universe, books, self.params, datetime.fromtimestamp(now, timezone.utc),
                                    volatility, own)
-        return Rescanned(now, tuple(ev.market.condition_id for ev in selection.ranked), survivors=tuple(survivors))
+        return Rescanned(now, tuple(ev.market.condition_id for ev in selection.ranked),
+                         watchable=self._watchable(universe, now))
 
     def _orders_and_fills(self, now: float):
         open_orders: tuple[LiveOrder, ...] | Unknown
@@ -351,6 +352,14 @@ class Controller:
                     self._details[m.condition_id] = (m, now)
         return tuple(self._details[c][0] for c in sorted(wanted) if c in self._details)
 
+    def _watchable(self, universe, now: float) -> tuple[RewardMarket, ...]:
+        """The reward markets whose books may be watched for the jump rate (polymm.marketdata.scope): open,
+        accepting orders and not about to end (a market resolving jumps to 0 or 1, which says nothing of the
+        others) — whatever the strategy's filters, which are about where to quote, not what the venue does."""
+        soon = now + self.params.min_days_until_end * 86400
+        return tuple(m for m in universe if not m.closed and m.accepting_orders
+                     and (m.end_date is None or m.end_date.timestamp() >= soon))
+
     def _tokens_of_interest(self, universe, full_scan: bool):
         """The reward markets this tick looks at and the tokens whose books it reads: on a full scan every
         reward market and the books of those passing rules 1–4; else the markets in force and those we
@@ -362,7 +371,7 @@ class Controller:
         if full_scan:
             markets = universe
             survivors, _, _ = prefilter(list(universe), self.params)
-            self._scan_survivors = tuple(survivors)
+            self._scan_watchable = self._watchable(universe, self.clock())
             read = survivors
         else:
             markets = survivors = self.scope.narrow(universe, held)
@@ -433,7 +442,7 @@ class Controller:
         if known(observed.reward_markets):  # what the next ticks look at (polymm.marketdata.scope)
             if observed.full_scan:
                 self.scope.scanned([ev.market.condition_id for ev in decision.selection.ranked], observed.at,
-                                   self._scan_survivors)
+                                   self._scan_watchable)
             else:
                 self.scope.narrow_result(len(decision.selection.selected), observed.at)
         if not dry_run:

@@ -13,8 +13,8 @@ or positions in, with their books: its cost follows the markets we quote, not th
 venue's reward universe (issue 15). Unknown semantics are unchanged: a held market whose book is
 missing is held, not cancelled (controller.core.held_markets).
 
-Besides, a tick reads the books of up to WATCH_LIMIT more markets that passed the last rescan's
-book-free rules (the highest reward rates first), only to *watch* them: their midpoints feed the
+Besides, a tick reads the books of up to WATCH_LIMIT more reward markets of the last rescan (open,
+not about to end, the highest reward rates first, whatever the strategy's filters), only to *watch* them: their midpoints feed the
 jump-rate rule of polymm.desired.toxicity — a market's own first news jump fills our quote before it
 can be seen, so the warning has to come from markets we do not quote. They are not ranked or quoted
 between rescans; their books ride in the tick's one batched book read (POST /books).
@@ -103,11 +103,11 @@ class Scope:
 
     # ------------------------------------------------------------------ after the decision
     def scanned(self, ranked_condition_ids: Sequence[str], now: float,
-                survivors: Sequence[RewardMarket] = ()) -> None:
-        """A full scan's ranking (best first) becomes the markets in force; of its `survivors` of the
-        book-free rules, the WATCH_LIMIT with the highest reward rates not in force are watched."""
+                watchable: Sequence[RewardMarket] = ()) -> None:
+        """A full scan's ranking (best first) becomes the markets in force; of the `watchable` markets, the
+        WATCH_LIMIT with the highest reward rates not in force are watched."""
         self.in_force = tuple(ranked_condition_ids[: RESERVE_FACTOR * self.max_markets])
-        others = sorted((m for m in survivors if m.condition_id not in self.in_force),
+        others = sorted((m for m in watchable if m.condition_id not in self.in_force),
                         key=lambda m: (-m.rate_per_day, m.condition_id))
         self.watching = tuple(m.condition_id for m in others[:WATCH_LIMIT])
         self.scanned_at = now
@@ -130,7 +130,7 @@ class Rescanned:
     at: float
     ranked: tuple[str, ...] = ()
     failed: str | None = None
-    survivors: tuple[RewardMarket, ...] = ()  # of the book-free rules (what is watched: Scope.scanned)
+    watchable: tuple[RewardMarket, ...] = ()  # the markets that may be watched (Scope.scanned)
 
 
 class BackgroundRescan:
