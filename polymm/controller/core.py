@@ -26,7 +26,7 @@ from polymm.desired.toxicity import step as toxicity_step
 from polymm.domain.exposure import BuyExposure
 from polymm.domain.types import Fill, LiveOrder, RewardMarket
 from polymm.format import fill_text
-from polymm.marketdata.scope import EARLY_RESCAN_SPACING_S, BackgroundRescan, Rescanned, Scope
+from polymm.marketdata.scope import EARLY_RESCAN_SPACING_S, WATCH_INTERVAL_S, BackgroundRescan, Rescanned, Scope
 from polymm.marketdata.source import VenueMarketData
 from polymm.observed.parse import live_order_from_wire, our_fills
 from polymm.observed.state import ObservedState, Unknown, known
@@ -85,6 +85,7 @@ class Controller:
                                               cfg.strategy.jump_memory_seconds, cfg.strategy.jump_size,
                                               cfg.strategy.jump_scope, float(cfg.strategy.max_jump_rate))
         self._scan_watchable: tuple[RewardMarket, ...] = ()  # the last inline full scan's markets to watch
+        self._watched_at = float("-inf")  # when the watched markets' books were last read
         self.toxicity = ToxicityState()  # the last midpoints and toxic events (polymm.desired.toxicity)
         # token -> when this controller first saw the position (a maker hedge waits from then; after a restart
         # the wait starts again, bounded by hedge_sell.maker_wait_seconds per restart)
@@ -375,7 +376,11 @@ class Controller:
             read = survivors
         else:
             markets = survivors = self.scope.narrow(universe, held)
-            read = list(survivors) + list(self.scope.watched(universe))  # watched: books only (toxicity)
+            read = list(survivors)
+            now = self.clock()
+            if now - self._watched_at >= WATCH_INTERVAL_S:  # watched: books only (toxicity), not on every tick
+                read.extend(self.scope.watched(universe))
+                self._watched_at = now
         tokens = [t for m in read for t in m.token_ids]
         tokens.extend(held)
         return markets, list(dict.fromkeys(tokens))

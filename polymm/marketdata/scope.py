@@ -17,7 +17,8 @@ Besides, a tick reads the books of up to WATCH_LIMIT more reward markets of the 
 not about to end, the highest reward rates first, whatever the strategy's filters), only to *watch* them: their midpoints feed the
 jump-rate rule of polymm.desired.toxicity — a market's own first news jump fills our quote before it
 can be seen, so the warning has to come from markets we do not quote. They are not ranked or quoted
-between rescans; their books ride in the tick's one batched book read (POST /books).
+between rescans; their books ride in the tick's one batched book read (POST /books), at most every
+WATCH_INTERVAL_S, so the ticks between (a fill's hedge) read only what they quote.
 
 Only the first scan (nothing is quoted before it) and an explicit one (`polymm plan`) run inside the
 tick. Every later rescan runs on a background thread (`BackgroundRescan`): ticks go on over the
@@ -37,7 +38,8 @@ from polymm.domain.types import RewardMarket
 log = logging.getLogger("polymm.marketdata")
 
 RESERVE_FACTOR = 2
-WATCH_LIMIT = 40  # markets watched beyond those in force: 80 more books a tick, one batch of POST /books
+WATCH_LIMIT = 40  # markets watched beyond those in force: 80 more books, in the tick's one batch of POST /books
+WATCH_INTERVAL_S = 4.0  # read at most this often (a jump is a move within a minute; a fill's tick stays light)
 EARLY_RESCAN_SPACING_S = 60.0
 
 
