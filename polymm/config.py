@@ -110,7 +110,7 @@ WsUrl = Annotated[str, AfterValidator(_ws_url)]
 FilePath = Annotated[Path, BeforeValidator(_path_from_text)]
 
 Ranking = Literal["expected_reward", "original_ratio"]
-QuotePlacement = Literal["band_edge", "one_tick_inside"]
+QuotePlacement = Literal["band_edge", "one_tick_inside", "band_floor"]
 Sizing = Literal["multiplier", "reward_minimum"]
 HedgeMode = Literal["cross", "maker"]
 StopLossDepth = Literal["covering", "best_bid"]

@@ -30,7 +30,7 @@ max_spreads = st.decimals(min_value=D("0.1"), max_value=D(10), places=1)
 min_sizes = st.decimals(min_value=D(1), max_value=D(300), places=0)
 multipliers = st.decimals(min_value=D("0.1"), max_value=D(5), places=2)
 market_mins = st.decimals(min_value=D(1), max_value=D(20), places=3)
-placements = st.sampled_from(["band_edge", "one_tick_inside"])
+placements = st.sampled_from(["band_edge", "one_tick_inside", "band_floor"])
 
 
 @st.composite
@@ -80,6 +80,16 @@ def test_one_tick_inside_is_within_one_tick_above_the_band_edge_and_never_improv
         assert edge.price <= inside.price <= edge.price + book.tick_size
         # the extra tick never lifts the quote past the best bid (the band edge itself may sit above it)
         assert inside.price == edge.price or inside.price <= book.best_bid
+
+
+@given(book=books(), max_spread=max_spreads)
+def test_band_floor_is_never_closer_to_the_midpoint_than_band_edge(book: Book, max_spread: D) -> None:
+    edge = quote_price(book, max_spread, "band_edge")
+    floor = quote_price(book, max_spread, "band_floor")
+
+    if edge is not None and floor is not None:
+        assert floor.price <= edge.price
+        assert floor.at_band_edge
 
 
 @given(min_size=min_sizes, multiplier=multipliers, market_min=market_mins)

@@ -97,6 +97,14 @@ QUOTE_PRICE_CASES = [
      [("0.05", "10")], "0.01", "0.1", "band_edge", None, False),  # inverted band: 0.04 is 0.5c above mid 0.035
     ("one-tick-inside-on-a-locked-book-stays-below-the-best-ask", [("0.50", "10"), ("0.49", "10")],
      [("0.50", "10")], "0.01", "3", "one_tick_inside", "0.49", False),
+    ("band-floor-quotes-the-lower-edge-below-a-second-bid-inside-the-band", [("0.53", "10"), ("0.52", "10")],
+     [("0.54", "10")], "0.01", "4.5", "band_floor", "0.50", True),  # mid 0.535, edge 0.5 (band_edge: 0.52)
+    ("band-floor-rounds-the-edge-down", [("0.52", "10"), ("0.51", "10")], [("0.53", "10")],
+     "0.01", "3", "band_floor", "0.50", True),  # mid 0.525, edge 0.505 → 0.50
+    ("band-floor-with-the-second-bid-below-the-edge-is-the-edge", [("0.50", "10"), ("0.40", "10")],
+     [("0.52", "10")], "0.01", "3", "band_floor", "0.49", True),
+    ("band-floor-above-the-best-bid-stays-below-the-best-ask", [("0.40", "10"), ("0.39", "10")],
+     [("0.60", "10")], "0.01", "3", "band_floor", "0.48", True),
 ]
 
 

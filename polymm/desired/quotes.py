@@ -8,7 +8,9 @@ Rules (pure; every price returned is on tick and inside [tick, 1 − tick]):
   midpoint); else the second-best bid when it is ≥ the band's lower edge, otherwise the lower
   edge rounded *down* to the tick (buys round down: further from the midpoint is the safe side);
   with `one_tick_inside`, one tick closer to the midpoint, never above the best bid (and never
-  below the band-edge price);
+  below the band-edge price); with `band_floor`, the lower edge rounded down whatever the second bid
+  (the furthest scoring price: a sweep has to walk the whole band to reach it, so what fills it is
+  mostly flow the book refills behind — docs/STRATEGY.md, "Where in the band");
 - never at or above the best ask: a buy must rest, not take;
 - none when the final price would not score (at or beyond rewards_max_spread from the midpoint,
   which only a coarse tick can cause);
@@ -59,7 +61,7 @@ def quote_price(book: Book, rewards_max_spread_cents: Decimal, placement: str = 
         return None
     tick = book.tick_size
     second_bid = book.bids[1].price
-    if second_bid >= band.lower:
+    if second_bid >= band.lower and placement != "band_floor":
         price, at_edge = second_bid, False
     else:
         price, at_edge = round_down_to_tick(band.lower, tick), True
