@@ -98,9 +98,9 @@ QUOTE_PRICE_CASES = [
     ("one-tick-inside-on-a-locked-book-stays-below-the-best-ask", [("0.50", "10"), ("0.49", "10")],
      [("0.50", "10")], "0.01", "3", "one_tick_inside", "0.49", False),
     ("band-floor-quotes-the-lower-edge-below-a-second-bid-inside-the-band", [("0.53", "10"), ("0.52", "10")],
-     [("0.54", "10")], "0.01", "4.5", "band_floor", "0.50", True),  # mid 0.535, edge 0.5 (band_edge: 0.52)
+     [("0.54", "10")], "0.01", "4.5", "band_floor", "0.50", False),  # mid 0.535, edge 0.5 (band_edge: 0.52)
     ("band-floor-rounds-the-edge-down", [("0.52", "10"), ("0.51", "10")], [("0.53", "10")],
-     "0.01", "3", "band_floor", "0.50", True),  # mid 0.525, edge 0.505 → 0.50
+     "0.01", "3", "band_floor", "0.50", False),  # mid 0.525, edge 0.505 → 0.50, bid 0.51 inside
     ("band-floor-with-the-second-bid-below-the-edge-is-the-edge", [("0.50", "10"), ("0.40", "10")],
      [("0.52", "10")], "0.01", "3", "band_floor", "0.49", True),
     ("band-floor-above-the-best-bid-stays-below-the-best-ask", [("0.40", "10"), ("0.39", "10")],

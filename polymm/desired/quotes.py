@@ -64,7 +64,9 @@ def quote_price(book: Book, rewards_max_spread_cents: Decimal, placement: str = 
     if second_bid >= band.lower and placement != "band_floor":
         price, at_edge = second_bid, False
     else:
-        price, at_edge = round_down_to_tick(band.lower, tick), True
+        # at_edge: the book left no second bid inside the band (under band_floor too: there the floor is chosen
+        # behind bids inside the band, deliberately, and the position rule is about a book too thin for them)
+        price, at_edge = round_down_to_tick(band.lower, tick), second_bid < band.lower
     if placement == "one_tick_inside":
         # one tick closer, but never past the best bid, and never further out than band_edge would be
         price = max(price, min(price + tick, book.bids[0].price))
