@@ -468,19 +468,26 @@ def settle(ctl, admin: Admin, settle_ticks: int, after_tick: int, result, say=pr
     order whose send lost its reply holds its slot for the open-orders grace window (it may be live, and a second
     order beside it would be a duplicate): when one is left and a position is still unhedged, the judgement
     comes after that window and K more ticks."""
-    audit = Audit()
-    for k in range(1, settle_ticks + 1):
-        ctl.wait_ticks(k, timeout=60, after=after_tick)
+    def k_ticks(after: int | None) -> Audit:
+        """K ticks after journal id `after`, each audited; the first clean one is the recovery tick count (counted
+        from the start of these K ticks: after a venue lock or a grace window the clock of recovery restarts)."""
+        base = ctl.tick_id() if after is None else after
         audit = Audit()
-        check_settled(admin.state(), ctl.address, ctl.ledger_path, admin, audit)
-        if result.final_recovery_ticks is None and audit.orphans == 0 and audit.unhedged == 0:
-            result.final_recovery_ticks = k
-            result.recovery_ticks.append(k)
+        for k in range(1, settle_ticks + 1):
+            ctl.wait_ticks(k, timeout=60, after=base)
+            audit = Audit()
+            check_settled(admin.state(), ctl.address, ctl.ledger_path, admin, audit)
+            if result.final_recovery_ticks is None and audit.orphans == 0 and audit.unhedged == 0:
+                result.final_recovery_ticks = k
+                result.recovery_ticks.append(k)
+        return audit
+
+    audit = k_ticks(after_tick)
     if audit.locked:
         say(f"{audit.locked} position(s) still locked by the venue's balance lag: the clock moves 6 s, "
             f"{settle_ticks} more ticks")
         admin.advance(6)
-        ctl.wait_ticks(settle_ticks, timeout=60)
+        audit = k_ticks(None)
     with Ledger(ctl.ledger_path) as ledger:
         unknown = [o for o in ledger.active_orders() if o.state == "unknown"]
     if unknown and audit.unhedged:
@@ -490,7 +497,7 @@ def settle(ctl, admin: Admin, settle_ticks: int, after_tick: int, result, say=pr
         say(f"{len(unknown)} order(s) of unknown outcome hold their slots: {GRACE_S:g} s (the grace window), "
             f"{settle_ticks} more ticks")
         time.sleep(GRACE_S)
-        ctl.wait_ticks(settle_ticks, timeout=60)
+        k_ticks(None)
 
 
 def check_settled(state: dict, address: str, ledger_path: Path, admin: Admin, audit: Audit) -> None:
