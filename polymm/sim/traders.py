@@ -52,19 +52,22 @@ SCENARIOS = {
 }
 
 BACKGROUND_MAKERS = tuple(f"0x{'b' * 36}{i:04d}" for i in range(1, 5))
+TAKER_ADDRESS = "0x" + "7" * 36 + "0001"
 
 
-def _maker_of(key: tuple[bool, int], ladder: dict[tuple[bool, int], int]) -> str:
-    """The background maker that holds a ladder level: the k-th bid and the k-th ask from the touch belong to
+def _makers_of(ladder: dict[tuple[bool, int], int]) -> dict[tuple[bool, int], str]:
+    """The background maker that holds each ladder level: the k-th bid and the k-th ask from the touch belong to
     the same maker, so each maker is two-sided. A maker farming rewards quotes both sides — the formula scores
     one-sided liquidity at a third inside [0.10, 0.90] and not at all outside it (../shared/design/REWARDS.md;
     docs.polymarket.com/trading/market-making.md: "quoting both sides of a market") — and a maker that is not
     two-sided would give a newcomer a share of the extreme-price pool that no estimate from the public book
     can see."""
-    is_bid, px = key
-    same_side = sorted((p for b, p in ladder if b == is_bid), reverse=is_bid)  # from the touch outwards
-    return BACKGROUND_MAKERS[same_side.index(px) % len(BACKGROUND_MAKERS)]
-TAKER_ADDRESS = "0x" + "7" * 36 + "0001"
+    out: dict[tuple[bool, int], str] = {}
+    for is_bid in (True, False):
+        outwards = sorted((px for b, px in ladder if b == is_bid), reverse=is_bid)  # from the touch outwards
+        for k, px in enumerate(outwards):
+            out[(is_bid, px)] = BACKGROUND_MAKERS[k % len(BACKGROUND_MAKERS)]
+    return out
 
 
 @dataclass
@@ -181,6 +184,7 @@ class SimulatedTraders:
         """Move the ladder to the current fair value: cancel levels no longer wanted, top up thinned ones
         (cancel first, so makers never trade with each other)."""
         target = self._ladder(market, flow)
+        makers = _makers_of(target)
         for key, order in list(flow.orders.items()):
             if order.status != "LIVE" or key not in target:
                 if order.status == "LIVE":
@@ -194,7 +198,7 @@ class SimulatedTraders:
                 self.engine._cancel(order)
             is_bid, px = key
             flow.orders[key] = self._place(market, is_bid, px, round(shares * self.rng.uniform(0.8, 1.25)), "GTC",
-                                           _maker_of(key, target))
+                                           makers[key])
         flow.next_refresh = self.engine.now + self.rng.uniform(5, 30)
 
     def _place(self, market: SimMarket, yes_bid: bool, yes_px: int, shares: int, order_type: str, address: str) -> SimOrder:
