@@ -111,3 +111,28 @@ def test_the_competing_makers_are_two_sided_so_the_public_book_bounds_their_scor
     assert len(inside) >= 10 and len(outside) >= 3
     assert min(inside) >= 1 - 1e-9  # never understates the competition
     assert all(1 - 1e-9 <= r <= 1.3 for r in outside)
+
+
+def test_the_makers_stay_two_sided_through_a_day_of_trend():
+    """As a trend carries the touch across the ladder, the in-band levels are re-quoted by the maker their distance
+    from the touch names, so near the extremes — where only two-sided liquidity scores — the venue still scores the
+    book about as the public-book estimate does. Before (the levels kept the maker that placed them): 7 of 27
+    observations outside [0.10, 0.90] scored nothing at all, and a newcomer's 5-share quote took the whole pool."""
+    server = build_server(SimOptions(seed=2, speed=0, markets=20, scenario="trending", start_time=1_790_121_600))
+    engine, outside = server.engine, []
+    for _ in range(6):
+        engine.advance(7200)
+        for m in rewarded(engine):
+            bids, asks = m.book.token_levels(0)
+            mid = rewards.adjusted_midpoint([(p / PIPS, s / MICRO) for p, s in bids],
+                                            [(p / PIPS, s / MICRO) for p, s in asks], m.rewards_min_size)
+            if mid is None or 0.1 <= mid <= 0.9:
+                continue
+            book = [rewards.RestingOrder(o.side, o.outcome_index, o.price_pips / PIPS, o.remaining / MICRO)
+                    for side in (m.book.bids, m.book.asks) for level in side.values() for o in level]
+            estimate = rewards.competition_q_min(book, mid, m.rewards_max_spread, m.rewards_min_size)
+            if estimate > 0:
+                outside.append(sum(market_q_by_maker(m).values()) / estimate)
+    print(f"venue score / estimate outside [0.10, 0.90]: {sorted(round(r, 3) for r in outside)}")
+    assert len(outside) >= 10
+    assert min(outside) >= 0.75

@@ -206,7 +206,9 @@ def test_maker_rebates_are_paid_at_midnight_pro_rata_and_nothing_under_one_dolla
 def test_rewards_are_sampled_at_a_random_instant_each_minute_and_paid_once_a_day(venue, admin, make_client):
     engine = venue.server.engine
     market = venue.call(lambda: next(m for m in engine.markets.values() if m.rate_per_day >= 50 and m.tick_pips == 100
-                                     and m.book.best_bid() and 2500 < m.book.best_bid() < 7500))
+                                     and m.book.best_bid() and 2500 < m.book.best_bid() < 7500
+                                     # joining the touch scores: its half-width is inside the reward band
+                                     and (m.book.best_ask() - m.book.best_bid()) / 2 < m.rewards_max_spread * 100))
     client = make_client()
     admin.fund(client.get_address(), collateral=10_000)
     size = 4 * max(market.rewards_min_size, market.min_order_size)
