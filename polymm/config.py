@@ -185,6 +185,10 @@ class StrategyConfig(_Section):
     jump_scope: JumpScope = "market"
     # jumps per market-hour watched above which every market is left (polymm.desired.toxicity; 0: off)
     max_jump_rate: NonNegativeDecimal = Decimal("0.04")
+    # a midpoint move of trend_move over trend_window_seconds leaves the market while it lasts, and a market is quoted
+    # only after its midpoint has been watched that long (polymm.desired.toxicity; 0: off, as before)
+    trend_window_seconds: Annotated[float, Field(ge=0)] = 3600.0
+    trend_move: PriceGap = Decimal("0.03")
 
     @model_validator(mode="after")
     def _market_cap_within_total(self) -> StrategyConfig:

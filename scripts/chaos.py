@@ -216,7 +216,7 @@ def controller_env(venue_url: str, key: str, workdir: Path, max_markets: int | N
         # this harness are written around it; `extra` sets the defaults' maker hedge where a test wants it, and
         # `chaos.py --strategy defaults` runs config.yaml's strategy as it ships
         env.update({"POLYMM_HEDGE_SELL__MODE": "cross", "POLYMM_STRATEGY__TOXIC_PAUSE_SECONDS": "0",
-                    "POLYMM_HEDGE_SELL__STOP_LOSS_MAKER_SECONDS": "0"})
+                    "POLYMM_STRATEGY__TREND_WINDOW_SECONDS": "0", "POLYMM_HEDGE_SELL__STOP_LOSS_MAKER_SECONDS": "0"})
     if max_markets is not None:
         env["POLYMM_STRATEGY__MAX_MARKETS"] = str(max_markets)
     env.update(extra or {})

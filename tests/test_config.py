@@ -25,7 +25,7 @@ DOCS_PATH = Path(__file__).resolve().parent.parent / "docs" / "CONFIG.md"
 STRATEGY_KEYS = (
     "order_size_multiplier, max_exposure_per_market_usdc, max_total_exposure_usdc, max_markets, "
     "min_reward_ratio, min_profit_margin_bps, ranking, quote_placement, sizing, toxic_pause_seconds, toxic_jump, merge_pairs, "
-    "jump_memory_seconds, jump_size, jump_scope, max_jump_rate"
+    "jump_memory_seconds, jump_size, jump_scope, max_jump_rate, trend_window_seconds, trend_move"
 )
 
 

@@ -169,3 +169,59 @@ def test_hours_not_watched_do_not_count_and_zero_turns_the_rule_off():
     off = ToxicityParams(pause_s=600.0, jump=D("0.02"), jump_memory_s=43200.0, jump_size=D("0.05"))
     busy = _watch(ToxicityState(), 0.0, 3600.0, jumps_at=[600.0, 900.0, 1200.0, 1500.0], params=off)
     assert set(paused(busy, 3600.0, off)) == {"M0", "M1", "M2", "M3"}  # only the markets that jumped
+
+
+# ---- the trend rule: a move of trend_move over trend_window_s, and a watch of that long before the first quote
+T = ToxicityParams(pause_s=600.0, jump=D("0.02"), trend_window_s=3600.0, trend_move=D("0.03"))
+
+
+def _walk(state, params, start, end, mid_at, every=5.0, token="A", market="M"):
+    t = start
+    while t <= end:
+        state = step(state, t, {token: (market, mid_at(t))}, [], params)
+        t += every
+    return state
+
+
+def test_a_market_is_quoted_only_after_its_midpoint_was_watched_for_the_trend_window():
+    s = _walk(ToxicityState(), T, 0.0, 3400.0, lambda t: D("0.500"))
+    assert "watched 3400 of 3600 s" in paused(s, 3400.0, T)["M"]
+    s = _walk(s, T, 3405.0, 3600.0, lambda t: D("0.500"))
+    assert paused(s, 3600.0, T) == {}
+
+
+def test_a_steady_trend_the_pause_window_never_sees_leaves_the_market_while_it_lasts():
+    # 3.2 cents an hour (the trending scenario's drift at 0.85): 1.6 cents per 600 s pause window, under toxic_jump
+    def falling(t):
+        return (D("0.850") - D("0.032") * D(t) / 3600).quantize(D("0.001"))
+
+    off = replace(T, trend_window_s=0.0)
+    assert paused(_walk(ToxicityState(), off, 0.0, 7200.0, falling), 7200.0, off) == {}  # the rules before: quoted
+    s = _walk(ToxicityState(), T, 0.0, 7200.0, falling)
+    reason = paused(s, 7200.0, T)["M"]
+    assert reason.startswith("trend: midpoint moved 0.818 → 0.786 in 3600 s")
+    # the trend stops: the market comes back once the move over the last hour falls under trend_move
+    s = _walk(s, T, 7205.0, 10_800.0, lambda t: D("0.786"))
+    assert paused(s, 10_800.0, T) == {}
+
+
+def test_a_calm_diffusion_and_a_move_that_reverts_do_not_leave_the_market():
+    wobble = [D("0.500"), D("0.510"), D("0.495"), D("0.505"), D("0.490"), D("0.500")]
+    s = _walk(ToxicityState(), T, 0.0, 7200.0, lambda t: wobble[int(t // 1200) % len(wobble)], every=30.0)
+    assert paused(s, 7200.0, T) == {}
+
+
+def test_a_token_not_seen_for_the_gap_is_watched_again_and_other_markets_are_untouched():
+    s = _walk(ToxicityState(), T, 0.0, 3600.0, lambda t: D("0.500"))
+    s = _walk(s, T, 0.0, 3600.0, lambda t: D("0.300"), token="B", market="N")
+    assert paused(s, 3600.0, T) == {}
+    s = step(s, 4300.0, {"B": ("N", D("0.300"))}, [], T)  # A unobserved for 700 s; B seen again after a gap too
+    assert "watched 0 of 3600 s" in paused(s, 4300.0, T)["N"] and "M" not in paused(s, 4300.0, T)
+    s = step(s, 4310.0, {"A": ("M", D("0.500"))}, [], T)
+    assert "watched 0 of 3600 s" in paused(s, 4310.0, T)["M"]
+
+
+def test_trend_window_zero_is_the_behaviour_before():
+    off = replace(T, trend_window_s=0.0)
+    s = step(ToxicityState(), 0.0, {"A": ("M", D("0.5"))}, [], off)
+    assert paused(s, 0.0, off) == {} and s.trend == {}

@@ -23,6 +23,12 @@ jumps seen per market-hour watched, both decaying with the time constant `jump_m
 jump fills our quote before it can be seen, so the warning has to come from the others. One jump in a quiet
 venue is not a regime (the prior holds the estimate down); two in the first hours of ten markets are. The
 controller watches more markets' books than it quotes for this (polymm.marketdata.scope, `watching`).
+With `trend_window_s` > 0 a market is also left while the midpoint of one of its tokens is `trend_move` or more
+away from where it was `trend_window_s` ago (sampled once every TREND_SAMPLE_S), and it is not quoted until its
+midpoint has been watched that long (the trend is unknown before): a trend of a few cents an hour moves less than
+`jump` in any `pause_s` window, so the rule above never sees it, and every bid it reaches is bought above where the
+price goes (trending seed 1, 24 h: a 20-share bid at 0.84 filled 18 minutes into the run, the midpoint at 0.78 an
+hour later; −1.00, the day's loss). A token not observed for TREND_GAP_S starts its watch again.
 While toxic its quotes are cancelled and not replaced; hedges of positions in it go on as always. The
 state is what the controller remembers between ticks (the last midpoint per token, the last toxic event
 per market); `step` is pure. Close to the end date a market is left by the funnel's end-date rule
@@ -34,7 +40,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 
 SUDDEN_S = 60.0  # a move between two observations of a token at most this far apart is "at once"
@@ -42,6 +48,8 @@ SUDDEN_S = 60.0  # a move between two observations of a token at most this far a
 # docs/STRATEGY.md), worth 25 market-hours of watching — ten markets for two and a half hours
 RATE_PRIOR_JUMPS = 0.25
 RATE_PRIOR_HOURS = 25.0
+TREND_SAMPLE_S = 60.0  # the trend rule keeps one midpoint a minute per token
+TREND_GAP_S = 600.0  # a token unobserved this long has no trend history: its watch starts again
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,12 @@ class ToxicityParams:
     jump_scope: str = "market"
     # jumps per market-hour watched above which every market is left (0: off); needs jump_memory_s > 0
     max_jump_rate: float = 0.0
+    trend_window_s: float = 0.0  # a midpoint move of trend_move over this long leaves the market (0: off)
+    trend_move: Decimal = Decimal("0.03")
+
+    @property
+    def active(self) -> bool:
+        return self.pause_s > 0 or self.jump_memory_s > 0 or self.trend_window_s > 0
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,9 @@ class ToxicityState:
     jump_count: float = 0.0  # jumps seen, decayed (the jump rate's numerator)
     watched_hours: float = 0.0  # market-hours watched, decayed (its denominator)
     rate_at: float | None = None  # when the two were last brought up to date
+    # token -> (condition id, its midpoints one a TREND_SAMPLE_S over the last trend_window_s, oldest first, as
+    # (time, midpoint)); the first entry is where the watch of the token started, if within the window
+    trend: Mapping[str, tuple[str, tuple[tuple[float, Decimal], ...]]] = field(default_factory=dict)
 
     def jump_rate(self) -> float:
         """Jumps per market-hour watched, with the prior."""
@@ -83,12 +100,16 @@ def _window(recent: tuple[tuple[float, Decimal], ...], now: float, mid: Decimal)
 
 
 def step(state: ToxicityState, now: float, mids: Mapping[str, tuple[str, Decimal]],
-         buy_fills: Iterable[tuple[str, float, Decimal, Decimal]], params: ToxicityParams) -> ToxicityState:
+         buy_fills: Iterable[tuple[str, float, Decimal, Decimal]], params: ToxicityParams,
+         history: Mapping[str, Sequence[tuple[float, Decimal]]] | None = None) -> ToxicityState:
     """The state after one observation. `mids`: token -> (condition id, midpoint) of the books read this tick;
     `buy_fills`: the fills of our buys this observation lists, as (condition id, match time, size, price); a fill
-    seen again (the trade cursor overlaps) sets the same event again, so the pause runs from the fill's time."""
-    if params.pause_s <= 0 and params.jump_memory_s <= 0:
+    seen again (the trade cursor overlaps) sets the same event again, so the pause runs from the fill's time.
+    `history`: for tokens the trend rule has not watched yet, the venue's price a minute before now (GET
+    /prices-history), which its watch starts from instead of from now."""
+    if not params.active:
         return state
+    trend = _trend_after(state.trend, now, mids, params, history or {}) if params.trend_window_s > 0 else state.trend
     jumps: dict[str, tuple[float, str]] = {}
     recent = dict(state.recent)
     markets_seen = dict(state.seen)
@@ -116,7 +137,7 @@ def step(state: ToxicityState, now: float, mids: Mapping[str, tuple[str, Decimal
             count, hours = count * decay + len(jumped), hours * decay + watched * min(dt, SUDDEN_S) / 3600
         rate_at = now
     if params.pause_s <= 0:
-        return ToxicityState(state.mids, state.events, recent, jumps, markets_seen, count, hours, rate_at)
+        return ToxicityState(state.mids, state.events, recent, jumps, markets_seen, count, hours, rate_at, trend)
     events = {cid: ev for cid, ev in state.events.items() if now - ev[0] < params.pause_s}
     for cid, at, size, price in buy_fills:
         if now - at < params.pause_s and at >= events.get(cid, (float("-inf"), ""))[0]:
@@ -130,7 +151,53 @@ def step(state: ToxicityState, now: float, mids: Mapping[str, tuple[str, Decimal
         elif now - since >= params.pause_s:
             since, before = now, mid
         new_mids[token] = (since, before)
-    return ToxicityState(new_mids, events, recent, jumps, markets_seen, count, hours, rate_at)
+    return ToxicityState(new_mids, events, recent, jumps, markets_seen, count, hours, rate_at, trend)
+
+
+def _seed(points: Sequence[tuple[float, Decimal]], now: float, window: float) -> tuple[tuple[float, Decimal], ...]:
+    """The venue's price points as a token's samples: those of the last window (the one just before it too, as the
+    reference), a TREND_SAMPLE_S apart at least, none at or after now."""
+    out: list[tuple[float, Decimal]] = []
+    for t, p in sorted(points):
+        if now - window - TREND_SAMPLE_S <= t < now and (not out or t - out[-1][0] >= TREND_SAMPLE_S):
+            out.append((t, p))
+    return tuple(out)
+
+
+def _trend_after(trend: Mapping[str, tuple[str, tuple[tuple[float, Decimal], ...]]], now: float,
+                 mids: Mapping[str, tuple[str, Decimal]], params: ToxicityParams,
+                 history: Mapping[str, Sequence[tuple[float, Decimal]]]
+                 ) -> dict[str, tuple[str, tuple[tuple[float, Decimal], ...]]]:
+    """The per-token midpoint history after this observation: a sample a minute, the window's oldest kept as the
+    reference (a tick that adds no sample leaves the token's tuple as it was: nothing is copied per tick)."""
+    out = {t: h for t, h in trend.items() if now - h[1][-1][0] <= TREND_GAP_S}
+    for token, (cid, mid) in mids.items():
+        if token not in out and token in history:
+            out[token] = (cid, _seed(history[token], now, params.trend_window_s))
+        _, samples = out.get(token, (cid, ()))
+        if samples and now - samples[-1][0] < TREND_SAMPLE_S:
+            continue
+        kept = samples
+        while len(kept) > 1 and now - kept[1][0] >= params.trend_window_s:
+            kept = kept[1:]  # the oldest kept is the last one at least a window old
+        out[token] = (cid, kept + ((now, mid),))
+    return out
+
+
+def _trends(state: ToxicityState, now: float, params: ToxicityParams) -> dict[str, str]:
+    """Markets the trend rule leaves now: a token watched for less than the window, or moved trend_move in it."""
+    out: dict[str, str] = {}
+    window = params.trend_window_s
+    for token, (cid, samples) in sorted(state.trend.items()):
+        if cid in out:
+            continue
+        (since, before), mid = samples[0], samples[-1][1]
+        if now - since < window - TREND_SAMPLE_S:  # one sample's slack: the reference is a window old within a minute
+            out[cid] = f"trend: midpoint watched {now - since:.0f} of {window:.0f} s before quoting"
+        elif abs(mid - before) >= params.trend_move:
+            out[cid] = (f"trend: midpoint moved {before} → {mid} in {now - since:.0f} s "
+                        f"(≥ {params.trend_move} in {window:.0f} s); stepping back while it lasts")
+    return out
 
 
 def paused(state: ToxicityState, now: float, params: ToxicityParams) -> dict[str, str]:
@@ -153,4 +220,7 @@ def paused(state: ToxicityState, now: float, params: ToxicityParams) -> dict[str
         left = params.jump_memory_s - (now - at)
         if left > 0 and left > params.pause_s - (now - state.events.get(cid, (float("-inf"),))[0]):
             out[cid] = f"{reason}; stepping back {left:.0f} s more"
+    if params.trend_window_s > 0:
+        for cid, reason in _trends(state, now, params).items():
+            out.setdefault(cid, reason)
     return out

@@ -44,6 +44,9 @@ class ObservedState:
     # by condition id, the share of the reward pool our resting orders earn as the venue last sampled them
     # (GET /rewards/user/percentages, read once a minute); empty when not read or unreadable
     reward_shares: Mapping[str, float] = field(default_factory=dict)
+    # for tokens the trend rule has not watched yet, the venue's price a minute over its window (GET /prices-history,
+    # polymm.desired.toxicity): (unix seconds, price), oldest first; a token whose read failed is absent
+    price_history: Mapping[str, tuple[tuple[float, Decimal], ...]] = field(default_factory=dict)
 
     @property
     def fills_unknown(self) -> bool | frozenset[str]:

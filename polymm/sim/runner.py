@@ -23,6 +23,7 @@ from polymm.sim.universe import generate_markets
 
 T = TypeVar("T")
 CLOCK_TICK_S = 0.05
+PAST_MINUTES = 1440  # the made-up price history a fresh venue answers GET /prices-history with (a day)
 
 
 @dataclass
@@ -100,10 +101,13 @@ def build_server(options: SimOptions) -> SimServer:
     # end dates are generated relative to the simulated start, so "days to end" stays meaningful in any year
     start = datetime.fromtimestamp(settings.start_time, tz=timezone.utc)
     engine = Engine(generate_markets(options.markets, options.seed, now=start), settings)
-    SimulatedTraders(engine, SCENARIOS[options.scenario], options.seed, levels=options.depth)
+    traders = SimulatedTraders(engine, SCENARIOS[options.scenario], options.seed, levels=options.depth)
     sampler = RewardSampler(engine, random_instant=options.reward_sample_random,
                             daily_payout=options.daily_payout, seed=options.seed)
     server = SimServer(engine, sampler, rate_limits=options.rate_limits, ip_window_scale=options.ip_window_scale)
+    # a day of made-up price history before the start, so GET /prices-history answers as on a venue that has run
+    # (polymm's trend rule reads the last hour before it quotes a market: polymm.desired.toxicity)
+    server.history.backfill(traders.past_midpoints(PAST_MINUTES, options.seed))
     server.faults = FaultPlan(options.faults)
     return server
 

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from polymm.sim import auth, lifecycle, wire
 from polymm.sim.engine import Engine, Event, HeartbeatMismatch, VenueError
 from polymm.sim.faults import PHASE_AFTER, FaultPlan, FaultPlanSpec
+from polymm.sim.history import INTERVAL_S, PriceHistory
 from polymm.sim.payouts import RewardSampler, utc_date
 from polymm.sim.model import MICRO, PIPS, SimMarket
 from polymm.sim.relayer import RELAY_ADDRESS, Relayer
@@ -109,6 +110,7 @@ class SimServer:
                  ip_window_scale: float = 1.0) -> None:
         self.engine = engine
         self.sampler = sampler
+        self.history = PriceHistory(engine)  # GET /prices-history (polymm.sim.history)
         self.faults = FaultPlan()
         self.requests: Counter[str] = Counter()
         self.request_log: deque[tuple[str, str]] = deque(maxlen=100_000)  # recent requests, bounded
@@ -435,15 +437,27 @@ class SimServer:
         return web.json_response(rows)
 
     async def prices_history(self, request: web.Request) -> web.Response:
-        """GET /prices-history: the sim keeps no history; one point, the current midpoint (or none)."""
-        token_id = request.query.get("market") or request.query.get("token_id") or ""
-        market = self.engine.market_by_token.get(token_id)
-        if market is None:
-            return web.json_response({"history": []})
-        bid, ask = self._best(token_id)
-        if bid is None or ask is None:
-            return web.json_response({"history": []})
-        return web.json_response({"history": [{"t": int(self.engine.now), "p": round((bid + ask) / 2 / PIPS, 4)}]})
+        """GET /prices-history?market=TOKEN&startTs=&endTs=&interval=&fidelity=: the token's midpoint a minute
+        (polymm.sim.history; docs.polymarket.com/api-reference/markets/get-prices-history). `interval` (1m, 1h, 6h,
+        1d, 1w, max, all) counts back from now; with startTs/endTs it is not needed; `fidelity` in minutes (≥ 1)."""
+        q = request.query
+        token_id = q.get("market") or ""
+        if not token_id:
+            raise VenueError(400, "market is required: the token id (asset id) to query")
+        interval = q.get("interval")
+        if interval is not None and interval not in (*INTERVAL_S, "max", "all"):
+            raise VenueError(400, f"invalid interval {interval!r}: one of 1m, 1h, 6h, 1d, 1w, max, all")
+        try:
+            start = int(q["startTs"]) if q.get("startTs") else None
+            end = int(q["endTs"]) if q.get("endTs") else None
+            fidelity = int(q.get("fidelity") or 1)
+        except ValueError as exc:
+            raise VenueError(400, "startTs, endTs and fidelity must be integers") from exc
+        if fidelity < 1:
+            raise VenueError(400, "fidelity must be ≥ 1 (minutes)")
+        if interval in INTERVAL_S and start is None:
+            start = int(self.engine.now) - INTERVAL_S[interval]
+        return web.json_response({"history": self.history.points(token_id, start, end, fidelity)})
 
     async def live_activity(self, request: web.Request) -> web.Response:
         """GET /markets/live-activity/{condition_id}: the shape of the capture clob_markets_live_activity.json."""

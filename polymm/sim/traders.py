@@ -136,6 +136,29 @@ class SimulatedTraders:
         engine.flush_book_events()
         engine.on_step(self.step)
 
+    def past_midpoints(self, minutes: int, seed: int) -> dict[str, list[int]]:
+        """A made-up past for GET /prices-history of a venue that has just started: per market, the YES midpoint
+        (as bid + ask, in pips) of each of the `minutes` minutes before now, oldest first — the scenario's own
+        process (diffusion and this market's drift) run backwards from the fair value, on the market's touch
+        width. Jumps are left out (the jump rules watch for those live). Its own seeded generator, so the market
+        that follows is the same with or without it."""
+        rng = random.Random(f"past:{seed}:{self.scenario.name}")
+        dt = 1 / 60
+        diffusion = self.scenario.volatility_per_hour * math.sqrt(dt)
+        out: dict[str, list[int]] = {}
+        for cid, flow in self.flows.items():
+            market = self.engine.markets[cid]
+            logit, path = flow.logit, []
+            for _ in range(minutes):
+                logit -= flow.drift * dt + diffusion * rng.gauss(0, 1)
+                fair = _sigmoid(logit) * PIPS
+                width = flow.spread_cents * 100
+                bid = int((fair - width / 2 + 50) // 100 * 100)
+                bid = max(market.tick_pips, min(PIPS - market.tick_pips - width, bid))
+                path.append(2 * bid + width)
+            out[cid] = path[::-1]
+        return out
+
     def step(self, now: float) -> None:
         dt_hours = self.engine.settings.step_s / 3600
         sc = self.scenario

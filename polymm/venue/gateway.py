@@ -12,11 +12,12 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Callable, Iterable
 
 import httpx
 from py_clob_client_v2.client import ClobClient
-from py_clob_client_v2.clob_types import BookParams
+from py_clob_client_v2.clob_types import BookParams, PricesHistoryParams
 from py_clob_client_v2.exceptions import PolyException
 
 from polymm.domain.types import Book, RewardMarket
@@ -180,6 +181,31 @@ class VenueGateway:
             if progress:
                 progress(len(chunk))
         return out
+
+    def prices_history(self, token_id: str, start_ts: int, end_ts: int) -> tuple[tuple[float, Decimal], ...]:
+        """A token's price a minute over [start_ts, end_ts] as (unix seconds, price), oldest first: GET /prices-history
+        with fidelity 1 (docs.polymarket.com/api-reference/markets/get-prices-history; py-clob-client-v2
+        get_prices_history). Raises VenueUnavailable when it cannot be read; points that do not parse are skipped."""
+        self._check_backoff("prices-history")
+        try:
+            raw = self.clob.get_prices_history(PricesHistoryParams(market=token_id, start_ts=int(start_ts),
+                                                                   end_ts=int(end_ts), fidelity=1))
+            self._after("prices-history", None)
+        except PolyException as exc:
+            self._after("prices-history", exc)
+            raise VenueUnavailable(f"prices-history: {exc}") from exc
+        rows = raw.get("history") if isinstance(raw, dict) else None
+        if not isinstance(rows, list):
+            raise VenueUnavailable("prices-history: expected {\"history\": [...]}")
+        out = []
+        for row in rows:
+            try:
+                t, p = float(row["t"]), Decimal(str(row["p"]))
+            except (KeyError, TypeError, ValueError, ArithmeticError):
+                continue
+            if 0 <= p <= 1:
+                out.append((t, p))
+        return tuple(sorted(out))
 
     def _books_by_get(self, ids: list[str], progress: Callable[[int], None] | None) -> dict[str, Book]:
         def one(token_id: str) -> Book | None:
