@@ -236,6 +236,8 @@ ConditionId = Annotated[str, BeforeValidator(_condition_id)]
 
 class FiltersConfig(_Section):
     spread_range: ValueRange = ValueRange(max=Decimal("0.05"))
+    # the first (YES) token's midpoint; symmetric bounds keep the NO token's in the same range
+    midpoint_range: ValueRange = ValueRange(min=Decimal("0.05"), max=Decimal("0.95"))
     volume_24hr_range: ValueRange = ValueRange()
     rewards_min_size_range: ValueRange = ValueRange(max=Decimal("20"))
     rate_per_day_range: ValueRange = ValueRange(min=Decimal("5"))

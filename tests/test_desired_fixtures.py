@@ -30,7 +30,8 @@ if not FIXTURES.is_dir():
 
 PARAMS = SelectionParams.from_config(PolymmConfig())
 OPEN = SelectionParams.from_config(PolymmConfig.model_validate(
-    {"filters": {"question_blacklist": [], "rewards_min_size_range": {"max": None}}}))
+    {"filters": {"question_blacklist": [], "rewards_min_size_range": {"max": None},
+                 "midpoint_range": {"min": None, "max": None}}}))
 HEDGE = HedgeParams(max_bid_gap=D("0.05"), stop_loss_pct=D("0.10"), take_profit_pct=D("0.10"),
                     min_profit_margin_bps=D("5"))
 

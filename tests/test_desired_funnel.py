@@ -253,6 +253,7 @@ def test_each_step_records_how_many_markets_survive_it_and_each_loss_is_explaine
         market("big-min-size", rewards_min_size=D(50)),
         market("no-books"),
         market("wide"),
+        market("near-resolved"),
         market("ending", end_date=NOW + timedelta(days=2)),
         market("poor", rate_per_day=D(2)),
         market("low-ratio", rate_per_day=D(6)),  # ratio 40/200 × 6 = 1.2 < 2
@@ -265,21 +266,24 @@ def test_each_step_records_how_many_markets_survive_it_and_each_loss_is_explaine
     for m in markets:
         if m.condition_id == "wide":
             books.update(books_for(m, *ladder("0.45", "0.55")))
+        elif m.condition_id == "near-resolved":  # midpoint 0.025, under filters.midpoint_range's 0.05
+            books.update(books_for(m, *ladder("0.02", "0.03", depth=2)))
         elif m.condition_id != "no-books":
             books.update(standard(m))
     params = replace(PARAMS, volume_24hr_range=ValueRange(min=D(0)), min_reward_ratio=D(2), max_markets=2)
-    volatility = {t: 0.5 for t in markets[8].token_ids}
+    volatility = {t: 0.5 for t in markets[9].token_ids}
 
     sel = select(markets, books, params, volatility)
 
-    assert sel.steps == tuple(zip(STEP_NAMES, (12, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 3, 2)))
+    assert sel.steps == tuple(zip(STEP_NAMES, (13, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 3, 2)))
     assert [ev.market.condition_id for ev in sel.selected] == ["good-a", "good-b"]
     assert {cid: r.rule for cid, r in sel.rejected.items()} == {
         "blacklisted": "question blacklist", "no-volume": "24h volume", "big-min-size": "rewards min size",
-        "no-books": "order books", "wide": "spread", "ending": "days to end", "poor": "rate per day",
+        "no-books": "order books", "wide": "spread", "near-resolved": "midpoint", "ending": "days to end", "poor": "rate per day",
         "low-ratio": "reward ratio", "volatile": "safety", "good-c": "top N",
     }
     assert sel.rejected["good-c"].detail == "ranked below the top 2"
+    assert sel.rejected["near-resolved"].detail.startswith("midpoint 0.025 outside")
 
 
 def test_prefilter_applies_rules_one_to_five_exactly_as_the_full_funnel_does() -> None:

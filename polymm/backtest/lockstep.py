@@ -249,9 +249,9 @@ def _loop(service: Service, venue: SimVenue, truth: AccountTruth, record: RunRec
         record.ticks += 1
         record.fill_ticks += int(filled)
         decision = result.decision
-        # the expected reward accrues where we quote: a selected market whose quotes are not desired (stepped back
-        # from while toxic) expects nothing
-        quoted = {o.condition_id for o in decision.desired.orders if o.role == "quote"} if decision else set()
+        # the expected reward accrues where we rest orders (as polymm status counts it: polymm.controller.loop): a
+        # selected market stepped back from while toxic expects nothing unless its hedge ask rests there
+        quoted = {o.condition_id for o in decision.desired.orders} if decision else set()
         rates = {ev.market.condition_id: ev.expected_per_day for ev in decision.selection.selected
                  if ev.market.condition_id in quoted} if decision else {}
         if progress:

@@ -308,7 +308,10 @@ class Service:
 
     def _summary(self, decision: Decision, report: ExecutionReport, health: str, why: str, seconds: float) -> dict:
         gated = decision.gated
-        quoted = {o.condition_id for o in decision.desired.orders if o.role == "quote"}
+        # where we rest orders: the reward formula scores a resting hedge ask in the band as it scores a quote, and the
+        # venue's measured share (used once we rest) counts both, so a market stepped back from while its hedge rests
+        # still earns
+        quoted = {o.condition_id for o in decision.desired.orders}
         return {
             "tick": self.ticks,
             "health": health,

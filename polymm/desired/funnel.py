@@ -9,9 +9,11 @@ Invariants:
 The funnel, in order: 1 reward markets; 2 id blacklist (`filters.condition_id_blacklist`, and
 markets disabled by `markets.overrides`); 3 question blacklist (case-insensitive keywords); 4 24h
 volume in range; 5 rewards_min_size in range; 6 order books present; 7 live spread (best ask −
-best bid of the first token's book) in range; 8 days to end ≥ min_days_until_end (a market with
-no end date passes); 9 rate per day in range; 10 reward ratio ≥ min_reward_ratio, with the expected
-reward computed; 11 quoting safety; 12 ranking; 13 the top `max_markets`. A market's override
+best bid of the first token's book) in range; 8 the first token's midpoint in range (a market priced
+near 0 or 1 is close to resolved: a fill there holds a lottery ticket, and only two-sided quotes score);
+9 days to end ≥ min_days_until_end (a market with no end date passes); 10 rate per day in range; 11
+reward ratio ≥ min_reward_ratio, with the expected reward computed; 12 quoting safety; 13 ranking; 14
+the top `max_markets`. A market's override
 `order_size` replaces rewards_min_size × order_size_multiplier as its quote size.
 
 Expected reward (the default ranking): our intended buys and the competing book are scored with
@@ -46,7 +48,7 @@ LOW_PRICE_TWO_SIDED = Decimal("0.10")
 
 STEP_NAMES = (
     "reward markets", "id blacklist", "question blacklist", "24h volume", "rewards min size", "order books",
-    "spread", "days to end", "rate per day", "reward ratio", "safety", "ranked", "top N",
+    "spread", "midpoint", "days to end", "rate per day", "reward ratio", "safety", "ranked", "top N",
 )
 
 
@@ -78,6 +80,7 @@ class SelectionParams:
     id_blacklist: frozenset[str] = frozenset()  # condition ids, lower case
     overrides: Mapping[str, MarketTuning] = field(default_factory=dict, hash=False)  # by condition id, lower case
     sizing: str = "multiplier"  # multiplier: rewards_min_size × order_size_multiplier | reward_minimum: rewards_min_size
+    midpoint_range: ValueRange | None = None  # the first token's midpoint; None: any
 
     @classmethod
     def from_config(cls, cfg: PolymmConfig) -> "SelectionParams":
@@ -87,6 +90,7 @@ class SelectionParams:
             volume_24hr_range=cfg.filters.volume_24hr_range,
             rewards_min_size_range=cfg.filters.rewards_min_size_range,
             spread_range=cfg.filters.spread_range,
+            midpoint_range=cfg.filters.midpoint_range,
             min_days_until_end=cfg.filters.min_days_until_end,
             rate_per_day_range=cfg.filters.rate_per_day_range,
             min_reward_ratio=cfg.strategy.min_reward_ratio,
@@ -289,37 +293,43 @@ def select_markets(
             return f"{days:.1f} days to end < {params.min_days_until_end}"
         return None
 
+    def midpoint_rule(m: RewardMarket, pair: tuple[Book, Book]) -> str | None:
+        if params.midpoint_range is None:
+            return None
+        return _range_miss(pair[0].midpoint, params.midpoint_range, "midpoint")
+
     step(STEP_NAMES[6], spread_rule)
-    step(STEP_NAMES[7], days_rule)
-    step(STEP_NAMES[8], lambda m, pair: _range_miss(m.rate_per_day, params.rate_per_day_range, "rate per day"))
+    step(STEP_NAMES[7], midpoint_rule)
+    step(STEP_NAMES[8], days_rule)
+    step(STEP_NAMES[9], lambda m, pair: _range_miss(m.rate_per_day, params.rate_per_day_range, "rate per day"))
 
     evaluations: list[Evaluation] = []
     for m, pair in stage:
         resting = any(own_orders.get(t) for t in m.token_ids)
         ev = evaluate(m, pair, params, volatility, measured_shares.get(m.condition_id) if resting else None)
         if ev.original_ratio < params.min_reward_ratio:
-            reject(m, STEP_NAMES[9], f"reward ratio {ev.original_ratio:.4f} < {params.min_reward_ratio}")
+            reject(m, STEP_NAMES[10], f"reward ratio {ev.original_ratio:.4f} < {params.min_reward_ratio}")
         else:
             evaluations.append(ev)
-    steps.append((STEP_NAMES[9], len(evaluations)))
+    steps.append((STEP_NAMES[10], len(evaluations)))
 
     safe = []
     for ev in evaluations:
         if ev.quotes:
             safe.append(ev)
         else:
-            reject(ev.market, STEP_NAMES[10], "; ".join(f"{t[:10]}…: {r}" for t, r in ev.refused) or "no quotable token")
-    steps.append((STEP_NAMES[10], len(safe)))
+            reject(ev.market, STEP_NAMES[11], "; ".join(f"{t[:10]}…: {r}" for t, r in ev.refused) or "no quotable token")
+    steps.append((STEP_NAMES[11], len(safe)))
 
     if params.ranking == "original_ratio":
         ranked = sorted(safe, key=lambda e: (-e.original_ratio, e.market.condition_id))
     else:
         ranked = sorted(safe, key=lambda e: e.rank_key)
-    steps.append((STEP_NAMES[11], len(ranked)))
+    steps.append((STEP_NAMES[12], len(ranked)))
     selected = ranked[: params.max_markets]
     for ev in ranked[params.max_markets:]:
-        reject(ev.market, STEP_NAMES[12], f"ranked below the top {params.max_markets}")
-    steps.append((STEP_NAMES[12], len(selected)))
+        reject(ev.market, STEP_NAMES[13], f"ranked below the top {params.max_markets}")
+    steps.append((STEP_NAMES[13], len(selected)))
     return Selection(tuple(steps), tuple(selected), tuple(ranked), rejected)
 
 
