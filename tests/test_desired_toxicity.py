@@ -225,3 +225,16 @@ def test_trend_window_zero_is_the_behaviour_before():
     off = replace(T, trend_window_s=0.0)
     s = step(ToxicityState(), 0.0, {"A": ("M", D("0.5"))}, [], off)
     assert paused(s, 0.0, off) == {} and s.trend == {}
+
+
+def test_a_token_first_seen_or_seen_again_after_a_gap_starts_from_the_venues_price_history():
+    from polymm.desired.toxicity import trend_known
+
+    only_trend = replace(T, pause_s=0.0)  # the trend rule alone (the toxic pause would name the 6 cents first)
+    flat = [(t, D("0.500")) for t in range(-3600, 1, 60)]  # the venue's minute prices of the hour before 0
+    s = step(ToxicityState(), 0.0, {"A": ("M", D("0.500"))}, [], only_trend, {"A": flat})
+    assert paused(s, 0.0, only_trend) == {} and trend_known(s, "A", 0.0)
+    assert not trend_known(s, "A", 700.0)  # unobserved for longer than the gap: the next step starts it again
+    moved = [(t, D("0.500") + D("0.001") * ((t - 700) // 60 + 60)) for t in range(-2900, 701, 60)]  # up 6 cents
+    s = step(s, 700.0, {"A": ("M", D("0.560"))}, [], only_trend, {"A": moved})
+    assert paused(s, 700.0, only_trend)["M"].startswith("trend: midpoint moved 0.500 → 0.560")

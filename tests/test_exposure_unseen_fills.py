@@ -44,8 +44,10 @@ RESTING = "0x" + "1" * 64  # our buy of 20 at 0.50 on YES: $10, the market's who
 
 
 def observation(at: float, listed: tuple[LiveOrder, ...], fills_known: bool) -> ObservedState:
+    # the venue's price history (GET /prices-history): a flat hour before, so the trend rule lets the market be quoted
+    flat_hour = {t: ((at - 3600, b.midpoint), (at - 60, b.midpoint)) for t, b in BOOKS.items()}
     return ObservedState(at=at, open_orders=listed, fills=() if fills_known else Unknown("trades read failed"),
-                         books=BOOKS, reward_markets=(MARKET,), collateral=D(1000))
+                         books=BOOKS, reward_markets=(MARKET,), collateral=D(1000), price_history=flat_hour)
 
 
 def buys_placed(decision) -> list:

@@ -21,7 +21,7 @@ from polymm.config import PolymmConfig
 from polymm.controller.executor import ExecutionReport, Executor
 from polymm.desired.funnel import SelectionParams, prefilter, select_markets
 from polymm.desired.hedge import HedgeParams
-from polymm.desired.toxicity import ToxicityParams, ToxicityState, paused
+from polymm.desired.toxicity import ToxicityParams, ToxicityState, paused, trend_known
 from polymm.desired.toxicity import step as toxicity_step
 from polymm.domain.exposure import BuyExposure
 from polymm.domain.types import Fill, LiveOrder, RewardMarket
@@ -183,7 +183,7 @@ class Controller:
         window = self.toxicity_params.trend_window_s
         if window <= 0:
             return {}
-        wanted = sorted(t for t, b in books.items() if b.midpoint is not None and t not in self.toxicity.trend)
+        wanted = sorted(t for t, b in books.items() if b.midpoint is not None and not trend_known(self.toxicity, t, now))
 
         def one(token: str):
             try:

@@ -170,7 +170,7 @@ def _trend_after(trend: Mapping[str, tuple[str, tuple[tuple[float, Decimal], ...
                  ) -> dict[str, tuple[str, tuple[tuple[float, Decimal], ...]]]:
     """The per-token midpoint history after this observation: a sample a minute, the window's oldest kept as the
     reference (a tick that adds no sample leaves the token's tuple as it was: nothing is copied per tick)."""
-    out = {t: h for t, h in trend.items() if now - h[1][-1][0] <= TREND_GAP_S}
+    out = {t: h for t, h in trend.items() if now - h[1][-1][0] <= TREND_GAP_S}  # as trend_known
     for token, (cid, mid) in mids.items():
         if token not in out and token in history:
             out[token] = (cid, _seed(history[token], now, params.trend_window_s))
@@ -182,6 +182,13 @@ def _trend_after(trend: Mapping[str, tuple[str, tuple[tuple[float, Decimal], ...
             kept = kept[1:]  # the oldest kept is the last one at least a window old
         out[token] = (cid, kept + ((now, mid),))
     return out
+
+
+def trend_known(state: ToxicityState, token: str, now: float) -> bool:
+    """Whether the trend rule holds a recent path of `token`: else the next step starts it again (from the venue's
+    price history when the observation brings it)."""
+    entry = state.trend.get(token)
+    return entry is not None and now - entry[1][-1][0] <= TREND_GAP_S
 
 
 def _trends(state: ToxicityState, now: float, params: ToxicityParams) -> dict[str, str]:
