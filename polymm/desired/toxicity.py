@@ -25,10 +25,13 @@ venue is not a regime (the prior holds the estimate down); two in the first hour
 controller watches more markets' books than it quotes for this (polymm.marketdata.scope, `watching`).
 With `trend_window_s` > 0 a market is also left while the midpoint of one of its tokens is `trend_move` or more
 away from where it was `trend_window_s` ago (sampled once every TREND_SAMPLE_S), and it is not quoted until its
-midpoint has been watched that long (the trend is unknown before): a trend of a few cents an hour moves less than
+midpoint has been watched that long (the trend is unknown before) — a watch that starts from the venue's price
+history of the window (GET /prices-history, read by the controller for a token first seen) has: a trend of a few
+cents an hour moves less than
 `jump` in any `pause_s` window, so the rule above never sees it, and every bid it reaches is bought above where the
 price goes (trending seed 1, 24 h: a 20-share bid at 0.84 filled 18 minutes into the run, the midpoint at 0.78 an
-hour later; −1.00, the day's loss). A token not observed for TREND_GAP_S starts its watch again.
+hour later; −1.00, the day's loss). A token not observed for TREND_GAP_S starts its watch again (from the
+history again, when it can be read).
 While toxic its quotes are cancelled and not replaced; hedges of positions in it go on as always. The
 state is what the controller remembers between ticks (the last midpoint per token, the last toxic event
 per market); `step` is pure. Close to the end date a market is left by the funnel's end-date rule

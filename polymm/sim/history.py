@@ -4,7 +4,7 @@ The real endpoint (docs.polymarket.com/api-reference/markets/get-prices-history:
 / `endTs` in unix seconds, `interval` one of 1m, 1h, 6h, 1d, 1w, max, all, `fidelity` the resolution in minutes,
 1 by default; reply `{"history": [{"t": <unix s>, "p": <price>}]}`) is what polymm reads to know a market's recent
 path before it quotes it (the trend rule, polymm.desired.toxicity). The documentation does not say which price a
-point is; the sim records the midpoint of the book at each whole minute (the price polymarket.com charts), for the
+point is; the sim records the midpoint of the book at each whole minute, for the
 YES token, and answers 1 − p for the NO token. A minute whose book has no bid or no ask has no point.
 Kept for a week (the longest named interval); each market costs 4 bytes a minute.
 """
