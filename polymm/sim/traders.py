@@ -55,6 +55,15 @@ BACKGROUND_MAKERS = tuple(f"0x{'b' * 36}{i:04d}" for i in range(1, 5))
 TAKER_ADDRESS = "0x" + "7" * 36 + "0001"
 
 
+def _outwards(ladder: dict[tuple[bool, int], int]) -> dict[tuple[bool, int], int]:
+    """Each ladder level's place counted from the touch on its side (0: the touch)."""
+    out: dict[tuple[bool, int], int] = {}
+    for is_bid in (True, False):
+        for k, px in enumerate(sorted((px for b, px in ladder if b == is_bid), reverse=is_bid)):
+            out[(is_bid, px)] = k
+    return out
+
+
 def _makers_of(ladder: dict[tuple[bool, int], int]) -> dict[tuple[bool, int], str]:
     """The background maker that holds each ladder level: the k-th bid and the k-th ask from the touch belong to
     the same maker, so each maker is two-sided. A maker farming rewards quotes both sides — the formula scores
@@ -62,21 +71,33 @@ def _makers_of(ladder: dict[tuple[bool, int], int]) -> dict[tuple[bool, int], st
     docs.polymarket.com/trading/market-making.md: "quoting both sides of a market") — and a maker that is not
     two-sided would give a newcomer a share of the extreme-price pool that no estimate from the public book
     can see."""
-    out: dict[tuple[bool, int], str] = {}
-    for is_bid in (True, False):
-        outwards = sorted((px for b, px in ladder if b == is_bid), reverse=is_bid)  # from the touch outwards
-        for k, px in enumerate(outwards):
-            out[(is_bid, px)] = BACKGROUND_MAKERS[k % len(BACKGROUND_MAKERS)]
-    return out
+    return {key: BACKGROUND_MAKERS[k % len(BACKGROUND_MAKERS)] for key, k in _outwards(ladder).items()}
 
 
 def _in_band(ladder: dict[tuple[bool, int], int], band: int) -> set[tuple[bool, int]]:
     """The ladder's levels within `band` levels of the touch on each side: the ones the reward formula scores."""
-    out: set[tuple[bool, int]] = set()
-    for is_bid in (True, False):
-        outwards = sorted((px for b, px in ladder if b == is_bid), reverse=is_bid)
-        out.update((is_bid, px) for px in outwards[:band])
-    return out
+    return {key for key, k in _outwards(ladder).items() if k < band}
+
+
+CENT = 100  # pips
+LOGIT_BOUND = 4.0  # the fair value's logit stays within ±4 (a price of 0.018–0.982)
+
+
+def _band_levels(market: SimMarket) -> int:
+    """Whole cents inside the market's reward band, each side: the ladder's levels the formula scores."""
+    return max(1, int(market.rewards_max_spread or 3))
+
+
+def _touch(fair_pips: float, width: int, tick: int) -> tuple[int, int]:
+    """The (best bid, best ask) in YES pips the makers quote around a fair value: `width` wide on whole cents, the
+    fair value inside it, kept within one tick of 0 and 1."""
+    bid = int((fair_pips - width / 2 + CENT / 2) // CENT * CENT)
+    ask = bid + width
+    if bid < tick:
+        bid, ask = tick, tick + width
+    if ask > PIPS - tick:
+        ask, bid = PIPS - tick, PIPS - tick - width
+    return bid, ask
 
 
 @dataclass
@@ -151,11 +172,9 @@ class SimulatedTraders:
             logit, path = flow.logit, []
             for _ in range(minutes):
                 logit -= flow.drift * dt + diffusion * rng.gauss(0, 1)
-                fair = _sigmoid(logit) * PIPS
-                width = flow.spread_cents * 100
-                bid = int((fair - width / 2 + 50) // 100 * 100)
-                bid = max(market.tick_pips, min(PIPS - market.tick_pips - width, bid))
-                path.append(2 * bid + width)
+                logit = max(-LOGIT_BOUND, min(LOGIT_BOUND, logit))  # as the live process (step)
+                bid, ask = _touch(_sigmoid(logit) * PIPS, flow.spread_cents * CENT, market.tick_pips)
+                path.append(bid + ask)
             out[cid] = path[::-1]
         return out
 
@@ -172,7 +191,7 @@ class SimulatedTraders:
             flow.logit += flow.drift * dt_hours + diffusion * rng.gauss(0, 1)
             if p_jump and rng.random() < p_jump:
                 flow.logit += rng.gauss(0, sc.jump_sd)
-            flow.logit = max(-4.0, min(4.0, flow.logit))
+            flow.logit = max(-LOGIT_BOUND, min(LOGIT_BOUND, flow.logit))
             market.fair_value = _sigmoid(flow.logit)
             self._arbitrage(market)
             if rng.random() < p_taker:
@@ -188,22 +207,14 @@ class SimulatedTraders:
         TOUCH_SHARE of the band capital, the rest spread over the band's other levels, and a few levels
         beyond the band."""
         tick = market.tick_pips
-        cent = 100  # pips
-        fair = market.fair_value * PIPS
-        width = flow.spread_cents * cent
-        bid = int((fair - width / 2 + cent / 2) // cent * cent)  # the fair value sits inside the touch
-        ask = bid + width
-        if bid < tick:
-            bid, ask = tick, tick + width
-        if ask > PIPS - tick:
-            ask, bid = PIPS - tick, PIPS - tick - width
-        band = max(1, int(market.rewards_max_spread or 3))  # whole cents inside the band, each side
+        bid, ask = _touch(market.fair_value * PIPS, flow.spread_cents * CENT, tick)
+        band = _band_levels(market)
         levels = self.levels or band + BEYOND_BAND_LEVELS
         per_side = flow.band_capital / 2
         out: dict[tuple[bool, int], int] = {}
         for is_bid in (True, False):
             for k in range(levels):
-                px = bid - k * cent if is_bid else ask + k * cent
+                px = bid - k * CENT if is_bid else ask + k * CENT
                 if not tick <= px <= PIPS - tick:
                     break
                 share = TOUCH_SHARE if k == 0 else (1 - TOUCH_SHARE) / max(1, band - 1) if k < band else 0.15
@@ -223,7 +234,7 @@ class SimulatedTraders:
         # trend dealt the in-band bids and asks to different makers, and at the extremes (only two-sided liquidity
         # scores outside [0.10, 0.90]) nobody scored: a newcomer took the whole pool (trending seed 2, 24 h: $2.88
         # of rewards on a $5 quote)
-        scoring = _in_band(target, max(1, int(market.rewards_max_spread or 3)))
+        scoring = _in_band(target, _band_levels(market))
         for key, order in list(flow.orders.items()):
             if order.status != "LIVE" or key not in target:
                 if order.status == "LIVE":
