@@ -16,7 +16,7 @@ from typer import Abort
 from typer._click.exceptions import ClickException, UsageError  # typer vendors its click (pinned)
 from typer.core import TyperGroup
 
-from polymm.format import make_console
+from polymm.views.format import make_console
 
 EXIT_RUNTIME = 1  # an outage or a fault at run time: worth retrying (systemd restarts it)
 EXIT_CONFIG = 2   # bad configuration or usage: retrying cannot help (deploy/polymm.service does not restart it)
@@ -228,7 +228,7 @@ def markets_cmd(
     from polymm.controller.endpoints import venue_endpoints
     from polymm.desired.funnel import SelectionParams, prefilter, select_markets
     from polymm.venue.gateway import VenueGateway
-    from polymm.views import print_selection, selection_json
+    from polymm.views.plan import print_selection, selection_json
 
     cfg = _load_config(config)
     params = SelectionParams.from_config(cfg)
@@ -290,7 +290,7 @@ def plan_cmd(
     with open_session(cfg, secrets, dry_run=True, attach=attach) as session:
         observed = session.controller.observe(rescan=True)
         decision = session.controller.decide(observed, dry_run=True)
-    from polymm.views import plan_json, print_plan
+    from polymm.views.plan import plan_json, print_plan
 
     if as_json:
         typer.echo(json.dumps(plan_json(decision), indent=2))
@@ -345,7 +345,7 @@ def status_cmd(
 ) -> None:
     """Inspect the ledger (safe while the loop runs): health, orders, positions, exposure, fills, rewards."""
     from polymm.controller.session import ledger_path_for
-    from polymm.status import gather_status, render_status
+    from polymm.views.status import gather_status, render_status
 
     cfg = _load_config(config)
     path = ledger_path_for(cfg)
@@ -382,7 +382,7 @@ def fills_cmd(
     from rich.table import Table
 
     from polymm.controller.session import ledger_path_for
-    from polymm.fills import fill_rows, to_csv
+    from polymm.views.fills import fill_rows, to_csv
 
     cfg = _load_config(config)
     path = ledger_path_for(cfg)
@@ -419,7 +419,7 @@ def dashboard_cmd(
     Health, markets with our quotes and the reward band, positions and hedges, exposure against the caps,
     P&L and reward charts; plain HTML and SVG, no CDN, works offline."""
     from polymm.controller.session import ledger_path_for
-    from polymm.dashboard import make_server
+    from polymm.views.dashboard import make_server
 
     cfg = _load_config(config)
     path = ledger_path_for(cfg)

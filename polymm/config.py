@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from polymm.legacy_keys import map_legacy_keys
+from polymm.config_legacy_keys import map_legacy_keys
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.yaml"
 ENV_PREFIX = "POLYMM_"
@@ -359,14 +359,14 @@ class ControllerConfig(_Section):
     # Our positions compared with the venue's (Data API), and our markets' lifecycle read (Gamma), every this many
     # ticks and at start.
     positions_check_ticks: Annotated[int, Field(ge=1)] = 20
-    # Prometheus metrics (polymm/metrics.py): off unless a port is set, and on loopback unless told otherwise.
+    # Prometheus metrics (polymm/telemetry/metrics.py): off unless a port is set, and on loopback unless told otherwise.
     metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None
     metrics_host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
     earnings_interval_seconds: Annotated[float, Field(ge=1)] = 300.0
 
 
 class AlertsConfig(_Section):
-    """When alerts fire (polymm/alerts.py); where they go comes from the environment only."""
+    """When alerts fire (polymm/telemetry/alerts.py); where they go comes from the environment only."""
 
     unhedged_ticks: Annotated[int, Field(ge=1)] = 5
     unhedged_min_shares: NonNegativeDecimal = Decimal("5")
@@ -554,7 +554,7 @@ def _env_overrides(
 
 
 # POLYMM_* names that are not settings: the CLI's --config, the alert destinations (credentials, read by
-# polymm/alerts.py from the environment only), and knobs of the test suite.
+# polymm/telemetry/alerts.py from the environment only), and knobs of the test suite.
 ENV_NOT_SETTINGS = ("POLYMM_CONFIG", "POLYMM_ALERT_WEBHOOK_URL", "POLYMM_TELEGRAM_BOT_TOKEN", "POLYMM_TELEGRAM_CHAT_ID")
 ENV_NOT_SETTINGS_PREFIXES = ("POLYMM_TEST_",)
 

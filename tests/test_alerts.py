@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from controller_support import h
-from polymm.alerts import Alert, AlertRules, AlertSender
+from polymm.telemetry.alerts import Alert, AlertRules, AlertSender
 from polymm.config import load_config
 
 TOKEN = "123456:TEST-bot-token-never-in-a-message"

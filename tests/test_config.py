@@ -348,7 +348,7 @@ def test_reserved_env_names_are_not_overrides() -> None:
 
 
 def test_alert_destinations_are_not_taken_for_typos() -> None:
-    from polymm import alerts
+    from polymm.telemetry import alerts
 
     environ = {alerts.WEBHOOK_ENV: "https://hooks.example/x", alerts.TELEGRAM_TOKEN_ENV: "1:abc",
                alerts.TELEGRAM_CHAT_ENV: "42"}

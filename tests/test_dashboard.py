@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from controller_support import h
-from polymm.format import money
+from polymm.views.format import money
 
 ROOT = Path(__file__).resolve().parents[1]
 HEDGE_RESTS = {"POLYMM_HEDGE_SELL__MAX_BID_GAP": "0.001", "POLYMM_RISK__MIN_PROTECTION_SIZE_MULTIPLIER_HEDGE": "0"}
@@ -151,7 +151,7 @@ def test_dashboard_without_a_ledger_says_so_and_serves_json_once_ticks_are_journ
     import threading
 
     from polymm.config import load_config
-    from polymm.dashboard import make_server
+    from polymm.views.dashboard import make_server
     from polymm.statemachines.ledger import Ledger
 
     cfg = load_config(environ={})

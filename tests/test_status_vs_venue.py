@@ -21,7 +21,7 @@ from polymm.backtest import lockstep
 from polymm.backtest.lockstep import START_TIME, BacktestOptions
 from polymm.config import load_config
 from polymm.sim.runner import SimOptions, SimVenue
-from polymm.status import gather_status
+from polymm.views.status import gather_status
 
 CENT = Decimal("0.01")
 # hedges rest as post-only asks for the whole run and the stop-loss is far, so bought shares are still held at

@@ -18,17 +18,17 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from polymm import catalog
+from polymm.views import catalog
 from polymm.config import load_config
 from polymm.controller import account
 from polymm.controller.core import Controller
 from polymm.domain.types import Book, RewardMarket, Token
-from polymm.format import avg_price, money, money_json, price, shares
+from polymm.views.format import avg_price, money, money_json, price, shares
 from polymm.observed.state import ObservedState
 from polymm.reconciler.tick import decide
 from polymm.statemachines.ledger import Ledger, NewOrder, ObservedFill
-from polymm.status import gather_status, render_status
-from polymm.views import plan_json, print_plan
+from polymm.views.status import gather_status, render_status
+from polymm.views.plan import plan_json, print_plan
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 NOW = datetime(2026, 9, 1, 12, tzinfo=timezone.utc).timestamp()

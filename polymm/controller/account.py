@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Callable
 
-from polymm.format import money_json
+from polymm.views.format import money_json
 from polymm.venue.outcomes import Ok
 
 CURSOR = "views.account"

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from polymm.catalog import CatalogWriter
+from polymm.views.catalog import CatalogWriter
 from polymm.controller.account import AccountRecorder
 from polymm.controller.control import ControlServer, Request
 from polymm.controller.core import Controller, Decision
@@ -41,9 +41,9 @@ from polymm.controller.heartbeat import Heartbeat
 from polymm.controller.lock import control_socket_path
 from polymm.controller.session import Session
 from polymm.controller.wake import FillSignal, MarketChannelWaker, UserChannelWaker
-from polymm.format import money
+from polymm.views.format import money
 from polymm.observed.state import known
-from polymm.observers import Observers
+from polymm.telemetry.observers import Observers
 from polymm.reconciler.gate import GatedPlan
 from polymm.reconciler.plan import Cancel
 from polymm.venue.outcomes import Ok
@@ -91,8 +91,8 @@ class Service:
         self.totals = ExecutionReport()
         self.placing_problem: str | None = None
         self.account_refusal: str | None = None  # a refusal of the account itself, kept until an order is accepted
-        self.observers = Observers(self)  # metrics, alerts, the dashboard's market snapshot (polymm/observers.py)
-        self.catalog = CatalogWriter(session.ledger)  # market names for `polymm status` (polymm/catalog.py)
+        self.observers = Observers(self)  # metrics, alerts, the dashboard's market snapshot (polymm/telemetry/)
+        self.catalog = CatalogWriter(session.ledger)  # market names for `polymm status` (polymm/views/catalog.py)
         self.controller.market_names = self.catalog.known  # the same entries name markets in the fill log lines
         self.account = AccountRecorder(session.trading, session.ledger, self.stop_event)  # balance, rewards paid
         self.paused = False  # quoting off by the operator (pause, cancel-all, stop --keep-hedges)

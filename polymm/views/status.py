@@ -13,12 +13,12 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from polymm import catalog
-from polymm import format as fmt
 from polymm.config import PolymmConfig
 from polymm.controller import account
 from polymm.domain.exposure import BuyExposure, InventoryExposure, exposure_by_market, total_exposure
 from polymm.statemachines.ledger import Ledger
+from polymm.views import catalog
+from polymm.views import format as fmt
 
 ZERO = Decimal(0)
 UNSETTLED = ("intent", "submitting", "unknown", "cancel_requested")

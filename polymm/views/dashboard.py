@@ -21,10 +21,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from polymm import format as fmt
 from polymm.config import PolymmConfig
 from polymm.statemachines.ledger import Ledger, PositionRecord, apply_to_position
-from polymm.status import gather_status
+from polymm.views import format as fmt
+from polymm.views.status import gather_status
 
 log = logging.getLogger("polymm.dashboard")
 HISTORY_POINTS = 400
@@ -99,7 +99,7 @@ def _e(value: Any) -> str:
 
 
 def _usd(value: Any, places: int = 2) -> str:
-    """Money through the one formatter (polymm/format.py); `places` > 2 only for sub-cent chart axes."""
+    """Money through the one formatter (polymm/views/format.py); `places` > 2 only for sub-cent chart axes."""
     if places <= 2 or value is None:
         return fmt.money(value)
     v = Decimal(str(value))

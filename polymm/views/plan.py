@@ -7,7 +7,7 @@ from decimal import Decimal
 from rich.console import Console
 from rich.table import Table
 
-from polymm import format as fmt
+from polymm.views import format as fmt
 from polymm.desired.funnel import Evaluation, Selection
 
 

@@ -36,7 +36,7 @@ class Observers:
         self.closing = threading.Event()
         cfg = service.cfg
         if cfg.controller.metrics_port is not None:
-            from polymm.metrics import PUBLIC_ENDPOINTS, TRADING_ENDPOINTS, Metrics
+            from polymm.telemetry.metrics import PUBLIC_ENDPOINTS, TRADING_ENDPOINTS, Metrics
 
             # counting starts now (start-up reads included); the port opens at the first tick
             self.metrics = Metrics()
@@ -58,7 +58,7 @@ class Observers:
             self.metrics.seed_fees([f for f in self.service.ledger.fills() if f.first_seen_at < self.fills_since])
             self.earnings = threading.Thread(target=self._poll_earnings, name="polymm-earnings", daemon=True)
             self.earnings.start()
-        from polymm.alerts import AlertRules, sender_from_env
+        from polymm.telemetry.alerts import AlertRules, sender_from_env
 
         self.sender = sender_from_env(cfg, self._secrets())
         if self.sender is not None:
