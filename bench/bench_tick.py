@@ -55,7 +55,7 @@ from polymm.observed.state import ObservedState  # noqa: E402
 from polymm.reconciler.gate import RiskLimits  # noqa: E402
 from polymm.reconciler.plan import PlanPolicy  # noqa: E402
 from polymm.reconciler.tick import ProjectedOrder, TickParams, act, decide, desired_state, sync  # noqa: E402
-from polymm.statemachines.ledger import Ledger  # noqa: E402
+from polymm.ledger import Ledger  # noqa: E402
 from polymm.venue.parse import book_from_wire  # noqa: E402
 
 NOW = datetime(2026, 9, 1, tzinfo=timezone.utc)

@@ -61,7 +61,7 @@ def failure_lines(exc: BaseException) -> tuple[int, list[str]] | None:
         return EXIT_RUNTIME, [f"error: {exc.strerror or exc}{where}"]
     # the storage errors come from their owners (only statemachines/ touches SQLite, only marketdata/ Redis)
     from polymm.marketdata.store import STORE_ERRORS
-    from polymm.statemachines.ledger import SQLITE_ERRORS
+    from polymm.ledger import SQLITE_ERRORS
 
     if isinstance(exc, SQLITE_ERRORS):
         return EXIT_RUNTIME, [f"ledger error: {exc}"]
@@ -504,7 +504,7 @@ def stop_cmd(
 
     from polymm.controller.lock import wait_for_exit
     from polymm.controller.session import ledger_path_for
-    from polymm.statemachines.ledger import Ledger
+    from polymm.ledger import Ledger
 
     cfg = _load_config(config)
     path = ledger_path_for(cfg)

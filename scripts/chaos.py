@@ -62,7 +62,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from polymm.observed.parse import our_fills  # noqa: E402
-from polymm.statemachines.ledger import Ledger, apply_to_position, PositionRecord  # noqa: E402
+from polymm.domain.positions import PositionRecord, apply_to_position  # noqa: E402
+from polymm.ledger import Ledger  # noqa: E402
 
 POLYMM = str(ROOT / ".venv" / "bin" / "polymm")
 # the venue requests that change orders (as counted by /_sim/requests); everything else is a read or a heartbeat

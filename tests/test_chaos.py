@@ -48,7 +48,7 @@ def test_an_order_intent_left_by_a_killed_run_is_resent_at_start_and_never_doubl
     the intent (the exact signed payload) and died. The next run may not know whether the venue got it;
     it resends the same bytes (the venue cannot hold two) instead of holding the slot for the whole grace
     window, so the order is live under its own id at once and the slot never holds two."""
-    from polymm.statemachines.ledger import Ledger, NewOrder
+    from polymm.ledger import Ledger, NewOrder
     from polymm.venue.gateway import VenueEndpoints
     from polymm.venue.trading import TradingGateway
 

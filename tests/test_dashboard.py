@@ -152,7 +152,7 @@ def test_dashboard_without_a_ledger_says_so_and_serves_json_once_ticks_are_journ
 
     from polymm.config import load_config
     from polymm.views.dashboard import make_server
-    from polymm.statemachines.ledger import Ledger
+    from polymm.ledger import Ledger
 
     cfg = load_config(environ={})
     path = tmp_path / "ledger.sqlite"

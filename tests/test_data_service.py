@@ -39,7 +39,7 @@ from polymm.marketdata.store import RedisStore
 from polymm.sim.model import MICRO, PIPS
 from polymm.sim.runner import SimOptions, SimVenue
 from polymm.sim.server import take
-from polymm.statemachines.ledger import Ledger
+from polymm.ledger import Ledger
 from polymm.venue.gateway import VenueEndpoints, VenueGateway
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,7 +26,7 @@ from polymm.domain.unknown import Unknown
 from polymm.observed.state import ObservedState
 from polymm.reconciler.gate import GatedPlan
 from polymm.reconciler.plan import Cancel
-from polymm.statemachines.ledger import Ledger, NewOrder
+from polymm.ledger import Ledger, NewOrder
 
 from test_plan_is_the_tick import RecordingVenue
 

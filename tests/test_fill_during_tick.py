@@ -95,7 +95,7 @@ def test_most_ticks_read_only_the_recent_trades_and_a_whole_read_brings_the_olde
     with the fills still settling; every `FULL_TRADES_EVERY_S` a whole read carries the older fills' status
     moves. Judged by the rows each read returned and by what the ledger holds against the venue."""
     from polymm.controller import core
-    from polymm.statemachines.ledger import Ledger
+    from polymm.ledger import Ledger
     from polymm.venue.outcomes import Ok
 
     trading = service.controller.trading

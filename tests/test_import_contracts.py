@@ -2,7 +2,7 @@
 
 Pure modules (desired/, reconciler/, domain/) import no I/O — no clock, no logging, no config loading,
 no venue, SQLite, Redis or SDK, not even through another module; only venue/ imports the SDK, only
-statemachines/ touches SQLite, only marketdata/ touches Redis.
+ledger/ touches SQLite, only marketdata/ touches Redis.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ CLEAN = {
     "domain/types.py": "from dataclasses import dataclass\nfrom decimal import Decimal\n",
     "reconciler/plan.py": "from pkg.domain.types import Decimal\n",
     "venue/gateway.py": "import httpx\nimport py_clob_client_v2\n",
-    "statemachines/ledger.py": "import sqlite3\n",
+    "ledger/store.py": "import sqlite3\n",
     "marketdata/store.py": "import redis\n",
 }
 
@@ -48,11 +48,12 @@ def test_a_clean_package_passes(tmp_path):
 
 
 @pytest.mark.parametrize("module, source, expected", [
-    ("reconciler/plan.py", "import sqlite3\n", "only pkg/statemachines/ may import sqlite3"),
+    ("reconciler/plan.py", "import sqlite3\n", "only pkg/ledger/ may import sqlite3"),
+    ("statemachines/orders.py", "import sqlite3\n", "only pkg/ledger/ may import sqlite3"),
     ("domain/types.py", "import time\n", "a pure module imports a module that may do I/O"),
     ("desired/state.py", "def f():\n    import logging\n", "a pure module imports a module that may do I/O"),
     ("desired/state.py", "from pkg.venue.gateway import X\n", "a pure module imports pkg.venue.gateway, which is not pure"),
-    ("reconciler/plan.py", "from ..statemachines import ledger\n", "a pure module imports pkg.statemachines.ledger"),
+    ("reconciler/plan.py", "from ..ledger import store\n", "a pure module imports pkg.ledger.store"),
     ("controller/core.py", "import redis\n", "only pkg/marketdata/ may import redis"),
     ("controller/session.py", "from py_clob_client_v2.clob_types import ApiCreds\n", "only pkg/venue/ may import"),
 ])

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from polymm.statemachines.ledger import (
+from polymm.domain.positions import PositionRecord
+from polymm.ledger import (
     Ledger,
     LedgerError,
     NewOrder,
     ObservedFill,
-    PositionRecord,
 )
 from polymm.statemachines.orders import IllegalTransition
 
@@ -505,7 +505,7 @@ def test_the_controllers_ledger_checkpoints_in_the_background_never_inside_a_com
     on its own connection does, every CHECKPOINT_EVERY_S, so the database file grows and the WAL stays bounded."""
     import time as _time
 
-    from polymm.statemachines import ledger as ledger_module
+    from polymm.ledger.checkpoint import Checkpointer
 
     path = tmp_path / "ledger.sqlite"
     summary = {"notes": ["x" * 2000]}
@@ -517,7 +517,7 @@ def test_the_controllers_ledger_checkpoints_in_the_background_never_inside_a_com
         wal = path.with_name(path.name + "-wal").stat().st_size
         assert path.stat().st_size == base, "a commit checkpointed into the database file"
         assert wal > 4_000_000
-        ledger._checkpointer = ledger_module._Checkpointer(path)
+        ledger._checkpointer = Checkpointer(path)
         ledger._checkpointer.start()
         deadline = _time.monotonic() + 10
         while path.stat().st_size <= base + 4_000_000 and _time.monotonic() < deadline:

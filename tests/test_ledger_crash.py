@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from polymm.statemachines.ledger import Ledger
+from polymm.ledger import Ledger
 from polymm.statemachines.orders import next_state
 
 WRITER = Path(__file__).parent / "helpers" / "ledger_writer.py"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from polymm.statemachines.ledger import Ledger, ObservedFill
+from polymm.ledger import Ledger, ObservedFill
 
 COND = "0x" + "ab" * 32
 YES, NO = "111", "222"
@@ -141,7 +141,7 @@ def test_an_unknown_stored_merge_state_is_refused_on_open(tmp_path):
 
     import pytest
 
-    from polymm.statemachines.ledger import LedgerError
+    from polymm.ledger import LedgerError
 
     path = tmp_path / "l.sqlite"
     ledger = Ledger(path)

@@ -90,7 +90,7 @@ def test_a_market_cap_override_caps_that_market_and_leaves_the_others_at_the_glo
 
 def test_the_controller_takes_market_caps_from_the_overrides(tmp_path: Path) -> None:
     from polymm.controller.core import Controller
-    from polymm.statemachines.ledger import Ledger
+    from polymm.ledger import Ledger
 
     cfg = load_config(environ={f"POLYMM_MARKETS__OVERRIDES__{A}__MAX_EXPOSURE_USDC": "7.5"})
     ledger = Ledger(tmp_path / "l.sqlite")

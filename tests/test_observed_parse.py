@@ -19,7 +19,7 @@ from polymm.domain.types import Fill, LiveOrder
 from polymm.observed.parse import live_order_from_wire, our_fills
 from polymm.sim import wire
 from polymm.sim.model import MICRO, MakerFill, SimMarket, SimOrder, SimTrade
-from polymm.statemachines.ledger import Ledger
+from polymm.ledger import Ledger
 from polymm.venue.parse import MalformedReply
 
 from conftest import FIXTURES

@@ -31,7 +31,7 @@ from polymm.desired.state import slot_key
 from polymm.domain.types import Book, Fill, LiveOrder, RewardMarket, Token
 from polymm.domain.unknown import Unknown
 from polymm.observed.state import ObservedState
-from polymm.statemachines.ledger import Ledger, NewOrder
+from polymm.ledger import Ledger, NewOrder
 from polymm.venue.outcomes import Ok
 
 NOW = 1_800_000_000.0

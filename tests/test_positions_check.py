@@ -10,7 +10,7 @@ from decimal import Decimal
 import httpx
 
 from controller_support import h
-from polymm.statemachines.ledger import Ledger, ObservedFill
+from polymm.ledger import Ledger, ObservedFill
 
 HEDGE_RESTS = {"POLYMM_HEDGE_SELL__MAX_BID_GAP": "0.001", "POLYMM_RISK__MIN_PROTECTION_SIZE_MULTIPLIER_HEDGE": "0"}
 

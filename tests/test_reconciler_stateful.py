@@ -46,7 +46,7 @@ from polymm.reconciler.gate import GatedPlan, RiskLimits
 from polymm.reconciler.plan import PlanPolicy
 from polymm.reconciler.sync import matched_by_order
 from polymm.reconciler.tick import Synced, TickParams, act, sync
-from polymm.statemachines.ledger import Ledger, NewOrder
+from polymm.ledger import Ledger, NewOrder
 
 GRACE_S = 5.0
 LIMITS = RiskLimits(max_exposure_per_market=D(25), max_total_exposure=D(40), max_places=4, max_cancels=3)

@@ -98,7 +98,7 @@ def test_a_hedge_refused_for_balance_is_retried_on_every_tick_without_a_cool_dow
     from polymm.desired.state import DesiredOrder, slot_key
     from polymm.reconciler.gate import GatedPlan
     from polymm.reconciler.plan import Place
-    from polymm.statemachines.ledger import Ledger
+    from polymm.ledger import Ledger
 
     gw = _gateway(venue, make_client)
     token = reward_market.token_ids[0]
@@ -140,7 +140,7 @@ def test_the_ledger_keeps_the_fee_of_a_fill_and_opens_a_ledger_of_the_previous_s
     import sqlite3
 
     from polymm.domain.types import Fill
-    from polymm.statemachines.ledger import Ledger
+    from polymm.ledger import Ledger
 
     path = tmp_path / "old.sqlite"
     with Ledger(path) as ledger:
@@ -169,7 +169,7 @@ def test_a_post_only_quote_the_book_moved_onto_is_refused_without_degrading_heal
     from polymm.desired.state import DesiredOrder, slot_key
     from polymm.reconciler.gate import GatedPlan
     from polymm.reconciler.plan import Place
-    from polymm.statemachines.ledger import Ledger
+    from polymm.ledger import Ledger
 
     gw = _gateway(venue, make_client)
     token = reward_market.token_ids[0]

@@ -26,7 +26,7 @@ from polymm.domain.types import Book, RewardMarket, Token
 from polymm.views.format import avg_price, money, money_json, price, shares
 from polymm.observed.state import ObservedState
 from polymm.reconciler.tick import decide
-from polymm.statemachines.ledger import Ledger, NewOrder, ObservedFill
+from polymm.ledger import Ledger, NewOrder, ObservedFill
 from polymm.views.status import gather_status, render_status
 from polymm.views.plan import plan_json, print_plan
 

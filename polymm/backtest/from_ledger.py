@@ -19,7 +19,7 @@ from pathlib import Path
 from polymm.backtest.lockstep import BacktestOptions, RunRecord
 from polymm.backtest.truth import FillRecord
 from polymm.config import PolymmConfig
-from polymm.statemachines.ledger import Ledger
+from polymm.ledger import Ledger
 
 NOTE = ("from the ledger: rewards and rebates are not recorded there (0 here); held shares are marked at "
         "their last fill price; no markouts")

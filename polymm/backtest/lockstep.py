@@ -37,7 +37,7 @@ from polymm.controller.heartbeat import Heartbeat
 from polymm.controller.loop import Service
 from polymm.controller.session import Session
 from polymm.sim.runner import SimOptions, SimVenue
-from polymm.statemachines.ledger import Ledger
+from polymm.ledger import Ledger
 from polymm.venue.gateway import VenueEndpoints, VenueGateway
 from polymm.venue.outcomes import Ok
 from polymm.venue.trading import TradingGateway

@@ -36,7 +36,7 @@ from polymm.reconciler.snapshot import LedgerSnapshot
 from polymm.reconciler.sync import OrderUpdate
 from polymm.reconciler.tick import (Decision, LedgerChanges, ProjectedOrder, TickParams, decide, own_book_sizes,
                                    sync)
-from polymm.statemachines.ledger import Ledger
+from polymm.ledger import Ledger
 from polymm.venue.gateway import VenueGateway, VenueUnavailable
 from polymm.venue.outcomes import Ok
 from polymm.venue.parse import MalformedReply, positions_from_wire

@@ -27,7 +27,7 @@ from polymm.config import PolymmConfig
 from polymm.domain.exposure import BuyExposure
 from polymm.reconciler.gate import GatedPlan
 from polymm.reconciler.plan import Place, hedges_first
-from polymm.statemachines.ledger import Ledger, NewOrder
+from polymm.ledger import Ledger, NewOrder
 from polymm.statemachines.orders import CANCELLABLE_STATES
 from polymm.venue.outcomes import Ok, Refused
 from polymm.venue.trading import MAX_BATCH, TradingGateway, is_balance_refusal, is_post_only_cross, is_post_only_mode

@@ -599,7 +599,7 @@ def _trade_ids(fills) -> set[str]:
 
 def _ledger_unwritable(exc: Exception) -> bool:
     """A write the ledger refused (disk full, read-only directory or file, I/O error)."""
-    from polymm.statemachines.ledger import SQLITE_ERRORS  # only statemachines/ touches SQLite
+    from polymm.ledger import SQLITE_ERRORS  # only ledger/ touches SQLite
 
     text = str(exc).lower()
     return isinstance(exc, SQLITE_ERRORS) and any(

@@ -26,7 +26,7 @@ from polymm.config import ConfigError, PolymmConfig, Secrets
 from polymm.controller.core import Controller
 from polymm.controller.endpoints import venue_endpoints
 from polymm.controller.lock import InstanceLock, Owner
-from polymm.statemachines.ledger import Ledger
+from polymm.ledger import Ledger
 from polymm.venue.gateway import VenueEndpoints, VenueGateway
 from polymm.venue.outcomes import Ok
 from polymm.venue.trading import ApiCreds, TradingGateway
@@ -39,7 +39,7 @@ class LedgerUnusable(Exception):
 def open_ledger(path: Path, write: bool = True) -> Ledger:
     """The ledger, opened for writing and checked whole (`PRAGMA quick_check`) before anything is sent: a
     corrupt, truncated or unwritable file is refused with one line, never run on and never overwritten."""
-    from polymm.statemachines.ledger import SQLITE_ERRORS, LedgerError  # only statemachines/ touches SQLite
+    from polymm.ledger import SQLITE_ERRORS, LedgerError  # only ledger/ touches SQLite
 
     try:
         ledger = Ledger(path, clock=time.time, background_checkpoint=write)  # no checkpoint inside a tick's commit

@@ -13,10 +13,11 @@ fills of those orders and every unsettled fill, position rows, the cursor — an
 fill turns FAILED, that token's effective fills (to refold its position, as the ledger will).
 
 Invariants:
-- the projection applies exactly the ledger's rules: fills keyed by (trade id, order id) counted
-  once, a fill first seen FAILED never touches a position, a FAILED reversal refolds the token's
-  remaining effective fills (`apply_to_position`, the one average-cost rule), a stale status
-  (a regression) is ignored, order moves go through the order table;
+- the projection is what the ledger stores: `LedgerChanges` carries the fills to record (with whether each
+  moves its position), the status moves (with whether each reverses one), the order moves and the positions
+  they leave; the ledger writes those rows and recomputes nothing. The fill rules are `reconciler/fills.py`
+  (counted once, a fill first seen FAILED never touches a position, a FAILED reversal refolds the token's
+  remaining effective fills); a stale status (a regression) is ignored; order moves go through the order table;
 - a position is never forgotten: a held token whose market is unknown this tick (not in the reward
   list, and its details unreadable) holds its market (keep what is live, place nothing);
 - market details for held tokens come from `observed.other_markets` whatever the reward list says.
@@ -33,16 +34,17 @@ from polymm.desired.funnel import Selection, SelectionParams, select_markets
 from polymm.desired.hedge import HedgeParams
 from polymm.desired.state import DesiredState, desire, slot_key
 from polymm.domain.exposure import BuyExposure, InventoryExposure
-from polymm.domain.positions import PositionRecord, apply_to_position
+from polymm.domain.positions import PositionRecord
 from polymm.domain.types import Book, Fill, LiveOrder, Position, RewardMarket
 from polymm.domain.unknown import known
 from polymm.observed.state import ObservedState
+from polymm.reconciler.fills import applies_on_first_sight, fold_in, refold, status_move
 from polymm.reconciler.gate import GatedPlan, RiskLimits, gate
 from polymm.reconciler.plan import Plan, PlanPolicy, plan
 from polymm.reconciler.snapshot import LedgerSnapshot, StoredFill, StoredOrder
 from polymm.reconciler.sync import OrderUpdate, observation_updates, vanished_while_fills_unknown
 from polymm.statemachines.orders import MAYBE_RESTING_STATES, TERMINAL_STATES, IllegalTransition, next_state
-from polymm.statemachines.trades import FINAL_STATUSES, next_trade_status
+from polymm.statemachines.trades import FINAL_STATUSES
 
 ZERO = Decimal(0)
 DUST = Decimal(1)  # shares: the Data API lists no position under 1 share by default (sizeThreshold)
@@ -72,23 +74,28 @@ class TickParams:
 
 @dataclass(frozen=True, slots=True)
 class FillChange:
-    """A fill to record (`new`) or a stored fill's status to move forward (`fill.status` is the new one)."""
+    """A fill to record (`new`: `applied` says whether it moved its position) or a stored fill's status to move
+    forward (`fill.status` is the new one; `reversed` says the fill is now out of its position)."""
 
     fill: Fill
     new: bool
+    applied: bool = True
+    reversed: bool = False
 
 
 @dataclass(frozen=True)
 class LedgerChanges:
-    """What the observation changes in the ledger, in the order to apply it (one transaction)."""
+    """What the observation changes in the ledger, in the order to apply it (one transaction): the rows as the
+    projection has them, for the ledger to write as they are."""
 
     fills: tuple[FillChange, ...] = ()
     orders: tuple[OrderUpdate, ...] = ()  # late fills on closed orders first, then the active orders' moves
     cursor: int | None = None  # the trade cursor to store; None leaves it
+    positions: tuple[PositionRecord, ...] = ()  # each position the fills moved, as it is after them
 
     @property
     def empty(self) -> bool:
-        return not self.fills and not self.orders and self.cursor is None
+        return not self.fills and not self.orders and self.cursor is None and not self.positions
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,34 +177,35 @@ def sync(snapshot: LedgerSnapshot, observed: ObservedState, params: TickParams, 
     reversed_keys: set[tuple[str, str]] = set()
     changes: list[FillChange] = []
     touched: list[str] = []
+    moved: dict[str, None] = {}  # tokens whose position the fills moved, in the order first moved
 
     if known(observed.fills):
         for f in observed.fills:
             key = (f.trade_id, f.order_id)
             cur = fills.get(key)
             if cur is None:
-                applied = f.status != "FAILED"
+                applied = applies_on_first_sight(f.status)
                 fills[key] = _FillState(f, f.status, applied, False)
-                changes.append(FillChange(f, True))
+                changes.append(FillChange(f, True, applied))
                 touched.append(f.order_id)
                 if applied:
-                    pos = positions.get(f.token_id) or PositionRecord(f.token_id, f.condition_id, ZERO, ZERO, ZERO)
-                    positions[f.token_id] = apply_to_position(pos, f.side, f.size, f.price)
+                    positions[f.token_id] = fold_in(positions.get(f.token_id), f)
                     new_by_token.setdefault(f.token_id, []).append(f)
+                    moved[f.token_id] = None
                 continue
             try:
-                status = next_trade_status(cur.status, f.status, trade_id=f.trade_id)
+                move = status_move(cur.status, cur.applied, cur.reversed, f.status, trade_id=f.trade_id)
             except IllegalTransition:  # a stale read showing an older status: keep ours
                 continue
-            if status is None:
+            if move is None:
                 continue
-            reverse = status == "FAILED" and cur.applied and not cur.reversed
-            cur.status, cur.reversed = status, cur.reversed or reverse
-            changes.append(FillChange(replace(f, status=status), False))
+            cur.status, cur.reversed = move.status, cur.reversed or move.reverses
+            changes.append(FillChange(replace(f, status=move.status), False, cur.applied, cur.reversed))
             touched.append(f.order_id)
-            if reverse:
+            if move.reverses:
                 reversed_keys.add(key)
                 positions[cur.view.token_id] = _refold(snapshot, cur.view, new_by_token, reversed_keys)
+                moved[cur.view.token_id] = None
 
     matched: dict[str, Decimal] = {}
     for (_, order_id), st in fills.items():
@@ -247,22 +255,21 @@ def sync(snapshot: LedgerSnapshot, observed: ObservedState, params: TickParams, 
                                         r.size, size_matched, state, r.created_at, r.submitted_at))
     known_ids = frozenset(active_ids | set(snapshot.named_orders))
     unsettled = frozenset(st.view.token_id for st in fills.values() if st.status not in FINAL_STATUSES)
-    return Synced(LedgerChanges(tuple(changes), tuple(order_updates), cursor), tuple(projected), positions, known_ids,
-                  unsettled, matched)
+    changed_positions = tuple(positions[t] for t in moved)
+    return Synced(LedgerChanges(tuple(changes), tuple(order_updates), cursor, changed_positions), tuple(projected),
+                  positions, known_ids, unsettled, matched)
 
 
 def _refold(snapshot: LedgerSnapshot, failed: StoredFill | Fill, new_by_token: Mapping[str, list[Fill]],
             reversed_keys: set[tuple[str, str]]) -> PositionRecord:
-    """The token's position rebuilt from its remaining effective fills in first-seen order (the ledger's rule)."""
+    """The token's position rebuilt from its remaining effective fills in first-seen order: the stored ones, then
+    this tick's new ones, less those reversed this tick."""
     token = failed.token_id
     if token not in snapshot.token_fills:
         raise ValueError(f"snapshot lacks the effective fills of token {token} needed to reverse a FAILED fill")
-    position = PositionRecord(token, failed.condition_id, ZERO, ZERO, ZERO)
-    for f in list(snapshot.token_fills[token]) + list(new_by_token.get(token, [])):
-        if (f.trade_id, f.order_id) in reversed_keys:
-            continue
-        position = apply_to_position(position, f.side, f.size, f.price)
-    return position
+    effective = [f for f in list(snapshot.token_fills[token]) + list(new_by_token.get(token, []))
+                 if (f.trade_id, f.order_id) not in reversed_keys]
+    return refold(token, failed.condition_id, effective)
 
 
 # ---------------------------------------------------------------------------------------------- decide

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from polymm.config import PolymmConfig
-from polymm.statemachines.ledger import Ledger, PositionRecord, apply_to_position
+from polymm.domain.positions import PositionRecord, apply_to_position
+from polymm.ledger import Ledger
 from polymm.views import format as fmt
 from polymm.views.status import gather_status
 

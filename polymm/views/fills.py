@@ -13,7 +13,7 @@ import io
 from datetime import datetime, timezone
 from pathlib import Path
 
-from polymm.statemachines.ledger import Ledger
+from polymm.ledger import Ledger
 from polymm.views import catalog
 from polymm.views import format as fmt
 

@@ -16,7 +16,7 @@ from rich.text import Text
 from polymm.config import PolymmConfig
 from polymm.controller import account
 from polymm.domain.exposure import BuyExposure, InventoryExposure, exposure_by_market, total_exposure
-from polymm.statemachines.ledger import Ledger
+from polymm.ledger import Ledger
 from polymm.views import catalog
 from polymm.views import format as fmt
 

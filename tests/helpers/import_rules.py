@@ -6,7 +6,7 @@ Rules:
   third-party libraries in PURE_THIRD_PARTY, and other pure modules. No clock (`time`), no logging,
   no files or environment (`os`, the config loader), no venue, SQLite, Redis or the SDK — also not
   through another polymm module. Imports under `if TYPE_CHECKING:` are types only and are skipped;
-- owners: only `venue/` imports the SDK; only `statemachines/` touches SQLite; only `marketdata/`
+- owners: only `venue/` imports the SDK; only `ledger/` touches SQLite; only `marketdata/`
   touches Redis.
 Every import statement counts, at module level or inside a function.
 """
@@ -26,8 +26,8 @@ PURE_STDLIB = frozenset({
 PURE_THIRD_PARTY = frozenset({"coincurve", "eth_hash"})  # EIP-712 hashing: computation, no I/O
 OWNERS = {  # top-level module -> the only subpackage allowed to import it
     "py_clob_client_v2": "venue",
-    "sqlite3": "statemachines",
-    "sqlite_utils": "statemachines",
+    "sqlite3": "ledger",
+    "sqlite_utils": "ledger",
     "redis": "marketdata",
 }
 

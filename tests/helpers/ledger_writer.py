@@ -19,7 +19,7 @@ import random
 import sys
 from decimal import Decimal
 
-from polymm.statemachines.ledger import FillRecord, Ledger, NewOrder, ObservedFill
+from polymm.ledger import FillRecord, Ledger, NewOrder, ObservedFill
 from polymm.statemachines.orders import allowed_triggers
 from polymm.statemachines.trades import allowed_trade_statuses
 
