@@ -157,7 +157,7 @@ def _trading_gateway(cfg):
     import logging
 
     # the SDK logs every non-200 reply (a fresh wallet's derive is one); the findings say it in one line
-    logging.getLogger("py_clob_client_v2").setLevel(logging.CRITICAL)
+    logging.getLogger("polymarket").setLevel(logging.CRITICAL)
     if cfg.venue.mode != "remote":
         raise ConfigError(["venue.mode: 'embedded-sim' — the account commands talk to a real venue: set venue.mode: "
                            "remote and its URLs (e.g. POLYMM_VENUE__MODE=remote)"])

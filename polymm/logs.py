@@ -128,12 +128,11 @@ def setup_logging(cfg: PolymmConfig, secrets: tuple[str, ...] = (), console: boo
     files.setFormatter(fmt)
     root.addHandler(files)
     _install_excepthooks(redact)
-    # The SDK logs every non-200 reply and every refused connection at ERROR
-    # (py_clob_client_v2/http_helpers/helpers.py, `request`): hundreds of lines in an outage, and one
-    # ("Could not derive api key!") on every normal start, where a new account has no key to derive
-    # yet. Each is an outcome polymm handles and reports itself (the reason in the typed outcome, one
-    # heartbeat line and one health line per change of state), so the SDK's logger is silenced.
-    sdk = logging.getLogger("py_clob_client_v2")
+    # The SDK can log every failed request (polymarket-client clients/_transport.py, `_log_failure`, at
+    # WARNING): hundreds of lines in an outage. Each is an outcome polymm handles and reports itself (the
+    # reason in the typed outcome, one heartbeat line and one health line per change of state), so the
+    # SDK's logger is silenced.
+    sdk = logging.getLogger("polymarket")
     sdk.propagate = False
     sdk.setLevel(logging.CRITICAL + 1)
     sdk.handlers[:] = [logging.NullHandler()]

@@ -41,7 +41,7 @@ def register(app: typer.Typer, load_config, config_option) -> None:
             raise typer.Exit(2) from None
         cfg = load_config(config)
         logging.basicConfig(level=logging.ERROR)
-        logging.getLogger("py_clob_client_v2").setLevel(logging.CRITICAL)  # its own error lines for refusals
+        logging.getLogger("polymarket").setLevel(logging.CRITICAL)  # the SDK's own lines for refusals
         started = time.monotonic()
         total = hours * 3600
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[sim]}"),

@@ -16,7 +16,8 @@ Facts relied on:
 - GET /balance-allowance?asset_type=COLLATERAL answers the collateral balance (6 decimals) and an
   `allowances` map of exchange contract → allowance; an allowance of 0 means the exchange cannot
   move the funds, so every buy would be refused "not enough balance / allowance"
-  (py-clob-client `get_balance_allowance`; VENUE.md "balance after a fill").
+  (polymarket-client models/clob `BalanceAllowance`; VENUE.md "balance after a fill").
+Every request goes through the trading gateway's guarded calls (venue/guard.py), on polymarket-client.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-import httpx
-from py_clob_client_v2.clob_types import ApiCreds, AssetType, BalanceAllowanceParams
-
-from polymm.venue.trading import TradingGateway
+from polymm.venue import sdk
+from polymm.venue.guard import Guard
+from polymm.venue.outcomes import Ok, Refused, Unknown
+from polymm.venue.trading import ApiCreds, TradingGateway
 
 NO_API_KEY = "Could not derive api key"
 SIGNATURE_TYPES = {0: "EOA", 1: "POLY_PROXY", 2: "POLY_GNOSIS_SAFE", 3: "POLY_1271"}
@@ -50,32 +51,27 @@ def redact(value: str, keep: int = 8) -> str:
 
 
 def signer_address(trading: TradingGateway) -> str:
-    return trading.client.signer.address()
+    return trading.signer_address
 
 
 def credentials(trading: TradingGateway, create: bool) -> tuple[str, ApiCreds | None, str]:
     """(how they were obtained: env | derived | created | missing, the credentials, the venue's reason if missing)."""
     if trading.client.creds is not None:
         return "env", trading.client.creds, ""
-    try:
-        return "derived", trading.client.derive_api_key(), ""
-    except Exception as exc:  # the SDK raises PolyApiException (or bare Exceptions from L1 helpers)
-        reason = _reason(exc)
+    derived = trading.derive_credentials()
+    if isinstance(derived, Ok):
+        return "derived", derived.value, ""
     if not create:
-        return "missing", None, reason
-    try:
-        return "created", trading.client.create_api_key(), ""
-    except Exception as exc:
-        return "missing", None, _reason(exc)
+        return "missing", None, _reason(derived)
+    created = trading.create_credentials()
+    if isinstance(created, Ok):
+        return "created", created.value, ""
+    return "missing", None, _reason(created)
 
 
-def _reason(exc: Exception) -> str:
-    message = getattr(exc, "error_msg", None)
-    if isinstance(message, dict):
-        message = message.get("error") or str(message)
-    status = getattr(exc, "status_code", None)
-    text = str(message or exc)
-    return f"{status}: {text}" if status else text
+def _reason(outcome: Refused | Unknown) -> str:
+    status = getattr(outcome, "status", None)
+    return f"{status}: {outcome.reason}" if status else outcome.reason
 
 
 def wallet_findings(signature_type: int, signer: str, funder: str | None) -> list[Finding]:
@@ -110,13 +106,17 @@ def wallet_deployed(trading: TradingGateway, signature_type: int, funder: str | 
     if signature_type not in RELAYER_TYPES or not funder or not relayer:
         return None
     name = SIGNATURE_TYPES.get(signature_type, str(signature_type))
+    transport = sdk.transport(relayer, trading.timeout_s)
     try:
-        reply = trading.http.get(f"{relayer}/deployed", params={"address": funder, "type": RELAYER_TYPES[signature_type]})
-        reply.raise_for_status()
-        deployed = reply.json().get("deployed")
-    except (httpx.HTTPError, ValueError, AttributeError) as exc:
-        return Finding(False, "funder", f"could not ask the relayer {relayer} whether {funder} is deployed ({_reason(exc)}); "
+        asked = Guard().call(None, lambda: transport.get_json(
+            "/deployed", params={"address": funder, "type": RELAYER_TYPES[signature_type]}),
+            lambda reply: reply.get("deployed"))
+    finally:
+        sdk.close_transport(transport)
+    if not isinstance(asked, Ok):
+        return Finding(False, "funder", f"could not ask the relayer {relayer} whether {funder} is deployed ({_reason(asked)}); "
                                         "set venue.relayer_url, or check the funder on polymarket.com")
+    deployed = asked.value
     if deployed is not True:
         return Finding(False, "funder", f"no {name} wallet is deployed at POLYMARKET_FUNDER {funder} (the relayer says so): "
                                         "use the account address polymarket.com shows in the profile menu; a new deposit "
@@ -129,10 +129,9 @@ def remote_findings(trading: TradingGateway, signature_type: int, funder: str | 
     """Every check of `check-config --remote`, in order; later checks are skipped when an earlier one makes them moot."""
     signer = signer_address(trading)
     out = wallet_findings(signature_type, signer, funder)
-    try:
-        trading.client.get_ok()
-    except Exception as exc:
-        return out + [Finding(False, "venue", f"{trading.endpoints.clob_url} not reachable ({_reason(exc)})")]
+    reachable = trading.venue_reachable()
+    if not isinstance(reachable, Ok):
+        return out + [Finding(False, "venue", f"{trading.endpoints.clob_url} not reachable ({_reason(reachable)})")]
     out.append(Finding(True, "venue", f"{trading.endpoints.clob_url} reachable"))
     deployed = wallet_deployed(trading, signature_type, funder)
     if deployed is not None:
@@ -141,14 +140,14 @@ def remote_findings(trading: TradingGateway, signature_type: int, funder: str | 
     if creds is None:
         hint = "run `polymm keys --create` to create it" if NO_API_KEY in reason else "check the key and the venue URL"
         return out + [Finding(False, "api key", f"this wallet has no API key yet ({reason}): {hint}")]
-    trading.client.set_api_creds(creds)
-    try:
-        reply = trading.client.get_balance_allowance(BalanceAllowanceParams(asset_type=AssetType.COLLATERAL))
-    except Exception as exc:
+    trading.use_credentials(creds)
+    answered = trading.balance_allowance_reply()
+    if not isinstance(answered, Ok):
         source = ("POLYMARKET_API_KEY/SECRET/PASSPHRASE were refused" if how == "env"
                   else "the derived credentials were refused")
-        return out + [Finding(False, "api key", f"{source} ({_reason(exc)}): unset them to derive the wallet's own, "
+        return out + [Finding(False, "api key", f"{source} ({_reason(answered)}): unset them to derive the wallet's own, "
                                                 "or run `polymm keys`")]
+    reply = answered.value
     out.append(Finding(True, "api key", f"{redact(creds.api_key)} ({'from the environment' if how == 'env' else 'derived from the wallet'}) accepted"))
     try:
         balance = Decimal(str(reply["balance"])) / USDC

@@ -1,10 +1,10 @@
-"""The venue gateway: the only code that calls the Polymarket SDK (and the Gamma API beside it).
+"""The venue gateway: the only code that reads the venue's public data (CLOB and Gamma) — through polymarket-client.
 
-Read side for now: reward markets (every page), market details from Gamma in batches of 20, and
-order books in batches through POST /books. Failures raise VenueUnavailable with the reason; the
-controller turns those into Unknown sections. A 429 stops that kind of read (reward markets, market details,
-books) for the reply's Retry-After (else 1 s doubling), at most MAX_BACKOFF_S: meanwhile the read fails at once,
-without a request, and a later tick reads again.
+Read side: reward markets (every page), market details from Gamma in batches of 20, and order books in batches
+through POST /books. Each read is one guarded call (venue/guard.py) under the back-off of its kind (reward markets,
+market details, books, prices-history): a 429 stops that kind for the reply's Retry-After (else 1 s doubling), at
+most MAX_BACKOFF_S, and meanwhile the read fails at once, without a request; a later tick reads again. Failures
+raise VenueUnavailable with the reason; the controller turns those into Unknown sections.
 """
 
 from __future__ import annotations
@@ -13,20 +13,22 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
-import httpx
-from py_clob_client_v2.client import ClobClient
-from py_clob_client_v2.clob_types import BookParams, PricesHistoryParams
-from py_clob_client_v2.exceptions import PolyException
+from polymarket._internal.actions import clob as sdk_clob
+from polymarket._internal.actions import rewards as sdk_rewards
+from polymarket._internal.actions._cursor import next_cursor_or_none
 
 from polymm.domain.types import Book, RewardMarket
-from polymm.venue.outcomes import no_reply_cause
+from polymm.venue import sdk
+from polymm.venue.guard import MAX_BACKOFF_S, Guard, classify
+from polymm.venue.outcomes import Ok
 from polymm.venue.parse import MalformedReply, book_from_wire, market_from_gamma, reward_market_from_wire
+
+__all__ = ["BOOKS_BATCH", "GAMMA_BATCH", "MAX_BACKOFF_S", "VenueEndpoints", "VenueGateway", "VenueUnavailable"]
 
 GAMMA_BATCH = 20
 BOOKS_BATCH = 500
-MAX_BACKOFF_S = 60.0
 
 
 class VenueUnavailable(Exception):
@@ -49,68 +51,52 @@ class VenueGateway:
         sends no POST at all."""
         self.endpoints = endpoints
         self.read_only = read_only
-        self.clob = ClobClient(endpoints.clob_url, chain_id=endpoints.chain_id)
-        self.http = httpx.Client(timeout=timeout_s)
+        self.clob = sdk.transport(endpoints.clob_url, timeout_s)
+        self.gamma = sdk.transport(endpoints.gamma_url, timeout_s)
         self.clock = time.monotonic
-        self._backoff: dict[str, tuple[float, float]] = {}  # kind -> (until, the step that set it)
+        self.guard = Guard(lambda: self.clock())
 
-    def _check_backoff(self, kind: str) -> None:
-        until, _ = self._backoff.get(kind, (0.0, 0.0))
-        if self.clock() < until:
-            raise VenueUnavailable(f"{kind}: backing off after 429 for {until - self.clock():.1f} s")
-
-    def _after(self, kind: str, exc: Exception | None) -> None:
-        """Start (a 429) or clear (a success) the back-off of `kind` from the outcome of one read."""
-        if exc is None:
-            self._backoff.pop(kind, None)
-            return
-        response = getattr(exc, "response", None)
-        status = getattr(exc, "status_code", None) or (response.status_code if response is not None else None)
-        if status != 429:
-            return
-        msg = getattr(exc, "error_msg", None)
-        retry = None
-        if isinstance(msg, dict) and msg.get("retry_after_seconds") is not None:
-            retry = float(msg["retry_after_seconds"])
-        elif response is not None and response.headers.get("Retry-After", "").isdigit():
-            retry = float(response.headers["Retry-After"])
-        _, last = self._backoff.get(kind, (0.0, 0.5))
-        step = retry or min(max(last * 2, 1.0), MAX_BACKOFF_S)
-        self._backoff[kind] = (self.clock() + min(step, MAX_BACKOFF_S), step)
+    def _read(self, kind: str, send: Callable[[], Any], read: Callable[[Any], Any] | None = None) -> Any:
+        """One guarded read: its value, or VenueUnavailable naming the kind and the reason."""
+        outcome = self.guard.call(kind, send, read)
+        if not isinstance(outcome, Ok):
+            raise VenueUnavailable(f"{kind}: {outcome.reason}")
+        return outcome.value
 
     def reward_rows(self) -> list[dict]:
-        """Every row of /rewards/markets/current (the SDK follows next_cursor to the end)."""
-        self._check_backoff("reward markets")
-        try:
-            rows = self.clob.get_current_rewards()
-            self._after("reward markets", None)
-            return rows
-        except (PolyException, KeyError, TypeError) as exc:
-            self._after("reward markets", exc)
-            cause = no_reply_cause(exc)
-            raise VenueUnavailable(f"reward markets: {f'no reply from {cause}' if cause else exc}") from exc
+        """Every row of /rewards/markets/current, following next_cursor to the end (polymarket-client
+        _internal/actions/rewards.py `build_list_current_rewards_request`; the rows are kept as the venue sent them)."""
+        def send() -> list[dict]:
+            rows: list[dict] = []
+            cursor = None
+            while True:
+                path, params = sdk_rewards.build_list_current_rewards_request(cursor=cursor)
+                page = self.clob.get_json(path, params=params)
+                rows.extend(page["data"])
+                cursor = next_cursor_or_none(page.get("next_cursor"))
+                if cursor is None:
+                    return rows
+
+        return self._read("reward markets", send)
 
     def gamma_rows(self, condition_ids: list[str], progress: Callable[[int], None] | None = None,
                    closed: bool = False) -> dict[str, dict]:
         """Gamma rows by condition id. Gamma's /markets lists open markets unless asked `closed=true` (its
         default is closed=false: dilettante-trading/polyoxide, polyoxide-gamma/src/api/markets.rs `get_many`)."""
         out: dict[str, dict] = {}
-        if condition_ids:
-            self._check_backoff("market details")
+
+        def read(rows: Any) -> list:
+            if not isinstance(rows, list):
+                raise ValueError("expected a JSON array")
+            return rows
+
         for i in range(0, len(condition_ids), GAMMA_BATCH):
             chunk = condition_ids[i:i + GAMMA_BATCH]
-            extra = [("closed", "true")] if closed else []
-            try:
-                resp = self.http.get(f"{self.endpoints.gamma_url}/markets",
-                                     params=[("condition_ids", c) for c in chunk] + [("limit", str(len(chunk)))] + extra)
-                resp.raise_for_status()
-                rows = resp.json()
-                self._after("market details", None)
-            except (httpx.HTTPError, ValueError) as exc:
-                self._after("market details", exc)
-                raise VenueUnavailable(f"market details: {exc}") from exc
-            if not isinstance(rows, list):
-                raise VenueUnavailable("market details: expected a JSON array")
+            # condition_ids repeated, one per id (a tuple is the SDK's repeated-key form: _internal/request.py)
+            params: dict[str, Any] = {"condition_ids": tuple(chunk), "limit": str(len(chunk))}
+            if closed:
+                params["closed"] = "true"
+            rows = self._read("market details", lambda: self.gamma.get_json("/markets", params=params), read)
             for row in rows:
                 if isinstance(row, dict) and row.get("conditionId"):
                     out[row["conditionId"]] = row
@@ -156,22 +142,22 @@ class VenueGateway:
         return markets, problems
 
     def books(self, token_ids: Iterable[str], progress: Callable[[int], None] | None = None) -> dict[str, Book]:
+        """POST /books in batches of BOOKS_BATCH (polymarket-client _internal/actions/clob.py
+        `build_order_books_request`); a book that does not parse leaves its token unknown."""
         ids = list(dict.fromkeys(token_ids))
         out: dict[str, Book] = {}
         if self.read_only:
             return self._books_by_get(ids, progress)
-        if ids:
-            self._check_backoff("books")
+
+        def read(raw: Any) -> list:
+            if not isinstance(raw, list):
+                raise ValueError("expected a JSON array")
+            return raw
+
         for i in range(0, len(ids), BOOKS_BATCH):
             chunk = ids[i:i + BOOKS_BATCH]
-            try:
-                raw = self.clob.get_order_books([BookParams(token_id=t) for t in chunk])
-                self._after("books", None)
-            except PolyException as exc:
-                self._after("books", exc)
-                raise VenueUnavailable(f"books: {exc}") from exc
-            if not isinstance(raw, list):
-                raise VenueUnavailable("books: expected a JSON array")
+            path, body = sdk_clob.build_order_books_request(token_ids=chunk)
+            raw = self._read("books", lambda: self.clob.post_json(path, json=body), read)
             for item in raw:
                 try:
                     book = book_from_wire(item)
@@ -183,20 +169,18 @@ class VenueGateway:
         return out
 
     def prices_history(self, token_id: str, start_ts: int, end_ts: int) -> tuple[tuple[float, Decimal], ...]:
-        """A token's price a minute over [start_ts, end_ts] as (unix seconds, price), oldest first: GET /prices-history
-        with fidelity 1 (docs.polymarket.com/api-reference/markets/get-prices-history; py-clob-client-v2
-        get_prices_history). Raises VenueUnavailable when it cannot be read; points that do not parse are skipped."""
-        self._check_backoff("prices-history")
-        try:
-            raw = self.clob.get_prices_history(PricesHistoryParams(market=token_id, start_ts=int(start_ts),
-                                                                   end_ts=int(end_ts), fidelity=1))
-            self._after("prices-history", None)
-        except PolyException as exc:
-            self._after("prices-history", exc)
-            raise VenueUnavailable(f"prices-history: {exc}") from exc
-        rows = raw.get("history") if isinstance(raw, dict) else None
-        if not isinstance(rows, list):
-            raise VenueUnavailable("prices-history: expected {\"history\": [...]}")
+        """A token's price a minute over [start_ts, end_ts] as (unix seconds, price), oldest first: the CLOB's
+        GET /prices-history?market=&startTs=&endTs=&fidelity=1 (docs.polymarket.com/api-reference/markets/
+        get-prices-history; polymarket-client has no call for it, so it is sent through its transport). Raises
+        VenueUnavailable when it cannot be read; points that do not parse are skipped."""
+        def read(raw: Any) -> list:
+            rows = raw.get("history") if isinstance(raw, dict) else None
+            if not isinstance(rows, list):
+                raise ValueError("expected {\"history\": [...]}")
+            return rows
+
+        params = {"market": token_id, "startTs": int(start_ts), "endTs": int(end_ts), "fidelity": 1}
+        rows = self._read("prices-history", lambda: self.clob.get_json("/prices-history", params=params), read)
         out = []
         for row in rows:
             try:
@@ -209,9 +193,13 @@ class VenueGateway:
 
     def _books_by_get(self, ids: list[str], progress: Callable[[int], None] | None) -> dict[str, Book]:
         def one(token_id: str) -> Book | None:
+            path, params = sdk_clob.build_order_book_request(token_id=token_id)
             try:
-                return book_from_wire(self.clob.get_order_book(token_id))
-            except (PolyException, MalformedReply):
+                return book_from_wire(self.clob.get_json(path, params=params))
+            except Exception as exc:  # a venue failure or a reply that does not parse: that book stays unknown
+                if isinstance(exc, MalformedReply):
+                    return None
+                classify(exc)  # raises again what is not the venue's
                 return None
 
         out: dict[str, Book] = {}
@@ -224,4 +212,5 @@ class VenueGateway:
         return out
 
     def close(self) -> None:
-        self.http.close()
+        sdk.close_transport(self.clob)
+        sdk.close_transport(self.gamma)

@@ -32,8 +32,8 @@ Outcome = Union[Ok[T], Refused, Unknown]
 
 
 def no_reply_cause(exc: BaseException) -> str | None:
-    """For the SDK's `PolyApiException("Request exception!")`, which drops the transport error it was
-    raised from (py_clob_client_v2/http_helpers/helpers.py, `request`): the URL and the cause, e.g.
+    """For the SDK's `TransportError`, raised from the httpx error it wraps (polymarket-client
+    clients/_transport.py, `_request`): the URL and the cause, e.g.
     `http://127.0.0.1:9/auth/derive-api-key: [Errno 111] Connection refused`; None for other errors."""
     cause = exc.__cause__ or exc.__context__
     request = getattr(cause, "_request", None)  # httpx.RequestError keeps the request it failed on

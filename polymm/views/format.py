@@ -3,8 +3,8 @@
 Money is USDC to the cent (`-$1.10`, never `$-1.1000` or a 28-digit Decimal); in JSON it is a string
 with two decimals (`"-1.10"`), exact and unambiguous, which a machine reads with Decimal(). Prices
 are written at their market's tick (`0.90` beside `0.70` on a 0.01 tick, `0.905` on a 0.001 tick).
-Sizes are shares with two decimals, the venue's size precision (py_clob_client_v2
-order_builder ROUNDING_CONFIG: size 2 decimals for every tick size).
+Sizes are shares with two decimals, the venue's size precision (polymarket-client
+_internal/actions/orders/context.py `_ROUNDING_BY_TICK`: size 2 decimals for every tick size).
 """
 
 from __future__ import annotations

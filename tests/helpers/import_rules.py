@@ -26,6 +26,7 @@ PURE_STDLIB = frozenset({
 PURE_THIRD_PARTY = frozenset({"coincurve", "eth_hash"})  # EIP-712 hashing: computation, no I/O
 OWNERS = {  # top-level module -> the only subpackage allowed to import it
     "py_clob_client_v2": "venue",
+    "polymarket": "venue",  # polymarket-client, the SDK
     "sqlite3": "ledger",
     "sqlite_utils": "ledger",
     "redis": "marketdata",
