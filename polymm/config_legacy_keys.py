@@ -1,4 +1,4 @@
-"""The seed bot's configuration keys that polymm names differently, mapped to polymm's names.
+"""The seed bot's configuration keys that polymm names differently, mapped to polymm's names for config.py.
 
 The original bot (the one polymm's strategy comes from) documents its settings in its English
 README, section IV "Key Configuration Parameters" (tables 4.1–4.6, document version 1.0,

@@ -1,12 +1,12 @@
 """Shared by the controller tests: the process harness of scripts/chaos.py and fixtures built on it.
 
-scripts/chaos.py holds the venue and controller processes and the venue-truth checks that the
-chaos run and these tests share; it is loaded once under a fixed module name.
+The package scripts/chaos/ holds the venue and controller processes and the venue-truth checks that the
+chaos run and these tests share; it is imported once, as `h`.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 import time
 from pathlib import Path
@@ -17,13 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load_harness():
-    name = "polymm_chaos_harness"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "chaos.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    scripts = str(ROOT / "scripts")
+    if scripts not in sys.path:
+        sys.path.insert(0, scripts)
+    return importlib.import_module("chaos")
 
 
 h = _load_harness()

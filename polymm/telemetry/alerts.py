@@ -1,5 +1,6 @@
-"""Alerts to a webhook and/or a Telegram bot: health changes, unhedged positions, exposure near the cap,
-and a daily summary — rate-limited, redacted, and sent from a background thread.
+"""Alerts to a webhook and/or a Telegram bot, rate-limited, redacted, and sent from a background thread.
+
+What is sent: health changes, unhedged positions, exposure near the cap, and a daily summary.
 
 Destinations come from the environment only (they are credentials):
   POLYMM_ALERT_WEBHOOK_URL                    POST {"text", "content", "kind", "severity", "at"} as JSON

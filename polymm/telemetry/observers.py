@@ -1,5 +1,7 @@
-"""What watches the service from outside the tick: Prometheus metrics, alerts, and the market snapshot
-the dashboard draws — fed by one call per tick from controller/loop.py.
+"""Feeds what watches the service from outside the tick, by one call per tick from controller/loop.py.
+
+What it feeds: Prometheus metrics (telemetry/metrics.py), alerts (telemetry/alerts.py), and the market
+snapshot the dashboard draws (views/dashboard.py).
 
 Nothing here may slow or break a tick: every failure is logged (once per kind) and swallowed, the
 metrics server and the alert sender run on their own threads, and the per-tick reads are the

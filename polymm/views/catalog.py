@@ -1,5 +1,6 @@
-"""Names and ticks of the markets polymm trades, remembered in the ledger for the views that read only
-the ledger (`polymm status`, `polymm fills --csv`): question, outcome per token, tick and minimum order size.
+"""Names and ticks of the markets polymm trades, remembered in the ledger for the views that read only it.
+
+`polymm status` and `polymm fills --csv` read there the question, outcome per token, tick and minimum order size.
 
 The loop writes the catalog (a ledger cursor) only when a market it quotes or holds is new to it, so
 the tick pays one comparison, not a write. Entries are never dropped: a market that leaves the reward

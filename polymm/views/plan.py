@@ -1,4 +1,4 @@
-"""What the commands show a person (rich tables) and a machine (JSON), from the same values."""
+"""What `polymm markets` and `polymm plan` show a person (rich tables) and a machine (JSON), from the same values."""
 
 from __future__ import annotations
 
