@@ -52,9 +52,9 @@ def test_a_restart_answers_425_then_takes_only_post_only_orders_then_everything(
 def test_the_weekly_restart_is_scheduled_for_tuesday_7_am_new_york():
     from datetime import datetime, timezone
 
-    from polymm.sim.engine import _next_weekly_restart
+    from polymm.sim.settings import next_weekly_restart
 
-    at = datetime.fromtimestamp(_next_weekly_restart(1_790_035_200), tz=timezone.utc)
+    at = datetime.fromtimestamp(next_weekly_restart(1_790_035_200), tz=timezone.utc)
     assert at.weekday() == 1 and at.hour in (11, 12) and at.minute == 0  # 07:00 EDT or EST
 
 

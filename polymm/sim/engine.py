@@ -1,8 +1,9 @@
-"""The simulated venue's engine: accounts, order validation, price-time matching, settlement lifecycle, heartbeats.
+"""The simulated venue's engine: accounts, order checks, price-time matching on the books, balances and settlement.
 
 Single-threaded and deterministic: all randomness comes from one seeded RNG and all time from
-the simulated clock, which moves only through `advance`. The HTTP facade calls these methods
-from one event loop; the engine itself does no I/O.
+the simulated clock, which moves only through `advance`. The HTTP surfaces call these methods
+from one event loop; the engine itself does no I/O. Market participants come from a MarketSource
+(polymm.sim.participants), which the composition (polymm.sim.runner) steps on the engine's clock.
 """
 
 from __future__ import annotations
@@ -12,136 +13,20 @@ import re
 import uuid
 from decimal import Decimal
 from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import Callable
 
 from eth_hash.auto import keccak
 
 from polymm.sim import auth, fees, lifecycle, wire
-from polymm.sim.model import (
-    MICRO,
-    PIPS,
-    Account,
-    MakerFill,
-    SimMarket,
-    SimOrder,
-    SimTrade,
-    format_micro,
-    format_pips,
-    notional_micro,
-)
-
-ORDER_TYPES = ("GTC", "GTD", "FOK", "FAK")
-
-
-def _implied_price(side: str, maker_amount: int, taker_amount: int) -> str:
-    shares, collateral = (taker_amount, maker_amount) if side == "BUY" else (maker_amount, taker_amount)
-    return f"{collateral / shares:g}" if shares > 0 else "0"
-
-
-class VenueError(Exception):
-    """A refusal the venue returns as an error envelope with an HTTP status."""
-
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
-
-
-def _next_weekly_restart(after: float) -> float:
-    """The next Tuesday 07:00 America/New_York at or after `after` (unix seconds)."""
-    from datetime import datetime, timedelta, timezone
-    try:
-        from zoneinfo import ZoneInfo
-        tz = ZoneInfo("America/New_York")
-    except Exception:  # no tz database: Eastern Standard Time
-        tz = timezone(timedelta(hours=-5))
-    local = datetime.fromtimestamp(after, tz=tz)
-    candidate = local.replace(hour=7, minute=0, second=0, microsecond=0) + timedelta(days=(1 - local.weekday()) % 7)
-    if candidate.timestamp() < after:
-        candidate += timedelta(days=7)
-    return candidate.timestamp()
-
-
-class HeartbeatMismatch(VenueError):
-    """A heartbeat with a stale id: 400 naming the id the venue expects."""
-
-    def __init__(self, expected: str) -> None:
-        super().__init__(400, "Invalid Heartbeat ID")
-        self.expected = expected
-
-
-@dataclass
-class EngineSettings:
-    """The defaults are the real venue's behaviour; each can be switched off where a test needs the old one."""
-
-    seed: int = 42
-    chain_id: int = 137
-    start_time: float = 1_790_000_000.0
-    initial_collateral_usdc: float = 1000.0
-    # settlement as in the captured user trades (ws_user_trade_matched/mined.json, clob_data_trade.json):
-    # MINED about 26 s after the match, CONFIRMED about 180 s after it
-    mined_delay_s: float = 26.0
-    confirmed_delay_s: float = 180.0
-    fail_rate: float = 0.0  # fraction of trades that end FAILED and are reversed
-    heartbeat_timeout_s: float = 10.0
-    step_s: float = 1.0  # the clock's quantum: background activity happens on these steps
-    # taker fees by market category and maker rebates (polymm.sim.fees)
-    taker_fees: bool = True
-    maker_rebates: bool = True
-    # "CLOB blocks self-trading: a bid and ask from the same address will never match"
-    # (py-clob-client-v2 examples/orders/match_orders.py): a taker skips resting orders of its own address
-    self_trade_prevention: bool = True
-    # tokens bought are not sellable at once: a sell right after a fill is refused "not enough balance /
-    # allowance" until the balance catches up (py-clob-client issues #287, #290, #342). The lag is our
-    # choice (the sources say "a few seconds"); 0 = sellable at once
-    balance_delay_s: float = 5.0
-    # the heartbeat id rotates on each beat; a stale id is refused with the expected one (VENUE.md)
-    heartbeat_rotation: bool = True
-    weekly_restart: bool = True  # the scheduled restart, Tuesdays 07:00 ET (docs: trading/matching-engine)
-    # accounts whose API key is created now are deposit-wallet accounts: orders of types 0/1/2 are refused
-    # "maker address not allowed, please use the deposit wallet flow" (py-clob-client-v2 issues #51, #56, #71, #83;
-    # docs trading/deposit-wallets: "deposit wallets are the wallet path for new API users")
-    deposit_wallet_accounts: bool = False
-
-    @classmethod
-    def instant(cls, **overrides) -> "EngineSettings":
-        """The kind venue of old: no fees, self-trades allowed, settlement in 2 s / 6 s, no balance lag."""
-        base = dict(mined_delay_s=2.0, confirmed_delay_s=6.0, taker_fees=False, maker_rebates=False,
-                    self_trade_prevention=False, balance_delay_s=0.0, heartbeat_rotation=False,
-                    weekly_restart=False)
-        return cls(**{**base, **overrides})
-
-
-@dataclass
-class HeartbeatSession:
-    heartbeat_id: str
-    last_seen: float
-
-
-@dataclass
-class Event:
-    """Something a WebSocket subscriber may want: channel 'market' (keyed by token) or 'user' (by API key)."""
-
-    channel: str
-    key: str
-    payload: dict
-
-
-@dataclass
-class RewardsLedger:
-    """Rewards and maker rebates per (UTC day, maker address, market): accrued, then paid once a day."""
-
-    earnings: dict[tuple[str, str, str], float] = field(default_factory=lambda: defaultdict(float))  # accrued
-    last_share: dict[str, dict[str, float]] = field(default_factory=dict)  # market -> address -> share
-    paid: dict[tuple[str, str, str], float] = field(default_factory=dict)  # rewards credited at the payout
-    rebates: dict[tuple[str, str, str], float] = field(default_factory=dict)  # rebates worked out at the payout
-    rebates_paid: dict[tuple[str, str, str], float] = field(default_factory=dict)  # ... and credited (≥ $1)
-    paid_days: list[str] = field(default_factory=list)  # days whose payout has run, oldest first
-
+from polymm.sim.model import (MICRO, PIPS, Account, Event, HeartbeatSession, MakerFill, RewardsLedger, SimMarket,
+                              SimOrder, SimTrade, format_micro, format_pips, notional_micro, taker_price)
+from polymm.sim.orders import (HeartbeatMismatch, SignedOrder, VenueError, check_signer, order_refusal,  # noqa: F401
+                               price_and_size_refusal, size_and_price)  # (the errors re-exported: the engine raises them)
+from polymm.sim.settings import EngineSettings, next_weekly_restart
 
 class Engine:
+    """The venue's state and rules: accounts and keys, order checks, matching on the books, settlement, clock duties."""
+
     def __init__(self, markets: list[SimMarket], settings: EngineSettings | None = None) -> None:
         self.settings = settings or EngineSettings()
         self.rng = random.Random(self.settings.seed)
@@ -172,23 +57,10 @@ class Engine:
         self._locks: dict[str, list[tuple[float, str, int]]] = defaultdict(list)  # address -> (until, token, micro)
         self.down_until = self.post_only_until = 0.0
         self.restarts = 0
-        self._next_weekly = _next_weekly_restart(self.now)
+        self._next_weekly = next_weekly_restart(self.now)
         self._resolutions: list[tuple[float, str, int | None]] = []  # (at, condition_id, winner): polymm.sim.lifecycle
         for market in markets:
-            self._price_market(market)
-
-    def _price_market(self, market: SimMarket) -> None:
-        """Give a market its category, taker fee rate and rebate share (polymm.sim.fees), unless set."""
-        if not market.category:
-            market.category = fees.category_of(market.condition_id, market.tags)
-        rate, share = fees.CATEGORY_RATES.get(market.category, (0.04, 0.25))
-        if market.fee_rate is None:
-            market.fee_rate = rate
-            market.rebate_share = share
-        if not self.settings.taker_fees:
-            market.fee_rate = 0.0
-        if not self.settings.maker_rebates:
-            market.rebate_share = 0.0
+            fees.price_market(market, self.settings.taker_fees, self.settings.maker_rebates)
 
     # ----------------------------------------------------------------- ids and time
     def new_uuid(self) -> str:
@@ -238,7 +110,7 @@ class Engine:
     def _scheduled_restart(self) -> None:
         if self.settings.weekly_restart and self.now >= self._next_weekly:
             self.restart()
-            self._next_weekly = _next_weekly_restart(self.now + 1)
+            self._next_weekly = next_weekly_restart(self.now + 1)
 
     def advance(self, seconds: float) -> int:
         """Move the simulated clock forward in whole steps; returns the number of steps run."""
@@ -304,48 +176,6 @@ class Engine:
             return owner
         return next((w for w, (o, t) in self.wallets.items() if o == owner and t == signature_type), None)
 
-    def _check_signer(self, fields: dict, signature_type: int, digest: bytes, neg_risk: bool,
-                      creds: auth.ApiCredentials) -> None:
-        """Who may sign for whom, as the venue and the exchange contract check it (VENUE.md "wallets"):
-        - 0 EOA: the signature recovers to `signer`, which is the API key's address and the maker;
-        - 1 POLY_PROXY / 2 POLY_GNOSIS_SAFE: it recovers to `signer` (the API key's address), and the maker is
-          that signer's proxy / safe — the exchange derives it from the signer (CTF exchange Signatures.sol), so a
-          maker that is not the signer's own wallet is refused "invalid signature" (py-clob-client issue #93);
-        - 3 POLY_1271: maker = signer = a deposit wallet, the signature wraps the owner's (ERC-7739, see
-          polymm.domain.eip712); the API key is the owner EOA's (L1 signed by it, as both official clients do)
-          and the wallet must be deployed for that owner, else "the order signer address has to be the address
-          of the API KEY" (py-clob-client-v2 issues #64, #77, #83)."""
-        signer, maker = str(fields["signer"]), str(fields["maker"])
-        if signature_type != 3 and creds.address in self.deposit_wallet_only:
-            raise VenueError(400, "maker address not allowed, please use the deposit wallet flow")
-        if signature_type == 3:
-            try:
-                owner = auth.recover_poly_1271_owner(fields, self.settings.chain_id, neg_risk)
-            except auth.SignatureError as exc:
-                raise VenueError(400, f"invalid signature: {exc}") from exc
-            wallet = self.wallets.get(auth.checksum_address(signer))
-            if wallet is None or wallet != (creds.address, 3) or owner != creds.address:
-                raise VenueError(400, "the order signer address has to be the address of the API KEY")
-            if maker.lower() != signer.lower():
-                raise VenueError(400, "invalid signature")
-            return
-        try:
-            recovered = auth.recover_address(digest, fields.get("signature", ""))
-        except auth.SignatureError as exc:
-            raise VenueError(400, f"invalid signature: {exc}") from exc
-        if recovered.lower() != signer.lower():
-            raise VenueError(400, "invalid signature")
-        if signer.lower() != creds.address.lower():
-            raise VenueError(400, "the order signer address has to be the address of the API KEY")
-        if signature_type == 0:
-            if maker.lower() != creds.address.lower():
-                raise VenueError(400, "the order maker has to be the signer for EOA orders")
-        elif signature_type in (1, 2):
-            if self.wallets.get(auth.checksum_address(maker)) != (creds.address, signature_type):
-                raise VenueError(400, "invalid signature")
-        else:
-            raise VenueError(400, f"unsupported signature type {signature_type}")
-
     def create_api_key(self, address: str, nonce: int) -> auth.ApiCredentials:
         creds = auth.derive_credentials(self.venue_secret, address, nonce)
         if creds.api_key in self.credentials:
@@ -380,31 +210,12 @@ class Engine:
         if self.mode != "normal":
             raise VenueError(503, f"Trading is currently {'disabled' if self.mode == 'trading-disabled' else 'cancel-only'}")
         creds = self.credentials[api_key]
-        try:
-            order_fields = body["order"]
-            order_type = body.get("orderType", "GTC")
-            owner = body["owner"]
-            post_only = bool(body.get("postOnly", False))
-            token_id = str(order_fields["tokenId"])
-            side = order_fields["side"]
-            maker_amount = int(order_fields["makerAmount"])
-            taker_amount = int(order_fields["takerAmount"])
-            signature_type = int(order_fields["signatureType"])
-            expiration = int(order_fields.get("expiration", "0") or 0)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise VenueError(400, f"Invalid order payload: {exc}") from exc
-        if owner != api_key:
-            raise VenueError(400, "the order owner has to be the owner of the API KEY")
-        if side not in ("BUY", "SELL"):
-            raise VenueError(400, f"invalid side {side!r}")
-        if order_type not in ORDER_TYPES:
-            raise VenueError(400, f"invalid order type {order_type!r}")
-        if post_only and order_type in ("FOK", "FAK"):
-            raise VenueError(400, "invalid post-only order: only GTC and GTD orders can be post-only")
-        if self.post_only_mode and not post_only:
+        signed = SignedOrder.read(body, api_key)
+        if self.post_only_mode and not signed.post_only:
             # the docs say non-post-only orders are refused for 2 minutes after a restart; the exact
             # wording is not documented, this one names the mode
             raise VenueError(400, "the matching engine is in post-only mode: only post-only orders and cancels are accepted")
+        order_fields, token_id, side = signed.fields, signed.token_id, signed.side
         market = self.market_by_token.get(token_id)
         if market is None:
             raise VenueError(400, f"market not found for token id {token_id}")
@@ -415,29 +226,19 @@ class Engine:
         except auth.SignatureError as exc:
             raise VenueError(400, f"invalid order: {exc}") from exc
         order_id = "0x" + digest.hex()
-        self._check_signer(order_fields, signature_type, digest, market.neg_risk, creds)
+        check_signer(order_fields, signed.signature_type, digest, market.neg_risk, creds, self.wallets, self.deposit_wallet_only,
+                     self.settings.chain_id)
         # refusal wordings: docs.polymarket.com/resources/error-codes ("Order Processing Errors")
         if order_id in self.orders:
-            return self._reply_error(order_id, "INVALID_ORDER_DUPLICATED", f"order {order_id} is invalid. Duplicated.")
+            return order_refusal(order_id, "INVALID_ORDER_DUPLICATED", f"order {order_id} is invalid. Duplicated.")
         if not market.accepting_orders:
-            return self._reply_error(order_id, "MARKET_NOT_READY", "the market is not yet ready to process new orders")
+            return order_refusal(order_id, "MARKET_NOT_READY", "the market is not yet ready to process new orders")
 
-        size_micro, price_pips = self._size_and_price(side, maker_amount, taker_amount, order_type, market.tick_pips)
-        if price_pips is None or price_pips % market.tick_pips:
-            return self._reply_error(
-                order_id, "INVALID_ORDER_MIN_TICK_SIZE",
-                f"order {order_id} is invalid. Price ({_implied_price(side, maker_amount, taker_amount)}) "
-                f"breaks minimum tick size rule: {market.tick_str}",
-            )
-        if not market.tick_pips <= price_pips <= PIPS - market.tick_pips:
-            return self._reply_error(order_id, "INVALID_ORDER_ERROR", f"invalid price, min: {market.tick_str} - max: {1 - market.tick_pips / PIPS:g}")
-        if order_type in ("GTC", "GTD") and size_micro < market.min_order_size * MICRO:
-            return self._reply_error(
-                order_id, "INVALID_ORDER_MIN_SIZE",
-                f"order {order_id} is invalid. Size ({size_micro / MICRO:g}) lower than the minimum: {market.min_order_size}",
-            )
-        if order_type == "GTD" and expiration and expiration <= self.now + 60:
-            return self._reply_error(order_id, "INVALID_ORDER_EXPIRATION", "invalid expiration: must be at least 1 minute in the future")
+        size_micro, price_pips = size_and_price(side, signed.maker_amount, signed.taker_amount, signed.order_type,
+                                                market.tick_pips)
+        refused = price_and_size_refusal(signed, order_id, market, size_micro, price_pips, self.now)
+        if refused:
+            return refused
 
         acct = self.account(str(order_fields["maker"]))
         if not acct.unlimited:
@@ -445,43 +246,19 @@ class Engine:
                 # a marketable buy also pays the taker fee (docs: trading/fees); resting buys pay none
                 need = notional_micro(size_micro, price_pips) + fees.fee_micro(size_micro, price_pips, market.fee_rate or 0.0)
                 if acct.collateral - acct.reserved_collateral() < need:
-                    return self._reply_error(order_id, "INVALID_ORDER_NOT_ENOUGH_BALANCE", "not enough balance / allowance")
+                    return order_refusal(order_id, "INVALID_ORDER_NOT_ENOUGH_BALANCE", "not enough balance / allowance")
             elif acct.tokens.get(token_id, 0) - acct.reserved_tokens(token_id) - self.locked_tokens(acct.address, token_id) < size_micro:
-                return self._reply_error(order_id, "INVALID_ORDER_NOT_ENOUGH_BALANCE", "not enough balance / allowance")
+                return order_refusal(order_id, "INVALID_ORDER_NOT_ENOUGH_BALANCE", "not enough balance / allowance")
 
         order = SimOrder(
             id=order_id, owner=api_key, maker_address=acct.address, market=market, token_id=token_id,
-            side=side, price_pips=price_pips, original_size=size_micro, order_type=order_type,
-            expiration=expiration if order_type == "GTD" else 0, created_at=self.now,
+            side=side, price_pips=price_pips, original_size=size_micro, order_type=signed.order_type,
+            expiration=signed.expiration if signed.order_type == "GTD" else 0, created_at=self.now,
             builder="" if int(str(order_fields["builder"]), 16) == 0 else str(order_fields["builder"]).lower(),
         )
-        if post_only and self._crossable(order, 1, own_too=True) > 0:
-            return self._reply_error(order_id, "INVALID_POST_ONLY_ORDER", "invalid post-only order: order crosses book")
+        if signed.post_only and self._crossable(order, 1, own_too=True) > 0:
+            return order_refusal(order_id, "INVALID_POST_ONLY_ORDER", "invalid post-only order: order crosses book")
         return self.execute(order)
-
-    @staticmethod
-    def _size_and_price(side: str, maker_amount: int, taker_amount: int, order_type: str, tick_pips: int) -> tuple[int, int | None]:
-        """Shares and the price the amounts imply. Limit orders must imply an exact tick price; a
-        market order (FOK/FAK: a dollar amount at a worst price) need not, and its limit is the
-        implied price rounded onto the tick to the taker's disadvantage-free side (down for a BUY,
-        up for a SELL), as the SDK's market orders expect."""
-        shares, collateral = (taker_amount, maker_amount) if side == "BUY" else (maker_amount, taker_amount)
-        if shares <= 0 or collateral <= 0:
-            return max(shares, 0), None
-        pips, rest = divmod(collateral * PIPS, shares)
-        if rest == 0:
-            return shares, pips
-        if order_type not in ("FOK", "FAK"):
-            return shares, None
-        if side == "BUY":
-            return shares, pips // tick_pips * tick_pips
-        return shares, -(-(pips + 1) // tick_pips) * tick_pips
-
-    def _reply_error(self, order_id: str, code: str, message: str) -> dict:
-        return {
-            "success": False, "orderID": order_id, "status": "", "makingAmount": "", "takingAmount": "",
-            "transactionsHashes": [], "tradeIDs": [], "errorMsg": message, "errorCode": code,
-        }
 
     def _crossable(self, order: SimOrder, limit: int | None = None, own_too: bool = False) -> int:
         """Micro-shares available to `order` as a taker at its limit price (complement orders included).
@@ -511,11 +288,11 @@ class Engine:
         """Match a validated order against the book; rest the remainder of GTC/GTD orders. `admin` (the
         `/_sim/take` test tool) trades even in post-only mode; while the engine is down nothing trades."""
         if order.internal and (self.engine_down or (self.internal_blocked(order) and not admin)):
-            return self._reply_error(order.id, "ENGINE_RESTARTING", "the matching engine is restarting")
+            return order_refusal(order.id, "ENGINE_RESTARTING", "the matching engine is restarting")
         if order.order_type == "FOK" and self._crossable(order, order.original_size) < order.original_size:
-            return self._reply_error(order.id, "FOK_ORDER_NOT_FILLED_ERROR", "order couldn't be fully filled. FOK orders are fully filled or killed.")
+            return order_refusal(order.id, "FOK_ORDER_NOT_FILLED_ERROR", "order couldn't be fully filled. FOK orders are fully filled or killed.")
         if order.order_type == "FAK" and not order.internal and self._crossable(order, 1) == 0:
-            return self._reply_error(order.id, "FAK_ORDER_NOT_FILLED_ERROR",
+            return order_refusal(order.id, "FAK_ORDER_NOT_FILLED_ERROR",
                                      "no orders found to match with FAK order. FAK orders are partially filled or killed if no match is found.")
         self.orders[order.id] = order
         trade = self._match(order)
@@ -537,7 +314,7 @@ class Engine:
         making = taking = "0"
         if trade:
             shares = trade.size
-            paid = sum(notional_micro(f.matched, self._taker_price(order, f)) for f in trade.maker_fills)
+            paid = sum(notional_micro(f.matched, taker_price(order, f)) for f in trade.maker_fills)
             making, taking = (paid, shares) if order.side == "BUY" else (shares, paid)
             making, taking = format_micro(making), format_micro(taking)
         self.flush_book_events()
@@ -547,12 +324,6 @@ class Engine:
             "transactionsHashes": [trade.transaction_hash] if trade else [],
             "tradeIDs": [trade.id] if trade else [], "errorMsg": "",
         }
-
-    @staticmethod
-    def _taker_price(taker: SimOrder, fill: MakerFill) -> int:
-        """The price the taker pays or receives per share of its own token for this maker fill."""
-        same_token = fill.order.token_id == taker.token_id
-        return fill.price_pips if same_token else PIPS - fill.price_pips
 
     def _match(self, order: SimOrder) -> SimTrade | None:
         book = order.market.book
@@ -608,11 +379,11 @@ class Engine:
         order.market.last_trade_pips = taker_px if order.outcome_index == 0 else PIPS - taker_px
         order.market.volume_24hr += trade.size / MICRO * taker_px / PIPS
         self._emit_trade(trade)
-        self._emit_market(order.market, {
+        self.emit_market(order.token_id, {
             "event_type": "last_trade_price", "asset_id": order.token_id, "market": order.market.condition_id,
             "price": format_pips(taker_px), "side": order.side, "size": format_micro(trade.size),
             "fee_rate_bps": str(round(trade.fee_rate * 10_000)), "timestamp": str(int(self.now * 1000)),
-        }, order.token_id)
+        })
         return trade
 
     def _settle(self, trade: SimTrade) -> None:
@@ -622,7 +393,7 @@ class Engine:
         moves: list[tuple[str, str, int, int]] = []
         taker = trade.taker_order
         for fill in trade.maker_fills:
-            taker_px = self._taker_price(taker, fill)
+            taker_px = taker_price(taker, fill)
             fill.taker_fee = fees.fee_micro(fill.matched, taker_px, trade.fee_rate)
             fill.maker_fee_equivalent = fees.fee_micro(fill.matched, fill.price_pips, trade.fee_rate)
             for order, px, fee in ((fill.order, fill.price_pips, 0), (taker, taker_px, fill.taker_fee)):
@@ -633,7 +404,7 @@ class Engine:
                     moves.append((order.maker_address, order.token_id, -fill.matched, cash - fee))
         delay = self.settings.balance_delay_s
         for address, token_id, d_tokens, d_cash in moves:
-            self._apply_move(address, token_id, d_tokens, d_cash)
+            self.apply_move(address, token_id, d_tokens, d_cash)
             if d_tokens > 0 and delay > 0 and not self.accounts[address].unlimited:
                 self._locks[address].append((self.now + delay, token_id, d_tokens))
         trade.settlement = moves
@@ -656,7 +427,12 @@ class Engine:
                 out[token] = out.get(token, 0) + amount
         return {t: a / MICRO for t, a in out.items()}
 
-    def _apply_move(self, address: str, token_id: str, d_tokens: int, d_cash: int) -> None:
+    def unmined_tokens(self, address: str, token_id: str) -> int:
+        """Micro-shares of `token_id` the account bought in trades not mined yet (not on chain so far)."""
+        return sum(d for trade in self._pending if trade.status in ("MATCHED", "RETRYING")
+                   for a, t, d, _ in trade.settlement if a == address and t == token_id and d > 0)
+
+    def apply_move(self, address: str, token_id: str, d_tokens: int, d_cash: int) -> None:
         acct = self.accounts[address]
         acct.tokens[token_id] = acct.tokens.get(token_id, 0) + d_tokens
         acct.collateral += d_cash
@@ -680,7 +456,7 @@ class Engine:
             if trade.status in ("MINED", "RETRYING") and age >= self.settings.confirmed_delay_s:
                 if trade.fails:
                     for address, token_id, d_tokens, d_cash in trade.settlement:
-                        self._apply_move(address, token_id, -d_tokens, -d_cash)
+                        self.apply_move(address, token_id, -d_tokens, -d_cash)
                     self._set_trade_status(trade, "FAILED")
                 else:
                     self._set_trade_status(trade, "CONFIRMED")
@@ -704,7 +480,7 @@ class Engine:
             elif order.status != "LIVE":
                 not_canceled[oid] = "order already canceled" if order.status == "CANCELED" else "order can't be found - already canceled or matched"
             else:
-                self._cancel(order)
+                self.cancel_order(order)
                 canceled.append(oid)
         self.flush_book_events()
         return {"canceled": canceled, "not_canceled": not_canceled}
@@ -717,7 +493,8 @@ class Engine:
         ]
         return self.cancel(api_key, ids)
 
-    def _cancel(self, order: SimOrder, status: str = "CANCELED") -> None:
+    def cancel_order(self, order: SimOrder, status: str = "CANCELED") -> None:
+        """Take a resting order off the book with `status` (CANCELED, or a lifecycle's own) and announce it."""
         order.market.book.remove(order)
         order.status = status
         order.closed_at = self.now
@@ -729,7 +506,7 @@ class Engine:
         for acct in self.accounts.values():
             # a GTD order lives until one minute before its stated expiration (Polymarket's safety margin)
             for order in [o for o in acct.open_orders.values() if o.expiration and o.expiration - 60 <= self.now]:
-                self._cancel(order)
+                self.cancel_order(order)
 
     def internal_blocked(self, order: SimOrder) -> bool:
         """Simulated traders obey a restart too: nothing while down, no takers in post-only mode."""
@@ -787,7 +564,8 @@ class Engine:
             if owner in self.credentials:
                 self._emit(Event("user", owner, wire.ws_trade_event(trade, owner, self.now)))
 
-    def _emit_market(self, market: SimMarket, payload: dict, token_id: str) -> None:
+    def emit_market(self, token_id: str, payload: dict) -> None:
+        """Announce `payload` on the market channel to the subscribers of `token_id`."""
         if self.listeners:
             self._emit(Event("market", token_id, payload))
 

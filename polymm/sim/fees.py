@@ -20,6 +20,7 @@ import hashlib
 from decimal import Decimal
 
 from polymm.domain.fees import taker_fee
+from polymm.sim.model import SimMarket
 
 # category -> (taker fee rate, share of taker fees rebated to makers)
 CATEGORY_RATES: dict[str, tuple[float, float]] = {
@@ -48,3 +49,18 @@ def fee_micro(size_micro: int, price_pips: int, rate: float) -> int:
     """The fee (micro-USDC) of a fill of `size_micro` shares at `price_pips` (polymm.domain.fees, the one formula)."""
     fee = taker_fee(Decimal(size_micro) / 1_000_000, Decimal(price_pips) / 10_000, Decimal(str(rate)))
     return int(fee * 1_000_000)
+
+
+def price_market(market: SimMarket, taker_fees: bool, maker_rebates: bool) -> None:
+    """Give a market its category, taker fee rate and rebate share, unless set; `taker_fees` /
+    `maker_rebates` off: none."""
+    if not market.category:
+        market.category = category_of(market.condition_id, market.tags)
+    rate, share = CATEGORY_RATES.get(market.category, (0.04, 0.25))
+    if market.fee_rate is None:
+        market.fee_rate = rate
+        market.rebate_share = share
+    if not taker_fees:
+        market.fee_rate = 0.0
+    if not maker_rebates:
+        market.rebate_share = 0.0

@@ -1,6 +1,6 @@
 """A market's life after listing: tick-size changes, trading halts, close and resolution to 0/1.
 
-Driven by the admin hook `POST /_sim/market` (polymm.sim.server) or scheduled (`Engine.schedule_resolution`,
+Driven by the admin hook `POST /_sim/market` (polymm.sim.admin) or scheduled (`Engine.schedule_resolution`,
 a market resolving at a set time, which chaos runs and backtests meet). What the venue does, and the
 sources:
 
@@ -28,15 +28,26 @@ sources:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from polymm.sim.model import PIPS, SimMarket, format_pips
-
-if TYPE_CHECKING:
-    from polymm.sim.engine import Engine
+from polymm.sim.model import PIPS, Account, SimMarket, SimOrder, format_pips
 
 TICKS_PIPS = (1000, 100, 50, 25, 10, 1)  # 0.1, 0.01, 0.005, 0.0025, 0.001, 0.0001: the venue's tick sizes
 RESOLVED_CANCEL_STATUS = "CANCELED_MARKET_RESOLVED"
+
+
+class Venue(Protocol):
+    """What a lifecycle change needs of the venue (polymm.sim.engine.Engine), named here so that this module
+    does not import the engine that calls it."""
+
+    now: float
+    accounts: dict[str, Account]
+
+    def cancel_order(self, order: SimOrder, status: str = "CANCELED") -> None: ...
+
+    def emit_market(self, token_id: str, payload: dict) -> None: ...
+
+    def flush_book_events(self) -> None: ...
 
 
 def tick_pips_of(value: float | str) -> int:
@@ -51,7 +62,7 @@ def tick_pips_of(value: float | str) -> int:
     return pips
 
 
-def change_tick(engine: "Engine", market: SimMarket, tick_pips: int) -> dict | None:
+def change_tick(engine: Venue, market: SimMarket, tick_pips: int) -> dict | None:
     """Set the market's tick; announce it on the market channel (one event per token). None if unchanged."""
     old = market.tick_pips
     if tick_pips == old:
@@ -62,7 +73,7 @@ def change_tick(engine: "Engine", market: SimMarket, tick_pips: int) -> dict | N
     for token_id in market.token_ids:
         event = {"event_type": "tick_size_change", "asset_id": token_id, "market": market.condition_id,
                  "old_tick_size": format_pips(old), "new_tick_size": format_pips(tick_pips), "timestamp": ts}
-        engine._emit_market(market, event, token_id)
+        engine.emit_market(token_id, event)
     return event
 
 
@@ -72,7 +83,7 @@ def set_accepting(market: SimMarket, accepting: bool) -> None:
     market.accepting_orders = accepting
 
 
-def close(engine: "Engine", market: SimMarket, winner: int | None) -> int:
+def close(engine: Venue, market: SimMarket, winner: int | None) -> int:
     """Close the market (and resolve it to `winner`, the winning outcome's index, when given): no more orders,
     every resting order cancelled with CANCELED_MARKET_RESOLVED. Returns how many orders were cancelled."""
     if winner is not None and winner not in (0, 1):
@@ -88,10 +99,10 @@ def close(engine: "Engine", market: SimMarket, winner: int | None) -> int:
         market.winner = winner
         market.fair_value = 1.0 if winner == 0 else 0.0
         if announce:
-            engine._emit_market(market, resolved_event(market, engine.now), market.condition_id)
+            engine.emit_market(market.condition_id, resolved_event(market, engine.now))
     resting = [o for acct in engine.accounts.values() for o in list(acct.open_orders.values()) if o.market is market]
     for order in resting:
-        engine._cancel(order, status=RESOLVED_CANCEL_STATUS)
+        engine.cancel_order(order, status=RESOLVED_CANCEL_STATUS)
     engine.flush_book_events()
     return len(resting)
 

@@ -8,6 +8,7 @@ YES at 1 − q), which gives Polymarket's complement matching (mint and merge) f
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -15,6 +16,14 @@ from sortedcontainers import SortedDict
 
 PIPS = 10_000
 MICRO = 1_000_000
+# the venue's own taker: the simulated traders' market orders and the admin `/_sim/take` trade from it
+TAKER_ADDRESS = "0x" + "7" * 36 + "0001"
+
+
+def internal_owner(address: str) -> str:
+    """A stable pseudo API key for an internal trader, so trades name an owner as real ones do."""
+    h = address.lower()[-12:]
+    return f"51a0{h[:4]}-0000-4000-8000-{h}"
 
 
 def notional_micro(size_micro: int, price_pips: int) -> int:
@@ -112,6 +121,12 @@ class MakerFill:
     maker_fee_equivalent: int = 0  # micro-USDC: the fee formula on the maker's side, the rebate weight
 
 
+def taker_price(taker: SimOrder, fill: MakerFill) -> int:
+    """The price the taker pays or receives per share of its own token for this maker fill."""
+    same_token = fill.order.token_id == taker.token_id
+    return fill.price_pips if same_token else PIPS - fill.price_pips
+
+
 @dataclass
 class SimTrade:
     id: str
@@ -150,6 +165,33 @@ class Account:
 
     def reserved_tokens(self, token_id: str) -> int:
         return sum(o.remaining for o in self.open_orders.values() if o.side == "SELL" and o.token_id == token_id)
+
+
+@dataclass
+class HeartbeatSession:
+    heartbeat_id: str
+    last_seen: float
+
+
+@dataclass
+class Event:
+    """Something a WebSocket subscriber may want: channel 'market' (keyed by token) or 'user' (by API key)."""
+
+    channel: str
+    key: str
+    payload: dict
+
+
+@dataclass
+class RewardsLedger:
+    """Rewards and maker rebates per (UTC day, maker address, market): accrued, then paid once a day."""
+
+    earnings: dict[tuple[str, str, str], float] = field(default_factory=lambda: defaultdict(float))  # accrued
+    last_share: dict[str, dict[str, float]] = field(default_factory=dict)  # market -> address -> share
+    paid: dict[tuple[str, str, str], float] = field(default_factory=dict)  # rewards credited at the payout
+    rebates: dict[tuple[str, str, str], float] = field(default_factory=dict)  # rebates worked out at the payout
+    rebates_paid: dict[tuple[str, str, str], float] = field(default_factory=dict)  # ... and credited (≥ $1)
+    paid_days: list[str] = field(default_factory=list)  # days whose payout has run, oldest first
 
 
 class YesBook:

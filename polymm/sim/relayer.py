@@ -58,8 +58,10 @@ from eth_hash.auto import keccak
 
 from polymm.domain.eip712 import deposit_wallet_batch
 from polymm.sim import auth
-from polymm.sim.engine import Engine, VenueError
+from polymm.sim.engine import Engine
 from polymm.sim.model import MICRO
+from polymm.sim.orders import VenueError
+from polymm.sim.wire import iso_time
 
 # polymarket-client 0.14.0 PRODUCTION environment (polymarket/_internal/environment.py)
 COLLATERAL_TOKEN = "0xC011a7E12a19f7B1f670d46F03B03f3342E82DFB"  # pUSD
@@ -123,12 +125,11 @@ class RelayedTransaction:
 
     def relayer_json(self) -> dict:
         """The RelayerTransaction of `GET /transaction` (docs example; builder-relayer-client src/types.ts)."""
-        from polymm.sim.server import _iso  # the venue's one time format
         return {"transactionID": self.transaction_id, "transactionHash": self.transaction_hash,
                 "from": self.owner, "to": self.to, "proxyAddress": self.wallet, "data": self.data,
                 "nonce": str(self.nonce), "value": "", "signature": self.signature, "state": self.state,
                 "type": self.type, "owner": self.owner, "metadata": self.metadata,
-                "createdAt": _iso(self.created_at), "updatedAt": _iso(self.updated_at)}
+                "createdAt": iso_time(self.created_at), "updatedAt": iso_time(self.updated_at)}
 
     def state_json(self) -> dict:
         """What `/_sim/state` shows of it."""
@@ -396,10 +397,7 @@ class Relayer:
         """Micro-shares the wallet holds on chain: what the engine credits, less tokens of trades not mined yet."""
         acct = self.engine.accounts.get(address)
         held = acct.tokens.get(token_id, 0) if acct else 0
-        for trade in self.engine._pending:
-            if trade.status in ("MATCHED", "RETRYING"):
-                held -= sum(d for a, t, d, _ in trade.settlement if a == address and t == token_id and d > 0)
-        return held
+        return held - self.engine.unmined_tokens(address, token_id)
 
     def _execute(self, tx: RelayedTransaction) -> str:
         """Run the calls atomically (all or none, as one transaction); a revert reason, or "" once done."""
@@ -416,7 +414,7 @@ class Relayer:
         for m in tx.merges:
             for token in self.engine.markets[m.condition_id].token_ids:
                 before = acct.cost_basis.get(token, 0)
-                self.engine._apply_move(tx.wallet, token, -m.amount, 0)
+                self.engine.apply_move(tx.wallet, token, -m.amount, 0)
                 m.cost += before - acct.cost_basis.get(token, 0)
             acct.collateral += m.amount
             m.mined_at = self.engine.now
@@ -426,7 +424,7 @@ class Relayer:
                                 key=lambda o: o.created_at if hasattr(o, "created_at") else 0, reverse=True):
                 if acct.reserved_tokens(token) <= left:
                     break
-                self.engine._cancel(order)
+                self.engine.cancel_order(order)
         self.engine.flush_book_events()
         return ""
 

@@ -16,10 +16,11 @@ from aiohttp import web
 
 from polymm.sim.engine import Engine, EngineSettings
 from polymm.sim.faults import FaultPlan, FaultPlanSpec
+from polymm.sim.participants import MarketSource
 from polymm.sim.payouts import RewardSampler
 from polymm.sim.server import SimServer
-from polymm.sim.traders import SCENARIOS, SimulatedTraders
-from polymm.sim.universe import generate_markets
+from polymm.sim.traders import SCENARIOS
+from polymm.sim.universe import GeneratedUniverse
 
 T = TypeVar("T")
 CLOCK_TICK_S = 0.05
@@ -79,7 +80,10 @@ class SimOptions:
                              "need 0 ≤ mined ≤ confirmed")
 
 
-def build_server(options: SimOptions) -> SimServer:
+def build_server(options: SimOptions, source: MarketSource | None = None) -> SimServer:
+    """The venue of `options`: an engine over the markets of `source` (default: the generated universe of the
+    options' seed, scenario and size), its participants stepped on the engine's clock, reward payouts, the HTTP
+    surfaces, a day of made-up price history and the options' fault plan."""
     settings = EngineSettings(
         seed=options.seed,
         start_time=float(int(options.start_time if options.start_time is not None else time.time())),
@@ -100,14 +104,18 @@ def build_server(options: SimOptions) -> SimServer:
     )
     # end dates are generated relative to the simulated start, so "days to end" stays meaningful in any year
     start = datetime.fromtimestamp(settings.start_time, tz=timezone.utc)
-    engine = Engine(generate_markets(options.markets, options.seed, now=start), settings)
-    traders = SimulatedTraders(engine, SCENARIOS[options.scenario], options.seed, levels=options.depth)
+    if source is None:
+        source = GeneratedUniverse(options.markets, options.seed, SCENARIOS[options.scenario], now=start,
+                                   levels=options.depth)
+    engine = Engine(source.markets(), settings)
+    source.open(engine)  # the books seeded ...
+    engine.on_step(source.step)  # ... and re-quoted and traded on every step, before the payouts sample them
     sampler = RewardSampler(engine, random_instant=options.reward_sample_random,
                             daily_payout=options.daily_payout, seed=options.seed)
     server = SimServer(engine, sampler, rate_limits=options.rate_limits, ip_window_scale=options.ip_window_scale)
     # a day of made-up price history before the start, so GET /prices-history answers as on a venue that has run
     # (polymm's trend rule reads the last hour before it quotes a market: polymm.desired.toxicity)
-    server.history.backfill(traders.past_midpoints(PAST_MINUTES, options.seed))
+    server.history.backfill(source.past_midpoints(PAST_MINUTES))
     server.faults = FaultPlan(options.faults)
     return server
 
@@ -122,7 +130,7 @@ async def _clock(server: SimServer, speed: float) -> None:
         now = time.monotonic()
         server.engine.advance((now - last) * speed)
         last = now
-        await server._flush_ws()
+        await server.flush_ws()
 
 
 def free_port(host: str = "127.0.0.1") -> int:

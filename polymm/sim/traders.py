@@ -23,7 +23,7 @@ import random
 from dataclasses import dataclass, field
 
 from polymm.sim.engine import Engine
-from polymm.sim.model import MICRO, PIPS, SimMarket, SimOrder
+from polymm.sim.model import MICRO, PIPS, TAKER_ADDRESS, SimMarket, SimOrder, internal_owner
 
 REWARD_PER_DOLLAR_DAY = 0.0033  # 10 %/month: the middle of the reported 5–15 %/month (docs/SIMULATION.md)
 TOUCH_SHARE = 0.6  # of the competing in-band capital, the part resting at the touch (the capture: most of it)
@@ -52,7 +52,6 @@ SCENARIOS = {
 }
 
 BACKGROUND_MAKERS = tuple(f"0x{'b' * 36}{i:04d}" for i in range(1, 5))
-TAKER_ADDRESS = "0x" + "7" * 36 + "0001"
 
 
 def _outwards(ladder: dict[tuple[bool, int], int]) -> dict[tuple[bool, int], int]:
@@ -129,7 +128,8 @@ def band_capital(market: SimMarket, rng: random.Random) -> float:
 
 
 class SimulatedTraders:
-    """Drives every market's background flow on each engine clock step."""
+    """Drives every market's background flow on each engine clock step (`step`, which the composition registers:
+    polymm.sim.universe.GeneratedUniverse)."""
 
     def __init__(self, engine: Engine, scenario: Scenario, seed: int, levels: int | None = None) -> None:
         """`levels`: book depth (price levels a side) of every market's background ladder; None: the reward
@@ -142,7 +142,7 @@ class SimulatedTraders:
         self._accounts = {}
         for address in BACKGROUND_MAKERS + (TAKER_ADDRESS,):
             acct = engine.account(address, unlimited=True)
-            engine.owner_address[_owner(address)] = acct.address
+            engine.owner_address[internal_owner(address)] = acct.address
             self._accounts[address] = acct
         self.flows: dict[str, _MarketFlow] = {}
         for market in engine.markets.values():
@@ -155,7 +155,6 @@ class SimulatedTraders:
             )
             self._refresh(market, flow)
         engine.flush_book_events()
-        engine.on_step(self.step)
 
     def past_midpoints(self, minutes: int, seed: int) -> dict[str, list[int]]:
         """A made-up past for GET /prices-history of a venue that has just started: per market, the YES midpoint
@@ -238,7 +237,7 @@ class SimulatedTraders:
         for key, order in list(flow.orders.items()):
             if order.status != "LIVE" or key not in target:
                 if order.status == "LIVE":
-                    self.engine._cancel(order)
+                    self.engine.cancel_order(order)
                 del flow.orders[key]
         for key, shares in target.items():
             order = flow.orders.get(key)
@@ -246,7 +245,7 @@ class SimulatedTraders:
                     and (key not in scoring or order.maker_address == self._accounts[makers[key]].address)):
                 continue
             if order is not None:
-                self.engine._cancel(order)
+                self.engine.cancel_order(order)
             is_bid, px = key
             flow.orders[key] = self._place(market, is_bid, px, round(shares * self.rng.uniform(0.8, 1.25)), "GTC",
                                            makers[key])
@@ -313,18 +312,8 @@ class SimulatedTraders:
         acct = self._accounts[address]
         return SimOrder(
             id="0x" + self.rng.getrandbits(256).to_bytes(32, "big").hex(),
-            owner=_owner(acct.address), maker_address=acct.address, market=market,
+            owner=internal_owner(acct.address), maker_address=acct.address, market=market,
             token_id=market.token_ids[token_index], side=side, price_pips=price,
             original_size=int(shares * MICRO), order_type=order_type, expiration=0,
             created_at=self.engine.now, internal=True,
         )
-
-
-def _fixed_or(fixed: int | None, drawn: int) -> int:
-    return drawn if fixed is None else fixed
-
-
-def _owner(address: str) -> str:
-    """A stable pseudo API key for an internal trader, so trades name an owner as real ones do."""
-    h = address.lower()[-12:]
-    return f"51a0{h[:4]}-0000-4000-8000-{h}"

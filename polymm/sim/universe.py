@@ -1,4 +1,5 @@
-"""The simulated market universe: seeded generated reward markets plus the real markets of the shared captures."""
+"""The generated market universe, the first MarketSource: seeded reward markets plus the real markets of the shared
+captures, traded by the simulated participants of polymm.sim.traders."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import math
 import random
 from datetime import datetime, timedelta, timezone
 
+from polymm.sim.engine import Engine
 from polymm.sim.model import PIPS, SimMarket
+from polymm.sim.traders import Scenario, SimulatedTraders
 
 # Markets whose ids and settings come from the captures in ../shared/fixtures/polymarket
 # (clob_market.json / gamma_market_with_rewards.json, clob_rewards_market_detail.json,
@@ -110,3 +113,35 @@ def generate_markets(count: int, seed: int, now: datetime | None = None) -> list
     for market in markets:
         market.last_trade_pips = max(market.tick_pips, min(PIPS - market.tick_pips, round(market.fair_value * PIPS)))
     return markets
+
+
+class GeneratedUniverse:
+    """A MarketSource (polymm.sim.participants): `count` generated markets plus the captured ones, and the simulated
+    traders of `scenario` on them; the same seed gives the same markets and flow."""
+
+    def __init__(self, count: int, seed: int, scenario: Scenario, now: datetime | None = None,
+                 levels: int | None = None) -> None:
+        """`now`: the simulated start (end dates are drawn from it); `levels`: book depth a side (None: the reward
+        band's whole cents plus a few beyond, polymm.sim.traders)."""
+        self.seed = seed
+        self.scenario = scenario
+        self.levels = levels
+        self._markets = generate_markets(count, seed, now=now)
+        self.traders: SimulatedTraders | None = None
+
+    def markets(self) -> list[SimMarket]:
+        return self._markets
+
+    def open(self, engine: Engine) -> None:
+        self.traders = SimulatedTraders(engine, self.scenario, self.seed, levels=self.levels)
+
+    def step(self, now: float) -> None:
+        self._opened().step(now)
+
+    def past_midpoints(self, minutes: int) -> dict[str, list[int]]:
+        return self._opened().past_midpoints(minutes, self.seed)
+
+    def _opened(self) -> SimulatedTraders:
+        if self.traders is None:
+            raise RuntimeError("the universe is not open: call open(engine) first")
+        return self.traders

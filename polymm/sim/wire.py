@@ -116,9 +116,13 @@ def _iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def iso_time(unix_s: float) -> str:
+    """Simulated unix seconds in the venue's one time format, e.g. "2026-11-24T09:30:00Z"."""
+    return _iso(datetime.fromtimestamp(unix_s, tz=timezone.utc))
+
+
 def clob_market_json(market: SimMarket) -> dict:
     """GET /markets/{condition_id} and the rows of GET /markets and /sampling-markets."""
-    mid = market.fair_value
     return {
         # a resolved market's book is gone: both captured closed markets say false
         # (../shared/fixtures/polymarket/clob_market_closed_binary_accepting_{true,false}.json); Gamma keeps true
