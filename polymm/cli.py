@@ -33,7 +33,7 @@ def failure_lines(exc: BaseException) -> tuple[int, list[str]] | None:
     from polymm.venue.gateway import VenueUnavailable
 
     from polymm.controller.control import ControlError
-    from polymm.controller.lock import AlreadyRunning
+    from polymm.controller.lock import AlreadyRunning, UnsafeRuntimePath
 
     if isinstance(exc, ConfigError):
         return EXIT_CONFIG, [f"config error: {line}" for line in exc.problems]
@@ -43,6 +43,8 @@ def failure_lines(exc: BaseException) -> tuple[int, list[str]] | None:
         return EXIT_CONFIG, [f"ledger error: {exc}"]
     if isinstance(exc, AlreadyRunning):  # retrying cannot help while the other one runs
         return EXIT_CONFIG, [f"cannot start: {exc} (stop it with `polymm stop`, or use another ledger)"]
+    if isinstance(exc, UnsafeRuntimePath):  # someone else's file or directory: a person must look, not a restart
+        return EXIT_CONFIG, [f"unsafe runtime path: {exc}"]
     if isinstance(exc, ControlError):
         return EXIT_RUNTIME, [f"error: {exc}"]
     if isinstance(exc, UsageError):
@@ -303,6 +305,9 @@ def reconcile_cmd(
     config: Optional[Path] = ConfigOption,
     loop: bool = typer.Option(False, "--loop", help="Run as a service: tick until SIGTERM/SIGINT."),
     max_ticks: Optional[int] = typer.Option(None, help="Stop after this many ticks (demos and tests)."),
+    wait_for_lock: bool = typer.Option(False, "--wait-for-lock", help="While another controller holds this ledger's "
+                                       "or account's lock, wait for it (checking every 5 s) instead of exiting 2; "
+                                       "deploy/polymm.service uses it, since systemd does not restart an exit 2."),
 ) -> None:
     """Reconcile the venue with the desired state: one tick, or with --loop the service (systemd runs this)."""
     import threading
@@ -317,12 +322,41 @@ def reconcile_cmd(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     looping = loop or max_ticks is not None
-    with open_session(cfg, secrets) as session:  # lock.AlreadyRunning (exit 2) if another controller holds it
+    # lock.AlreadyRunning (exit 2) if another controller holds a lock, unless told to wait for it
+    opened = _session_when_unlocked(cfg, secrets, stop) if wait_for_lock else open_session(cfg, secrets)
+    with opened as session:
         service = Service(session, stop, config_path=config, control=looping)
         if max_ticks is not None:
             _stop_after(service, max_ticks, stop)
         code = service.run(loop=looping)
     raise typer.Exit(code)
+
+
+@contextmanager
+def _session_when_unlocked(cfg, secrets, stop):
+    """open_session once no other controller holds its locks; exit 0 if `stop` comes first. Nothing is sent while
+    waiting: the other controller is the one quoting (the journal says who it is every 5 minutes)."""
+    import logging
+    import time
+    from contextlib import ExitStack
+
+    from polymm.controller.lock import AlreadyRunning
+    from polymm.controller.session import open_session
+
+    said_at = None
+    while True:
+        stack = ExitStack()
+        try:
+            session = stack.enter_context(open_session(cfg, secrets))
+            break
+        except AlreadyRunning as exc:
+            if said_at is None or time.monotonic() - said_at >= 300:
+                logging.getLogger("polymm.cli").warning("waiting to start: %s (checking every 5 s)", exc)
+                said_at = time.monotonic()
+            if stop.wait(5):
+                raise typer.Exit(0) from None
+    with stack:
+        yield session
 
 
 def _stop_after(service, max_ticks: int, stop) -> None:
@@ -451,7 +485,7 @@ def _ask_loop(owner, command: str, **args) -> dict:
 
     if not owner.control:
         raise CommandFailed(f"the running loop ({owner.describe()}) is not serving its control channel yet; try again")
-    return request(owner.control, command, **args)
+    return request(owner.control, command, server_uid=owner.uid, **args)  # the loop runs as the lock file's owner
 
 
 def _need_loop(cfg, what: str):

@@ -554,8 +554,11 @@ def _env_overrides(
 
 
 # POLYMM_* names that are not settings: the CLI's --config, the alert destinations (credentials, read by
-# polymm/telemetry/alerts.py from the environment only), and knobs of the test suite.
-ENV_NOT_SETTINGS = ("POLYMM_CONFIG", "POLYMM_ALERT_WEBHOOK_URL", "POLYMM_TELEGRAM_BOT_TOKEN", "POLYMM_TELEGRAM_CHAT_ID")
+# polymm/telemetry/alerts.py from the environment only), the runtime directory (where this process keeps its
+# control socket and account locks, read by polymm/controller/lock.py: a property of the host, not of the
+# strategy, and needed by commands that load no config), and knobs of the test suite.
+ENV_NOT_SETTINGS = ("POLYMM_CONFIG", "POLYMM_ALERT_WEBHOOK_URL", "POLYMM_TELEGRAM_BOT_TOKEN", "POLYMM_TELEGRAM_CHAT_ID",
+                    "POLYMM_RUNTIME_DIR")
 ENV_NOT_SETTINGS_PREFIXES = ("POLYMM_TEST_",)
 
 

@@ -15,6 +15,7 @@ import logging
 import os
 import queue
 import socket
+import struct
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,12 +125,16 @@ class ControlServer:
                 break
 
 
-def request(path: str | Path, command: str, timeout: float = 65.0, **args) -> dict:
-    """Send one request to a running loop and return its answer."""
+def request(path: str | Path, command: str, timeout: float = 65.0, server_uid: int | None = None, **args) -> dict:
+    """Send one request to a running loop and return its answer.
+
+    The process serving the socket must run as `server_uid` (default: this user) — a socket planted by
+    another user would otherwise answer "paused" while our bids stay live."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
         sock.connect(str(path))
+        _check_server(sock, path, os.getuid() if server_uid is None or server_uid < 0 else server_uid)
         sock.sendall((json.dumps({"command": command, **args}) + "\n").encode())
         line = _read_line(sock)
     except OSError as exc:
@@ -143,6 +148,14 @@ def request(path: str | Path, command: str, timeout: float = 65.0, **args) -> di
     if not isinstance(reply, dict):
         raise ControlError(f"the running loop at {path} answered {reply!r}")
     return reply
+
+
+def _check_server(sock: socket.socket, path: str | Path, uid: int) -> None:
+    """Refuse a control socket whose serving process runs as another user (the kernel's SO_PEERCRED says who)."""
+    pid, peer_uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    if peer_uid != uid:
+        raise ControlError(f"refusing the control socket {path}: it is served by uid {peer_uid} (PID {pid}), not by "
+                           f"the loop's user (uid {uid}) — another user's socket; nothing was sent")
 
 
 def _read_line(sock: socket.socket) -> str:

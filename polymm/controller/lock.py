@@ -3,10 +3,17 @@
 Two lock files, each held with an exclusive `fcntl.flock` for the life of the process and holding
 a JSON description of the owner (PID, ledger, account, venue, control socket, embedded venue):
 - `<ledger>.lock`, next to the ledger: one controller per ledger;
-- `account-<address>-<venue hash>.lock` in the runtime directory (`POLYMM_RUNTIME_DIR`, else
-  `/run/user/<uid>/polymm`, else `<tmp>/polymm-<uid>`): one controller per account on one venue,
-  so two ledgers on one key refuse too (their heartbeats would invalidate each other, and the
-  venue's dead-man switch would cancel both controllers' orders).
+- `account-<address>-<venue hash>.lock` in the runtime directory (runtime_dir()): one controller
+  per account on one venue, so two ledgers on one key refuse too (their heartbeats would
+  invalidate each other, and the venue's dead-man switch would cancel both controllers' orders).
+
+The runtime directory also holds the control socket, so no other local user may be able to create
+or write it: `POLYMM_RUNTIME_DIR`, else systemd's `RuntimeDirectory=` (`$RUNTIME_DIRECTORY`), else
+`/run/user/<uid>/polymm`, else `<tmp>/polymm-<uid>` — a shared /tmp name another user could create
+first, so every one is used only as a real directory of ours nobody else may write
+(UnsafeRuntimePath otherwise). Lock files are opened with `O_NOFOLLOW` and must be regular files:
+a planted symlink would have us overwrite its target with the lock's text. An Owner's `uid` is the
+lock file's owner as the file system says, which is who the control socket's server must run as.
 
 A lock dies with its process (the kernel drops a `flock` when the last descriptor closes), so a
 lock file left by a `kill -9`'d controller is simply taken over: nothing is stale but its text.
@@ -21,6 +28,7 @@ import fcntl
 import hashlib
 import json
 import os
+import stat
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -42,6 +50,7 @@ class Owner:
     embedded: dict = field(default_factory=dict)  # the embedded venue's URLs (embedded mode only)
     key_file: str = ""  # the embedded test key (0600), when the loop generated it
     started_at: float = 0.0
+    uid: int = -1  # the lock file's owner, read from the file system by a probe (never trusted from the text)
 
     def describe(self) -> str:
         return f"PID {self.pid} on ledger {self.ledger}"
@@ -57,17 +66,60 @@ class AlreadyRunning(Exception):
         super().__init__(f"another polymm controller is already running for this {what}: {who}")
 
 
+class UnsafeRuntimePath(Exception):
+    """A directory or lock file polymm would use is not safely its own: a symlink, another user's, writable by others."""
+
+
 def runtime_dir() -> Path:
-    """A private (0700) directory for account locks and control sockets, short enough for socket paths."""
+    """The private directory for account locks and control sockets (short enough for socket paths)."""
+    uid = os.getuid()
     explicit = os.environ.get("POLYMM_RUNTIME_DIR")
+    systemd = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]  # RuntimeDirectory= (colon-separated list)
     if explicit:
         path = Path(explicit)
-    elif Path(f"/run/user/{os.getuid()}").is_dir():
-        path = Path(f"/run/user/{os.getuid()}/polymm")
+    elif systemd:
+        path = Path(systemd)
+    elif Path(f"/run/user/{uid}").is_dir():
+        path = Path(f"/run/user/{uid}/polymm")
     else:
-        path = Path(tempfile.gettempdir()) / f"polymm-{os.getuid()}"
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = Path(tempfile.gettempdir()) / f"polymm-{uid}"
+    return private_directory(path)
+
+
+def private_directory(path: Path) -> Path:
+    """`path`, created 0700 if missing, once it is checked to be a real directory of ours nobody else may write."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    hint = "set POLYMM_RUNTIME_DIR to a directory of this user's (mode 0700)"
+    if not stat.S_ISDIR(info.st_mode):
+        kind = "a symlink" if stat.S_ISLNK(info.st_mode) else "not a directory"
+        raise UnsafeRuntimePath(f"runtime directory {path} is {kind}: {hint}")
+    if info.st_uid != os.getuid():
+        raise UnsafeRuntimePath(f"runtime directory {path} belongs to uid {info.st_uid}, not to this user "
+                                f"(uid {os.getuid()}): another user created it first; {hint}")
+    if info.st_mode & 0o022:
+        raise UnsafeRuntimePath(f"runtime directory {path} is writable by others (mode "
+                                f"{stat.S_IMODE(info.st_mode):04o}): chmod 700 it, or {hint}")
     return path
+
+
+def _open_lock_file(path: Path, flags: int) -> int:
+    """A descriptor on the lock file itself: never through a symlink, never anything but a regular file."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeRuntimePath(f"lock file {path} is a symlink: remove it (polymm never writes through one)") from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise UnsafeRuntimePath(f"lock file {path} is not a regular file: remove it")
+    return fd
 
 
 def ledger_lock_path(ledger: Path) -> Path:
@@ -94,7 +146,11 @@ class FileLock:
 
     def acquire(self, owner: Owner) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = _open_lock_file(self.path, os.O_RDWR | os.O_CREAT)
+        holder_uid = os.fstat(fd).st_uid
+        if holder_uid != os.getuid():  # another user's file: its text would name their socket to our commands
+            os.close(fd)
+            raise UnsafeRuntimePath(f"lock file {self.path} belongs to uid {holder_uid}, not to this user: remove it")
         deadline = time.monotonic() + ACQUIRE_RETRY_S
         while True:
             try:
@@ -104,7 +160,7 @@ class FileLock:
                 if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                     os.close(fd)
                     raise
-                holder = _read_owner(self.path, wait=False)
+                holder = _read_owner(fd, wait=False)
                 if (holder is not None and holder.pid != os.getpid() and _pid_alive(holder.pid)) \
                         or time.monotonic() > deadline:
                     os.close(fd)
@@ -115,7 +171,7 @@ class FileLock:
 
     def write(self, owner: Owner) -> None:
         assert self.fd is not None
-        text = json.dumps(asdict(owner), sort_keys=True).encode()
+        text = json.dumps({k: v for k, v in asdict(owner).items() if k != "uid"}, sort_keys=True).encode()
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, text, 0)
         os.fsync(self.fd)
@@ -170,7 +226,7 @@ def live_owner(ledger: Path) -> Owner | None:
 
 def _probe(path: Path) -> Owner | None:
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = _open_lock_file(path, os.O_RDONLY)
     except FileNotFoundError:
         return None
     try:
@@ -179,25 +235,37 @@ def _probe(path: Path) -> Owner | None:
         except OSError as exc:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise
-            return _read_owner(path, wait=True)
+            owner = _read_owner(fd, wait=True)
+            if owner is not None:
+                owner.uid = os.fstat(fd).st_uid
+            return owner
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:
         os.close(fd)
 
 
-def _read_owner(path: Path, wait: bool) -> Owner | None:
+def _read_owner(fd: int, wait: bool) -> Owner | None:
     deadline = time.monotonic() + (READ_RETRY_S if wait else 0)
     while True:
         try:
-            data = json.loads(path.read_text() or "null")
+            data = json.loads(_read_all(fd) or "null")
             if isinstance(data, dict):
-                return Owner(**{k: v for k, v in data.items() if k in Owner.__dataclass_fields__})
+                fields = {k: v for k, v in data.items() if k in Owner.__dataclass_fields__ and k != "uid"}
+                return Owner(**fields)
         except (OSError, ValueError, TypeError):
             pass
         if time.monotonic() >= deadline:
             return None
         time.sleep(0.02)  # the new owner has the lock but has not written its description yet
+
+
+def _read_all(fd: int) -> str:
+    chunks, offset = [], 0
+    while chunk := os.pread(fd, 65536, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks).decode()
 
 
 def _pid_alive(pid: int) -> bool:
