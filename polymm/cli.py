@@ -304,7 +304,8 @@ def plan_cmd(
 def reconcile_cmd(
     config: Optional[Path] = ConfigOption,
     loop: bool = typer.Option(False, "--loop", help="Run as a service: tick until SIGTERM/SIGINT."),
-    max_ticks: Optional[int] = typer.Option(None, help="Stop after this many ticks (demos and tests)."),
+    max_ticks: Optional[int] = typer.Option(None, callback=lambda v: _tick_count(v),
+                                            help="Stop after this many ticks, at least 1 (demos and tests)."),
     wait_for_lock: bool = typer.Option(False, "--wait-for-lock", help="While another controller holds this ledger's "
                                        "or account's lock, wait for it (checking every 5 s) instead of exiting 2; "
                                        "deploy/polymm.service uses it, since systemd does not restart an exit 2."),
@@ -363,6 +364,13 @@ def _stop_after(service, max_ticks: int, stop) -> None:
     original = service.tick
 
     def counted():
+def _tick_count(value: Optional[int]) -> Optional[int]:
+    # a count below 1 used to run one tick anyway: refused rather than read as "at least one"
+    if value is not None and value < 1:
+        raise typer.BadParameter(f"{value} is not a number of ticks: must be 1 or more")
+    return value
+
+
         result = original()
         if service.ticks >= max_ticks:
             stop.set()
@@ -445,7 +453,7 @@ def fills_cmd(
 @app.command("dashboard")
 def dashboard_cmd(
     config: Optional[Path] = ConfigOption,
-    port: int = typer.Option(8765, help="Port to listen on."),
+    port: int = typer.Option(8765, callback=lambda v: _port(v), help="Port to listen on (0: any free port)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default; the page is read-only but shows your book)."),
 ) -> None:
     """A live read-only web dashboard from the ledger (safe while the loop runs).

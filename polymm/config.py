@@ -192,13 +192,23 @@ class StrategyConfig(_Section):
 
     @model_validator(mode="after")
     def _market_cap_within_total(self) -> StrategyConfig:
-        if self.max_exposure_per_market_usdc > self.max_total_exposure_usdc:
+        if self.max_exposure_per_market_usdc <= self.max_total_exposure_usdc:
+            return self
+        # the two caps clash: name the one moved from its default (lowering the total blames the total)
+        defaults = type(self).model_fields
+        if (self.max_exposure_per_market_usdc == defaults["max_exposure_per_market_usdc"].default
+                and self.max_total_exposure_usdc != defaults["max_total_exposure_usdc"].default):
             raise _field_conflict(
-                "max_exposure_per_market_usdc",
-                self.max_exposure_per_market_usdc,
-                f"must be ≤ strategy.max_total_exposure_usdc ({self.max_total_exposure_usdc})",
+                "max_total_exposure_usdc",
+                self.max_total_exposure_usdc,
+                f"must be ≥ strategy.max_exposure_per_market_usdc ({self.max_exposure_per_market_usdc}): "
+                "lower the per-market cap with it",
             )
-        return self
+        raise _field_conflict(
+            "max_exposure_per_market_usdc",
+            self.max_exposure_per_market_usdc,
+            f"must be ≤ strategy.max_total_exposure_usdc ({self.max_total_exposure_usdc})",
+        )
 
 
 class RiskConfig(_Section):
@@ -222,10 +232,8 @@ class HedgeSellConfig(_Section):
 
 
 def _condition_id(value: object) -> object:
-    # condition ids are 0x + 64 hex digits (the market's CTF condition); compared in lower case.
-    # YAML reads an unquoted 0x… as a hexadecimal integer: turned back into the id it was written as.
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**256:
-        value = f"0x{value:064x}"
+    # condition ids are 0x + 64 hex digits (the market's CTF condition); compared in lower case. An unquoted
+    # 0x… arrives as the text written (see _hex_stays_text), so a shortened id is refused, never padded.
     if isinstance(value, str) and re.fullmatch(r"0x[0-9a-fA-F]{64}", value):
         return value.lower()
     raise PydanticCustomError("condition_id", "must be a condition id: 0x followed by 64 hex digits")
@@ -481,6 +489,19 @@ _UniqueKeyLoader.add_constructor(
 )
 
 
+def _hex_stays_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    # YAML 1.1 reads an unquoted 0x… as a hexadecimal integer, which loses how many digits were written
+    # (0xd4e80f0665 and the same digits zero-padded to an id are one number). In polymm's config a 0x… is
+    # a condition id or an address, never a number: kept as written, so a shortened id is refused.
+    text = loader.construct_scalar(node)
+    if str(text).lower().lstrip("+-").startswith("0x"):
+        return text
+    return loader.construct_yaml_int(node)
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _hex_stays_text)
+
+
 def _parse_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: builds plain data only
 
@@ -670,6 +691,8 @@ _ALLOWED_BY_ERROR_TYPE: Mapping[str, str] = {
 def _describe(error: ErrorDetails, sources: Mapping[tuple[str, ...], str]) -> str:
     """One `<key.path>: <value> — <what is allowed>` line for a pydantic error."""
     loc = tuple(error["loc"])
+    if loc and loc[-1] == "[key]":  # a mapping's key was refused (markets.overrides.<id>): name the key itself
+        loc = loc[:-1]
     value = error.get("input")
     ctx = error.get("ctx") or {}
     if error["type"] == "field_conflict":
@@ -677,7 +700,7 @@ def _describe(error: ErrorDetails, sources: Mapping[tuple[str, ...], str]) -> st
         allowed = error["msg"]
     elif error["type"] in ("extra_forbidden", "invalid_key"):
         loc = (*loc[:-1], str(loc[-1]))  # a non-string YAML key such as `2:` is just an unknown key
-        allowed = f"unknown key (allowed keys: {', '.join(_allowed_keys(loc[:-1]))})"
+        allowed = _unknown_key(loc[-1], _allowed_keys(loc[:-1]), section=len(loc) == 1)
     elif error["type"] in _ALLOWED_BY_ERROR_TYPE:
         allowed = _ALLOWED_BY_ERROR_TYPE[error["type"]].format(
             **{key: _show_bound(bound) for key, bound in ctx.items()}
@@ -688,6 +711,17 @@ def _describe(error: ErrorDetails, sources: Mapping[tuple[str, ...], str]) -> st
     if setters:
         allowed += f" (set by {', '.join(setters)})"
     return f"{_key_path(loc)}: {_show(value)} — {allowed}"
+
+
+def _unknown_key(key: str, allowed: list[str], section: bool) -> str:
+    """A misspelt section (`strategey:`) gets the one it resembles, not a list that reads like its keys;
+    an unknown key inside a section gets the section's keys."""
+    import difflib
+
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.8) if section else []
+    if close:
+        return f"unknown key: did you mean {close[0]}?"
+    return f"unknown key (allowed keys: {', '.join(allowed)})"
 
 
 def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:

@@ -233,10 +233,12 @@ def test_bad_value_is_one_line_naming_key_value_and_what_is_allowed(
     assert _problems(_write(tmp_path, yaml_text)) == [expected]
 
 
-def test_unknown_section_lists_the_sections(tmp_path: Path) -> None:
+def test_a_misspelt_section_gets_the_section_it_resembles_and_an_unknown_one_the_list(tmp_path: Path) -> None:
     [problem] = _problems(_write(tmp_path, "stratgy:\n  max_markets: 3\n"))
+    assert problem == "stratgy: {'max_markets': 3} — unknown key: did you mean strategy?"
+    [problem] = _problems(_write(tmp_path, "bogus:\n  max_markets: 3\n"))
     assert problem == (
-        "stratgy: {'max_markets': 3} — unknown key (allowed keys: strategy, risk, hedge_sell, filters, markets, "
+        "bogus: {'max_markets': 3} — unknown key (allowed keys: strategy, risk, hedge_sell, filters, markets, "
         "loop, orderbook_service, venue, ledger, logging, retries, controller, alerts)"
     )
 
@@ -319,7 +321,7 @@ def test_env_override_of_unknown_section_is_an_error() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(environ={"POLYMM_VENUES__MODE": "remote"})
     [problem] = caught.value.problems
-    assert problem.startswith("venues: {'mode': 'remote'} — unknown key (allowed keys: strategy, ")
+    assert problem.startswith("venues: {'mode': 'remote'} — unknown key: did you mean venue?")
     assert problem.endswith("(set by POLYMM_VENUES__MODE)")
 
 

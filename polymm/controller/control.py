@@ -125,13 +125,16 @@ class ControlServer:
                 break
 
 
-def request(path: str | Path, command: str, timeout: float = 65.0, server_uid: int | None = None, **args) -> dict:
+def request(path: str | Path, command: str, *, reply_within_s: float = 65.0, server_uid: int | None = None,
+            **args) -> dict:
     """Send one request to a running loop and return its answer.
 
+    `args` travel in the request (`stop`'s `timeout` is the loop's wait for its hedges); how long this
+    client waits for the answer is `reply_within_s`, named apart so that no argument of the command is lost.
     The process serving the socket must run as `server_uid` (default: this user) — a socket planted by
     another user would otherwise answer "paused" while our bids stay live."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
+    sock.settimeout(reply_within_s)
     try:
         sock.connect(str(path))
         _check_server(sock, path, os.getuid() if server_uid is None or server_uid < 0 else server_uid)

