@@ -61,7 +61,7 @@ def failure_lines(exc: BaseException) -> tuple[int, list[str]] | None:
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
         return EXIT_RUNTIME, [f"error: {exc.strerror or exc}{where}"]
-    # the storage errors come from their owners (only statemachines/ touches SQLite, only marketdata/ Redis)
+    # the storage errors come from their owners (only ledger/ touches SQLite, only marketdata/ Redis)
     from polymm.marketdata.store import STORE_ERRORS
     from polymm.ledger import SQLITE_ERRORS
 

@@ -1,6 +1,6 @@
 """LedgerSnapshot: what one tick reads from the ledger — bounded by what is live, never the closed history.
 
-The ledger builds it (`Ledger.tick_snapshot`); the pure tick (`reconciler.tick`) reads it. It holds
+The ledger builds it (`polymm.ledger.Ledger.tick_snapshot`); the pure tick (`reconciler.tick`) reads it. It holds
 our active orders; the orders the observation names (by an open order, or by a fill that is new or whose
 status changed), in any state; the fills of all those orders, the stored rows of the observed fills and every
 unsettled fill; the position rows; the trade cursor; and, for a
