@@ -124,7 +124,6 @@ class ClobAccount:
     # Builder keys (docs.polymarket.com/builders/api-keys): created under an account's L2 key, replied as
     # {"key","secret","passphrase"}; listed as [{"key","createdAt","revokedAt"}]; revoked with "OK"
     # (the shapes polymarket-client parses: polymarket/_internal/actions/auth.py, models/clob/api_key.py).
-
     async def create_builder_key(self, request: web.Request) -> web.Response:
         api_key = rest.l2(self.engine, request, await rest.body_text(request))
         creds = auth.derive_credentials(self.engine.venue_secret, f"builder:{api_key}", len(self._builder_keys(api_key)))
@@ -217,7 +216,7 @@ class ClobAccount:
                     raise
                 if "post-only mode" in exc.message:  # a per-order refusal, in the batch reply
                     replies.append(order_refusal(_order_id_or_blank(self.engine, item.get("order", {}))
-                                                            if isinstance(item, dict) else "", "POST_ONLY_MODE", exc.message))
+                                                 if isinstance(item, dict) else "", "POST_ONLY_MODE", exc.message))
                     continue
                 order_id = ""
                 if isinstance(item, dict) and isinstance(item.get("order"), dict):

@@ -13,7 +13,7 @@ from collections import Counter, deque
 
 from aiohttp import web
 
-from polymm.sim.admin import Admin, money_of, take  # noqa: F401  (money_of, take: re-exported for callers of old)
+from polymm.sim.admin import Admin, take  # noqa: F401  (take: re-exported, tests/test_data_service.py imports it here)
 from polymm.sim.clob_account import ClobAccount
 from polymm.sim.clob_markets import ClobMarkets
 from polymm.sim.dataapi import DataApi
