@@ -8,9 +8,13 @@ Destinations come from the environment only (they are credentials):
   POLYMM_TELEGRAM_BOT_TOKEN + POLYMM_TELEGRAM_CHAT_ID
                                               POST <alerts.telegram_api_url>/bot<token>/sendMessage with
                                               {"chat_id", "text"} (https://core.telegram.org/bots/api#sendmessage)
-The tick only decides and enqueues (a bounded queue; when it is full the alert is dropped and
-counted): a slow or dead receiver can never block or crash the loop. Every text passes through
-logs.Redactor with the wallet and API secrets and the bot token before it leaves the process.
+The tick only decides and enqueues: a slow or dead receiver can never block or crash the loop. Each
+destination is a Channel of its own — its own bounded queue (full: the alert is dropped for that
+channel and counted), its own thread and its own back-off after a failed send (5 s doubling to
+5 min; an alert is tried 3 times) — so a failing webhook delays nothing on Telegram, and the log
+says once that a channel fails and once that it delivers again, not once per alert. Every text
+passes through logs.Redactor with the wallet and API secrets and the bot token before it leaves
+the process.
 """
 
 from __future__ import annotations
@@ -48,25 +52,25 @@ class Alert:
     at: float
 
 
-class AlertSender:
-    """The background thread that posts alerts; `submit` never blocks."""
+BACKOFF_FIRST_S = 5.0
+BACKOFF_MAX_S = 300.0
+ATTEMPTS = 3  # sends of one alert before it is given up (each after the channel's back-off)
 
-    def __init__(self, webhook_url: str | None, telegram_token: str | None, telegram_chat: str | None,
-                 telegram_api_url: str, secrets: tuple[str, ...] = ()) -> None:
-        self.webhook_url = webhook_url
-        self.telegram = (telegram_token, telegram_chat) if telegram_token and telegram_chat else None
-        self.telegram_api_url = telegram_api_url.rstrip("/")
-        self.redact = Redactor(tuple(secrets) + tuple(s for s in (telegram_token, webhook_url) if s))
+
+class Channel:
+    """One destination: a bounded queue and a thread that posts from it, backing off after failures."""
+
+    def __init__(self, name: str, post: Callable[[httpx.Client, Alert, str], None],
+                 clean: Callable[[str], str]) -> None:
+        self.name = name
+        self.post = post  # (http, alert, redacted text): raises when the receiver did not take it
+        self.clean = clean
         self.queue: queue.Queue[Alert | None] = queue.Queue(QUEUE_SIZE)
-        self.dropped = 0
-        self.sent = 0
-        self.failed = 0
-        self.thread = threading.Thread(target=self._run, name="polymm-alerts", daemon=True)
+        self.sent = self.failed = self.dropped = 0
+        self.failing_since: float | None = None
+        self.closing = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"polymm-alerts-{name}", daemon=True)
         self.thread.start()
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.webhook_url or self.telegram)
 
     def submit(self, alert: Alert) -> bool:
         try:
@@ -76,38 +80,105 @@ class AlertSender:
             self.dropped += 1
             return False
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Send what is queued (up to `timeout`), then stop the thread."""
-        try:
-            self.queue.put(None, timeout=timeout)
-        except queue.Full:
-            pass
-        self.thread.join(timeout)
-
-    def clean(self, text: str) -> str:
-        return self.redact(text)
-
     def _run(self) -> None:
+        backoff = 0.0
         with httpx.Client(timeout=SEND_TIMEOUT_S) as http:
             while True:
                 alert = self.queue.get()
                 if alert is None:
                     return
                 text = self.clean(alert.text)
-                try:
-                    if self.webhook_url:
-                        self._post(http, self.webhook_url, {
-                            "text": text, "content": text, "kind": alert.kind, "severity": alert.severity,
-                            "at": datetime.fromtimestamp(alert.at, tz=timezone.utc).isoformat()})
-                    if self.telegram:
-                        token, chat = self.telegram
-                        self._post(http, f"{self.telegram_api_url}/bot{token}/sendMessage",
-                                   {"chat_id": chat, "text": text})
-                    self.sent += 1
-                except Exception as exc:  # never let one bad send end the thread
+                for _attempt in range(ATTEMPTS):
+                    if backoff and self.closing.wait(backoff):
+                        return  # closing while the receiver fails: what is queued is given up
+                    try:
+                        self.post(http, alert, text)
+                    except Exception as exc:  # never let one bad send end the thread
+                        backoff = min(BACKOFF_MAX_S, backoff * 2 or BACKOFF_FIRST_S)
+                        self._failed(alert, exc, backoff)
+                        continue
+                    backoff = 0.0
+                    self._delivered()
+                    break
+                else:
                     self.failed += 1
-                    # the URL (and the token inside it) must not reach the log
-                    log.warning("alert %s not delivered: %s", alert.kind, self.clean(type(exc).__name__ + ": " + str(exc)))
+
+    def _failed(self, alert: Alert, exc: Exception, backoff: float) -> None:
+        if self.failing_since is None:  # once per outage, not once per alert
+            self.failing_since = time.time()
+            # the URL (and the token inside it) must not reach the log
+            log.warning("%s alerts not delivered (%s alert): %s; retrying each with a back-off of up to %.0f s",
+                        self.name, alert.kind, self.clean(type(exc).__name__ + ": " + str(exc)), BACKOFF_MAX_S)
+
+    def _delivered(self) -> None:
+        self.sent += 1
+        if self.failing_since is not None:
+            log.warning("%s alerts delivered again after %.0f s", self.name, time.time() - self.failing_since)
+            self.failing_since = None
+
+
+class AlertSender:
+    """The alert channels (webhook, Telegram), each sending on its own; `submit` never blocks."""
+
+    def __init__(self, webhook_url: str | None, telegram_token: str | None, telegram_chat: str | None,
+                 telegram_api_url: str, secrets: tuple[str, ...] = ()) -> None:
+        self.webhook_url = webhook_url
+        self.telegram = (telegram_token, telegram_chat) if telegram_token and telegram_chat else None
+        self.telegram_api_url = telegram_api_url.rstrip("/")
+        self.redact = Redactor(tuple(secrets) + tuple(s for s in (telegram_token, webhook_url) if s))
+        self.channels: list[Channel] = []
+        if webhook_url:
+            self.channels.append(Channel("webhook", self._post_webhook, self.clean))
+        if self.telegram:
+            self.channels.append(Channel("telegram", self._post_telegram, self.clean))
+        self.dropped = 0  # alerts no channel could take (every queue full)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.channels)
+
+    @property
+    def queue(self) -> queue.Queue:
+        """The first channel's queue (with one destination, the only one)."""
+        return self.channels[0].queue
+
+    @property
+    def sent(self) -> int:
+        return sum(c.sent for c in self.channels)
+
+    @property
+    def failed(self) -> int:
+        return sum(c.failed for c in self.channels)
+
+    def submit(self, alert: Alert) -> bool:
+        accepted = [c.submit(alert) for c in self.channels]
+        if not any(accepted):
+            self.dropped += 1
+        return any(accepted)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Send what is queued (up to `timeout`), then stop the threads."""
+        deadline = time.monotonic() + timeout
+        for channel in self.channels:
+            channel.closing.set()  # a channel backing off gives up; the others send what they hold
+            try:
+                channel.queue.put(None, timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Full:
+                pass
+        for channel in self.channels:
+            channel.thread.join(max(0.0, deadline - time.monotonic()))
+
+    def clean(self, text: str) -> str:
+        return self.redact(text)
+
+    def _post_webhook(self, http: httpx.Client, alert: Alert, text: str) -> None:
+        self._post(http, self.webhook_url, {
+            "text": text, "content": text, "kind": alert.kind, "severity": alert.severity,
+            "at": datetime.fromtimestamp(alert.at, tz=timezone.utc).isoformat()})
+
+    def _post_telegram(self, http: httpx.Client, alert: Alert, text: str) -> None:
+        token, chat = self.telegram
+        self._post(http, f"{self.telegram_api_url}/bot{token}/sendMessage", {"chat_id": chat, "text": text})
 
     @staticmethod
     def _post(http: httpx.Client, url: str, body: dict) -> None:
