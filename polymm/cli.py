@@ -264,9 +264,10 @@ def _load_secrets():
 def _setup_logging(cfg, secrets=None, console: bool = True) -> None:
     """Logging for a long-running command; an unwritable log directory is a configuration error."""
     from polymm.controller.session import writable_directory
+    from polymm.config import under_install_dir
     from polymm.logs import setup_logging
 
-    writable_directory(Path(cfg.logging.directory), "logging.directory", cfg.logging.directory)
+    writable_directory(under_install_dir(Path(cfg.logging.directory)), "logging.directory", cfg.logging.directory)
     setup_logging(cfg, _secret_values(secrets) if secrets is not None else (), console=console)
 
 

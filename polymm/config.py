@@ -27,6 +27,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from polymm.config_legacy_keys import map_legacy_keys
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.yaml"
+INSTALL_DIR = DEFAULT_CONFIG_PATH.parent  # polymm's directory: the repository, or /opt/polymm under the unit
 ENV_PREFIX = "POLYMM_"
 ENV_PATH_SEPARATOR = "__"
 SECRET_ENV_VARS: Mapping[str, str] = {
@@ -342,6 +343,9 @@ class LedgerConfig(_Section):
 
 class LoggingConfig(_Section):
     level: LogLevel = "INFO"
+    # paper trading (embedded-sim) starts an empty venue every time: the previous run's ledger is kept beside the new
+    # one under its end time, the newest this many (0: deleted at every start)
+    keep_paper_runs: Annotated[int, Field(ge=0)] = 5
     console_level: LogLevel = "INFO"
     file_level: LogLevel = "WARNING"
     directory: FilePath = Path("logs")
@@ -406,6 +410,13 @@ class PolymmConfig(_Section):
 
 _PRIVATE_KEY = re.compile(r"(?:0x)?[0-9a-fA-F]{64}")
 # secp256k1's group order: a private key is a scalar in 1..n-1 (SEC 2, section 2.4.1); an all-zero
+def under_install_dir(path: Path) -> Path:
+    """Where a ledger.path or logging.directory points: a relative one under polymm's directory, as the default
+    config.yaml is found, never under the shell's working directory (`status` run from elsewhere would not find the
+    loop's ledger)."""
+    return path if path.is_absolute() else INSTALL_DIR / path
+
+
 # key is 64 hex digits too, but no wallet can sign with it.
 _SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")

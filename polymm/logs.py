@@ -14,7 +14,7 @@ import time
 import traceback
 from pathlib import Path
 
-from polymm.config import PolymmConfig
+from polymm.config import PolymmConfig, under_install_dir
 
 REDACTED = "[redacted]"
 # a 64-hex value is a private key, or a hash (order ids): either way only its first 10 characters are shown
@@ -124,7 +124,7 @@ def setup_logging(cfg: PolymmConfig, secrets: tuple[str, ...] = (), console: boo
         out.setLevel(cfg.logging.console_level)
         out.setFormatter(fmt)
         root.addHandler(out)
-    files = ModuleFileHandler(Path(cfg.logging.directory), getattr(logging, cfg.logging.file_level))
+    files = ModuleFileHandler(under_install_dir(Path(cfg.logging.directory)), getattr(logging, cfg.logging.file_level))
     files.setFormatter(fmt)
     root.addHandler(files)
     _install_excepthooks(redact)

@@ -105,3 +105,39 @@ def test_a_misspelt_section_suggests_the_section(tmp_path: Path) -> None:
     path = config_file(tmp_path, "strategey:\n  max_markets: 3\n")
     line = one_line(run("check-config", "--config", str(path)), 2)
     assert line == "config error: strategey: {'max_markets': 3} — unknown key: did you mean strategy?"
+
+
+# --- item 7: paths and paper runs ---------------------------------------------------------------------
+
+
+def paper_env(ledger: str, logs: str) -> dict[str, str]:
+    return {"POLYMM_LEDGER__PATH": ledger, "POLYMM_LOGGING__DIRECTORY": logs, "POLYMM_VENUE__SIM__MARKETS": "30",
+            "POLYMM_STRATEGY__MAX_MARKETS": "3"}
+
+
+def test_a_relative_ledger_path_is_found_from_any_working_directory(tmp_path: Path) -> None:
+    """Relative paths are under polymm's directory (where config.yaml is found), not the shell's: the loop started
+    in one directory and `status` run from another read the same ledger."""
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir(), there.mkdir()
+    env = paper_env(os.path.relpath(tmp_path / "var" / "paper.sqlite", ROOT), os.path.relpath(tmp_path / "logs", ROOT))
+    ran = run("reconcile", "--max-ticks", "1", env=env, cwd=here, timeout=180)
+    assert ran.returncode == 0, ran.stderr
+    assert (tmp_path / "var" / "paper-embedded.sqlite").exists() and (tmp_path / "logs").is_dir()
+    status = run("status", "--json", env=env, cwd=there)
+    assert status.returncode == 0, status.stderr
+    assert '"last_tick": null' not in status.stdout
+
+
+def test_a_paper_run_keeps_the_previous_runs_ledger(tmp_path: Path) -> None:
+    env = paper_env(str(tmp_path / "paper.sqlite"), str(tmp_path / "logs"))
+    for _ in range(2):
+        ran = run("reconcile", "--max-ticks", "1", env=env, timeout=180)
+        assert ran.returncode == 0, ran.stderr
+    [kept] = tmp_path.glob("paper-embedded-*Z.sqlite")
+    assert (tmp_path / "paper-embedded.sqlite").exists()
+    report = run("report", "--ledger", str(kept), "--out", str(tmp_path / "report"), env=env, timeout=180)
+    assert report.returncode == 0, report.stderr
+    ran = run("reconcile", "--max-ticks", "1", env={**env, "POLYMM_LEDGER__KEEP_PAPER_RUNS": "0"}, timeout=180)
+    assert ran.returncode == 0, ran.stderr
+    assert not list(tmp_path.glob("paper-embedded-*Z.sqlite"))  # asked: none kept

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 
-from polymm.config import ConfigError, PolymmConfig, Secrets
+from polymm.config import ConfigError, PolymmConfig, Secrets, under_install_dir
 from polymm.controller.core import Controller
 from polymm.controller.endpoints import venue_endpoints
 from polymm.controller.lock import InstanceLock, Owner
@@ -73,7 +73,7 @@ class Session:
 
 
 def ledger_path_for(cfg: PolymmConfig) -> Path:
-    path = Path(cfg.ledger.path)
+    path = under_install_dir(Path(cfg.ledger.path))
     if cfg.venue.mode == "embedded-sim":
         path = path.with_name(f"{path.stem}-embedded{path.suffix or '.sqlite'}")
     return path
@@ -173,8 +173,7 @@ def open_session(cfg: PolymmConfig, secrets: Secrets, *, dry_run: bool = False, 
         if dry_run and not path.exists():
             path = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="polymm-plan-"))) / "ledger.sqlite"
         elif embedded and not dry_run and attach is None:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            _keep_paper_run(path, cfg.ledger.keep_paper_runs)  # the embedded venue starts empty: so does its ledger
         path.parent.mkdir(parents=True, exist_ok=True)
         ledger = open_ledger(path, write=not dry_run)
         stack.callback(ledger.close)
@@ -184,6 +183,26 @@ def open_session(cfg: PolymmConfig, secrets: Secrets, *, dry_run: bool = False, 
             from polymm.controller.merger import merger_for
             merger = merger_for(cfg, ledger, endpoints, key, funder, secrets, controller.clock)
         yield Session(cfg, endpoints, public, trading, ledger, controller, path, embedded, instance, merger)
+
+
+def _keep_paper_run(path: Path, keep: int) -> None:
+    """Move the last paper run's ledger aside as `<stem>-<its end time, UTC><suffix>` (with its WAL, so nothing it
+    journaled is lost) and delete all but the newest `keep` of them: `polymm report --ledger` still reads them."""
+    from datetime import datetime, timezone
+
+    if keep > 0 and path.exists():
+        ended = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        kept = path.with_name(f"{path.stem}-{ended}{path.suffix}")
+        # the WAL first: a crash in between is finished by the next start, which gives the main file the same name
+        for suffix in ("-wal", "-shm", ""):
+            if Path(f"{path}{suffix}").exists():
+                os.replace(f"{path}{suffix}", f"{kept}{suffix}")
+    runs = sorted(path.parent.glob(f"{path.stem}-[0-9]*T*Z{path.suffix}"))
+    for old in runs[:max(0, len(runs) - keep)]:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{old}{suffix}").unlink(missing_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def _write_key_file(ledger: Path, key: str) -> Path:
