@@ -361,10 +361,6 @@ def _session_when_unlocked(cfg, secrets, stop):
         yield session
 
 
-def _stop_after(service, max_ticks: int, stop) -> None:
-    original = service.tick
-
-    def counted():
 def _tick_count(value: Optional[int]) -> Optional[int]:
     # a count below 1 used to run one tick anyway: refused rather than read as "at least one"
     if value is not None and value < 1:
@@ -372,6 +368,10 @@ def _tick_count(value: Optional[int]) -> Optional[int]:
     return value
 
 
+def _stop_after(service, max_ticks: int, stop) -> None:
+    original = service.tick
+
+    def counted():
         result = original()
         if service.ticks >= max_ticks:
             stop.set()
