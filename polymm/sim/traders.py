@@ -109,12 +109,15 @@ class _MarketFlow:
     orders: dict[tuple[bool, int], SimOrder] = field(default_factory=dict)  # (yes bid?, yes pips) -> order
 
 
-def _logit(p: float) -> float:
+def logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def _sigmoid(x: float) -> float:
+def sigmoid(x: float) -> float:
     return 1 / (1 + math.exp(-x))
+
+
+_logit, _sigmoid = logit, sigmoid  # the former names, which polymm.sim.realflow still imports
 
 
 def band_capital(market: SimMarket, rng: random.Random) -> float:
@@ -147,7 +150,7 @@ class SimulatedTraders:
         self.flows: dict[str, _MarketFlow] = {}
         for market in engine.markets.values():
             flow = self.flows[market.condition_id] = _MarketFlow(
-                logit=_logit(market.fair_value),
+                logit=logit(market.fair_value),
                 drift=self.rng.choice((-1, 1)) * scenario.drift_per_hour,
                 band_capital=band_capital(market, self.rng),
                 spread_cents=self.rng.choice(SPREAD_CENTS),
@@ -168,11 +171,11 @@ class SimulatedTraders:
         out: dict[str, list[int]] = {}
         for cid, flow in self.flows.items():
             market = self.engine.markets[cid]
-            logit, path = flow.logit, []
+            x, path = flow.logit, []  # the fair value's logit, stepped back a minute at a time
             for _ in range(minutes):
-                logit -= flow.drift * dt + diffusion * rng.gauss(0, 1)
-                logit = max(-LOGIT_BOUND, min(LOGIT_BOUND, logit))  # as the live process (step)
-                bid, ask = _touch(_sigmoid(logit) * PIPS, flow.spread_cents * CENT, market.tick_pips)
+                x -= flow.drift * dt + diffusion * rng.gauss(0, 1)
+                x = max(-LOGIT_BOUND, min(LOGIT_BOUND, x))  # as the live process (step)
+                bid, ask = _touch(sigmoid(x) * PIPS, flow.spread_cents * CENT, market.tick_pips)
                 path.append(bid + ask)
             out[cid] = path[::-1]
         return out
@@ -191,7 +194,7 @@ class SimulatedTraders:
             if p_jump and rng.random() < p_jump:
                 flow.logit += rng.gauss(0, sc.jump_sd)
             flow.logit = max(-LOGIT_BOUND, min(LOGIT_BOUND, flow.logit))
-            market.fair_value = _sigmoid(flow.logit)
+            market.fair_value = sigmoid(flow.logit)
             self._arbitrage(market)
             if rng.random() < p_taker:
                 self._random_taker(market)
@@ -287,7 +290,7 @@ class SimulatedTraders:
         if informed:
             move = depth_cents * 0.01 * self.rng.uniform(0.5, 1.0)
             p = min(0.98, max(0.02, market.fair_value + (move if buy_yes else -move)))
-            flow.logit = _logit(p)
+            flow.logit = logit(p)
             market.fair_value = p
 
     def _arbitrage(self, market: SimMarket) -> None:
