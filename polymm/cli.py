@@ -704,6 +704,8 @@ def sim_serve(
     speed: Optional[float] = typer.Option(None, help="Simulated seconds per wall second; 0 = manual clock (POST /_sim/advance)."),
     markets: Optional[int] = typer.Option(None, help="How many markets to generate besides the captured ones."),
     depth: Optional[int] = typer.Option(None, help="Price levels a side in every simulated book (default: 4–12, drawn per market)."),
+    universe: Optional[str] = typer.Option(None, help="real (drawn from the real reward universe) | generated "
+                                           "(default: venue.sim.universe)."),
     faults: Optional[Path] = typer.Option(None, help="Fault plan file (JSON or YAML) applied from the start."),
     fail_rate: float = typer.Option(0.0, help="Fraction of trades that end FAILED and are reversed."),
     mined_delay: Optional[float] = typer.Option(None, help="Simulated seconds from MATCHED to MINED (default 26, the captures; --instant: 2)."),
@@ -739,6 +741,8 @@ def sim_serve(
             speed=sim_cfg.speed if speed is None else speed,
             markets=sim_cfg.markets if markets is None else markets,
             depth=depth,
+            universe=sim_cfg.universe if universe is None else universe,
+            universe_file=sim_cfg.universe_file or None,
             initial_collateral_usdc=sim_cfg.initial_collateral_usdc,
             fail_rate=fail_rate,
             # an explicit --mined-delay / --confirmed-delay / --balance-delay wins over --instant's value
@@ -762,7 +766,8 @@ def sim_serve(
         typer.echo(f"polymm sim listening on {urls['clob_url']}", err=False)
         for name, url in urls.items():
             typer.echo(f"  {name}: {url}")
-        typer.echo(f"  seed={options.seed} scenario={options.scenario} speed={options.speed} markets={options.markets}")
+        typer.echo(f"  seed={options.seed} scenario={options.scenario} speed={options.speed} markets={options.markets} "
+                   f"universe={options.universe}")
         o = options
         typer.echo(f"  fees={'on' if o.taker_fees else 'off'} rebates={'on' if o.maker_rebates else 'off'} "
                    f"self_trades={'blocked' if o.self_trade_prevention else 'allowed'} mined_delay={o.mined_delay_s:g}s "
@@ -788,6 +793,50 @@ def sim_serve(
         why = "the port is already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
         raise CommandFailed(f"cannot listen on {host}:{port}: {why} — choose another --port "
                             "(or stop the process holding it)") from None
+
+
+@sim_app.command("universe")
+def sim_universe(
+    url: Optional[str] = typer.Option(None, help="A running venue's CLOB URL (e.g. http://127.0.0.1:8080); "
+                                      "without it a venue of --seed/--markets is started in-process."),
+    gamma_url: Optional[str] = typer.Option(None, help="Its Gamma URL (default: URL/gamma, the simulator's)."),
+    seed: Optional[int] = typer.Option(None, help="Seed of the in-process venue (default: venue.sim.seed)."),
+    markets: Optional[int] = typer.Option(None, help="Markets of the in-process venue (default: venue.sim.markets)."),
+    universe: Optional[str] = typer.Option(None, help="real | generated (default: venue.sim.universe)."),
+    minutes: int = typer.Option(0, min=0, help="Simulated minutes the in-process venue trades before it is measured."),
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """Print the quantiles of a venue's reward universe beside the real snapshot's, read through its public HTTP
+    surface as the snapshot job read Polymarket (sampling-markets, Gamma markets, POST /books)."""
+    from polymm.sim.calibration import comparison, measure_rows, measure_venue
+    from polymm.sim.realdata import load_rows, snapshot_path
+
+    if url is None:
+        from polymm.sim.runner import SimOptions, SimVenue
+
+        sim_cfg = _load_config(config).venue.sim
+        try:
+            options = SimOptions(seed=sim_cfg.seed if seed is None else seed, speed=0.0, rate_limits=False,
+                                 markets=sim_cfg.markets if markets is None else markets,
+                                 universe=sim_cfg.universe if universe is None else universe,
+                                 universe_file=sim_cfg.universe_file or None)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        running = SimVenue(options)
+        running.server.engine.advance(minutes * 60)  # before its thread starts: nothing else touches the engine
+        with running:
+            measured = measure_venue(running.urls["clob_url"], running.urls["gamma_url"])
+        where = f"in-process venue: seed {options.seed}, {options.markets} markets, universe {options.universe}"
+    else:
+        try:
+            measured = measure_venue(url, gamma_url or url.rstrip("/") + "/gamma")
+        except OSError as exc:
+            raise CommandFailed(f"cannot read the venue at {url}: {exc}") from None
+        where = url
+    lines, failures = comparison(measured, measure_rows(list(load_rows())))
+    typer.echo(f"{where} against {snapshot_path()}")
+    typer.echo("\n".join(lines))
+    typer.echo("out of tolerance:\n  " + "\n  ".join(failures) if failures else "all within tolerance")
 
 
 def _read_fault_plan(path: Path):

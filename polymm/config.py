@@ -119,6 +119,7 @@ JumpScope = Literal["market", "venue"]
 StopLossOn = Literal["best_bid", "midpoint"]
 VenueMode = Literal["embedded-sim", "remote"]
 SimScenario = Literal["calm", "trending", "jumpy"]
+SimUniverse = Literal["real", "generated"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 SignatureType = Annotated[Literal[0, 1, 2, 3], BeforeValidator(_signature_type_not_bool)]
 
@@ -320,6 +321,9 @@ class SimConfig(_Section):
     speed: Annotated[float, Field(gt=0)] = 1.0
     markets: Annotated[int, Field(ge=1)] = 300
     initial_collateral_usdc: NonNegativeDecimal = Decimal("1000")
+    # real: markets drawn from the real reward universe's snapshot (polymm.sim.realdata); generated: the old generator
+    universe: SimUniverse = "real"
+    universe_file: str = ""  # another snapshot file of the same fields; "" = the shipped one (or POLYMM_SIM_UNIVERSE_FILE)
 
 
 class VenueConfig(_Section):

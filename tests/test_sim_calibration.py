@@ -1,138 +1,109 @@
-"""The simulated universe against its calibration targets (docs/SIMULATION.md): one-cent touches, deep
-competing size at the touch, reward pools and min sizes in the captured ranges, and a reward income per
-dollar of competing capital within the publicly reported range — measured from the venue's own payout."""
+"""The simulated universe against the real one: 300 markets drawn from the reward-universe snapshot
+(polymm.sim.realdata), traded for half an hour, then measured through the venue's public HTTP surface as the snapshot
+job measured Polymarket (polymm.sim.calibration) — quantiles p10–p90 of pool, minimum size, spread, midpoint,
+in-band capital, yield and volume, the share of markets nobody qualifies in and the depth profile, each within the
+tolerance docs/SIMULATION.md states. `-s` prints the comparison.
+
+POLYMM_SIM_UNIVERSE=generated measures the old generator instead (it fails); POLYMM_SIM_UNIVERSE_FILE draws from and
+compares with another snapshot file of the same fields. The generated universe's own targets:
+tests/test_sim_calibration_generated.py."""
 
 from __future__ import annotations
 
-import json
+import os
 import statistics
-from pathlib import Path
+from collections import defaultdict
+from datetime import datetime, timezone
 
 import pytest
 
-from polymm.domain import rewards
-from polymm.sim.model import MICRO, PIPS
-from polymm.sim.payouts import market_q_by_maker
-from polymm.sim.runner import SimOptions, build_server
-from polymm.sim.traders import REWARD_PER_DOLLAR_DAY
+from polymm.sim.calibration import comparison, measure_rows, measure_venue
+from polymm.sim.model import MICRO, TAKER_ADDRESS, internal_owner
+from polymm.sim.realdata import load_rows, real_universe
+from polymm.sim.realflow import trades_per_day
+from polymm.sim.runner import SimOptions, SimVenue
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "polymarket"
-# publicly reported returns of reward farming (docs/SIMULATION.md): 5–15 %/month since 2025, 2–8 %/day at the 2024 peak
-REPORTED_LOW_PER_DAY = 0.05 / 30
-REPORTED_HIGH_PER_DAY = 0.15 / 30  # not above the post-2025 range: the 2024 peak (2–8 %/day) is gone
+UNIVERSE = os.environ.get("POLYMM_SIM_UNIVERSE", "real")
+MARKETS = 300
+WARM_UP_S = 1800
 
 
 @pytest.fixture(scope="module")
-def engine():
-    server = build_server(SimOptions(seed=11, speed=0, markets=60, scenario="calm", start_time=1_790_121_600))
-    server.engine.advance(1800)  # half an hour of trading: books as they settle, not as generated
-    return server.engine
+def venue():
+    options = SimOptions(seed=11, speed=0, markets=MARKETS, scenario="calm", start_time=1_790_121_600,
+                         rate_limits=False, universe=UNIVERSE)
+    running = SimVenue(options)
+    running.server.engine.advance(WARM_UP_S)  # before its thread starts: the engine is still the test's alone
+    with running:
+        yield running
 
 
-def rewarded(engine):
-    return [m for m in engine.markets.values() if m.rate_per_day > 0 and m.book.best_bid() and m.book.best_ask()]
+def test_the_universe_measures_as_the_snapshot_through_the_public_api(venue):
+    measured = measure_venue(venue.urls["clob_url"], venue.urls["gamma_url"])
+    lines, failures = comparison(measured, measure_rows(list(load_rows())))
+    print(f"\nuniverse={UNIVERSE}, {MARKETS} markets after {WARM_UP_S // 60} simulated minutes (calm, seed 11):")
+    print("\n".join(lines))
+    if failures:
+        print("OUT OF TOLERANCE:\n" + "\n".join(failures))
+    assert not failures, "\n".join(failures)
 
 
-def test_most_touches_are_one_cent_wide(engine):
-    widths = [(m.book.best_ask() - m.book.best_bid()) / PIPS for m in rewarded(engine)]
-    assert statistics.median(widths) == pytest.approx(0.01)
-    assert sum(w <= 0.0101 for w in widths) / len(widths) >= 0.5
+def test_makers_quote_on_the_markets_own_tick(venue):
+    """A 0.001-tick market's book uses the thousandths (not only whole cents); every price is on the market's tick."""
+    engine = venue.server.engine
+    fine = [m for m in engine.markets.values() if m.tick_pips == 10 and m.rate_per_day > 0]
+    assert len(fine) >= 20
+    off_cent = 0
+    for m in engine.markets.values():
+        prices = list(m.book.bids) + list(m.book.asks)
+        assert all(p % m.tick_pips == 0 for p in prices)
+        off_cent += m.tick_pips == 10 and any(p % 100 for p in prices)
+    assert off_cent >= len(fine) // 2
 
 
-def test_competing_size_at_the_touch_dwarfs_a_reward_minimum_quote(engine):
-    """The 2026 capture holds 182k / 228k shares at the touch; a quote of rewards_min_size is a sliver of it."""
-    capture = json.loads((FIXTURES / "ws_market_book_captured_2026.json").read_text())
-    best_bid = max(capture["bids"], key=lambda l: float(l["price"]))
-    best_ask = min(capture["asks"], key=lambda l: float(l["price"]))
-    assert round(float(best_ask["price"]) - float(best_bid["price"]), 4) == 0.01
-    assert float(best_bid["size"]) > 100 * 200 and float(best_ask["size"]) > 100 * 200  # vs the largest min size
-    ratios = []
-    for m in rewarded(engine):
-        touch = min(m.book.level_size(True, m.book.best_bid()), m.book.level_size(False, m.book.best_ask())) / MICRO
-        ratios.append(touch / max(m.rewards_min_size, m.min_order_size))
-    assert statistics.median(ratios) >= 10
-
-
-def test_reward_pools_and_min_sizes_span_the_captured_configs(engine):
-    detail = json.loads((FIXTURES / "clob_rewards_market_detail.json").read_text())["data"][0]
-    pools = sorted(m.rate_per_day for m in engine.markets.values() if m.rate_per_day > 0)
-    sizes = {m.rewards_min_size for m in engine.markets.values() if m.rate_per_day > 0}
-    assert pools[0] <= detail["rewards_config"][0]["rate_per_day"] * 2 and pools[-1] >= 75  # 2/day .. 75/day captured
-    assert {detail["rewards_min_size"], 200} <= sizes
-
-
-def test_the_pool_pays_competing_capital_within_the_reported_range(engine):
-    """Reward per dollar of in-band competing capital, from the venue's own scoring, per market and overall."""
-    per_dollar = []
-    for m in rewarded(engine):
-        bids, asks = m.book.token_levels(0)
-        mid = rewards.adjusted_midpoint([(p / PIPS, s / MICRO) for p, s in bids], [(p / PIPS, s / MICRO) for p, s in asks],
-                                        m.rewards_min_size)
-        if mid is None or not 0.1 <= mid <= 0.9:
-            continue
-        q = market_q_by_maker(m)
-        if not sum(q.values()):
-            continue
-        capital = 0.0
+def test_many_makers_hold_each_market(venue):
+    """Effective makers a market (1 / HHI of the resting size by maker address): a median near the 32 measured on
+    the venue (Dubach: volume-weighted HHI median 0.031)."""
+    engine = venue.server.engine
+    effective = []
+    for m in engine.markets.values():
+        size: dict[str, int] = defaultdict(int)
         for side in (m.book.bids, m.book.asks):
-            for px, level in side.items():
-                distance = abs(px / PIPS - mid) * 100
-                if distance < m.rewards_max_spread:
-                    price = px / PIPS if side is m.book.bids else 1 - px / PIPS
-                    capital += sum(o.remaining for o in level) / MICRO * price
-        per_dollar.append(m.rate_per_day / capital)
-    assert len(per_dollar) >= 10
-    middle = statistics.median(per_dollar)
-    print(f"median reward per dollar of in-band capital: {middle:.4%}/day")
-    assert REPORTED_LOW_PER_DAY <= middle <= REPORTED_HIGH_PER_DAY
-    assert middle == pytest.approx(REWARD_PER_DOLLAR_DAY, rel=0.6)
+            for level in side.values():
+                for o in level:
+                    if o.internal:
+                        size[o.maker_address] += o.remaining
+        total = sum(size.values())
+        if total:
+            effective.append(1 / sum((s / total) ** 2 for s in size.values()))
+    middle = statistics.median(effective)
+    print(f"\neffective makers a market: median {middle:.1f}, p10 {statistics.quantiles(effective, n=10)[0]:.1f}")
+    assert 20 <= middle <= 45
 
 
-def test_the_competing_makers_are_two_sided_so_the_public_book_bounds_their_score(engine):
-    """The estimate of the competition from the public book (`competition_q_min`: the most any split among makers
-    can score) against what the venue scores the makers resting there, market by market. Inside [0.10, 0.90] it
-    may overstate (a one-sided maker scores a third; the venue's measured share replaces it once we rest); outside,
-    only two-sided liquidity scores, and a book whose makers were one-sided would score a fraction of the estimate
-    (seen before the makers held both sides of a level: 3.6×, 11× and 643× in three markets of this universe)."""
-    inside, outside = [], []
-    for m in rewarded(engine):
-        bids, asks = m.book.token_levels(0)
-        mid = rewards.adjusted_midpoint([(p / PIPS, s / MICRO) for p, s in bids], [(p / PIPS, s / MICRO) for p, s in asks],
-                                        m.rewards_min_size)
-        scored = sum(market_q_by_maker(m).values())
-        if mid is None or scored <= 0:
-            continue
-        book = [rewards.RestingOrder(o.side, o.outcome_index, o.price_pips / PIPS, o.remaining / MICRO)
-                for side in (m.book.bids, m.book.asks) for level in side.values() for o in level]
-        ratio = rewards.competition_q_min(book, mid, m.rewards_max_spread, m.rewards_min_size) / scored
-        (inside if 0.1 <= mid <= 0.9 else outside).append(ratio)
-    print(f"estimate / venue score: inside {statistics.median(inside):.3f} (n={len(inside)}), "
-          f"outside {sorted(round(r, 3) for r in outside)}")
-    assert len(inside) >= 10 and len(outside) >= 3
-    assert min(inside) >= 1 - 1e-9  # never understates the competition
-    assert all(1 - 1e-9 <= r <= 1.3 for r in outside)
-
-
-def test_the_makers_stay_two_sided_through_a_day_of_trend():
-    """As a trend carries the touch across the ladder, the in-band levels are re-quoted by the maker their distance
-    from the touch names, so near the extremes — where only two-sided liquidity scores — the venue still scores the
-    book about as the public-book estimate does. Before (the levels kept the maker that placed them): 7 of 27
-    observations outside [0.10, 0.90] scored nothing at all, and a newcomer's 5-share quote took the whole pool."""
-    server = build_server(SimOptions(seed=2, speed=0, markets=20, scenario="trending", start_time=1_790_121_600))
-    engine, outside = server.engine, []
-    for _ in range(6):
-        engine.advance(7200)
-        for m in rewarded(engine):
-            bids, asks = m.book.token_levels(0)
-            mid = rewards.adjusted_midpoint([(p / PIPS, s / MICRO) for p, s in bids],
-                                            [(p / PIPS, s / MICRO) for p, s in asks], m.rewards_min_size)
-            if mid is None or 0.1 <= mid <= 0.9:
-                continue
-            book = [rewards.RestingOrder(o.side, o.outcome_index, o.price_pips / PIPS, o.remaining / MICRO)
-                    for side in (m.book.bids, m.book.asks) for level in side.values() for o in level]
-            estimate = rewards.competition_q_min(book, mid, m.rewards_max_spread, m.rewards_min_size)
-            if estimate > 0:
-                outside.append(sum(market_q_by_maker(m).values()) / estimate)
-    print(f"venue score / estimate outside [0.10, 0.90]: {sorted(round(r, 3) for r in outside)}")
-    assert len(outside) >= 10
-    assert min(outside) >= 0.75
+def test_taker_flow_follows_each_markets_volume(venue):
+    """Half an hour of taker trades per market against its row's 24 h volume: none where the volume was nil (only
+    stale quotes picked off), many where it was thousands of dollars, and the notional traded in the busy markets
+    about the volume's share of the half hour."""
+    if UNIVERSE != "real":
+        pytest.skip("the generated universe's flow is not drawn from volumes")
+    engine = venue.server.engine
+    start = datetime.fromtimestamp(1_790_121_600, tz=timezone.utc)
+    plans = real_universe(MARKETS, 11, start)[1]  # the same draw as the venue's (seeded)
+    taker = internal_owner(TAKER_ADDRESS)
+    trades: dict[str, int] = defaultdict(int)
+    notional: dict[str, float] = defaultdict(float)
+    for t in engine.trades_for(taker):
+        trades[t.taker_order.market.condition_id] += 1
+        notional[t.taker_order.market.condition_id] += t.size / MICRO * t.price_pips / 10_000
+    busy = [cid for cid, p in plans.items() if p.volume_24h_usd >= 2000]
+    quiet = [cid for cid, p in plans.items() if p.volume_24h_usd == 0]
+    assert busy and quiet
+    expected = sum(trades_per_day(plans[c].volume_24h_usd) for c in busy) * WARM_UP_S / 86_400
+    seen = sum(trades[c] for c in busy)
+    print(f"\nbusy markets ({len(busy)}): {seen} taker trades in {WARM_UP_S // 60} min, {expected:.0f} expected; "
+          f"quiet markets ({len(quiet)}): {sum(trades[c] for c in quiet)} trades")
+    assert 0.6 * expected <= seen <= 1.6 * expected + 5
+    assert sum(trades[c] for c in quiet) <= len(quiet) // 5
+    volume = sum(plans[c].volume_24h_usd for c in busy) * WARM_UP_S / 86_400
+    assert 0.3 * volume <= sum(notional[c] for c in busy) <= 3 * volume

@@ -113,7 +113,8 @@ def run_backtest(cfg: PolymmConfig, options: BacktestOptions, out_dir: Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     sim_options = SimOptions(seed=options.seed, scenario=options.scenario, speed=0.0, markets=options.markets,
                              initial_collateral_usdc=options.initial_collateral_usdc, rate_limits=False,
-                             start_time=options.start_time)
+                             start_time=options.start_time, universe=cfg.venue.sim.universe,
+                             universe_file=cfg.venue.sim.universe_file or None)
     venue = SimVenue(sim_options).start()
     try:
         return _run(cfg, options, out_dir, venue, progress)

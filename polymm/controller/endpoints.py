@@ -21,7 +21,8 @@ def venue_endpoints(cfg: PolymmConfig) -> Iterator[VenueEndpoints]:
 
     sim = venue.sim
     options = SimOptions(seed=sim.seed, scenario=sim.scenario, speed=sim.speed, markets=sim.markets,
-                         initial_collateral_usdc=float(sim.initial_collateral_usdc))
+                         initial_collateral_usdc=float(sim.initial_collateral_usdc), universe=sim.universe,
+                         universe_file=sim.universe_file or None)
     with SimVenue(options) as running:
         urls = running.urls
         yield VenueEndpoints(urls["clob_url"], urls["gamma_url"], urls["data_url"], urls["ws_url"], venue.chain_id,

@@ -18,6 +18,7 @@ from polymm.sim.engine import Engine, EngineSettings
 from polymm.sim.faults import FaultPlan, FaultPlanSpec
 from polymm.sim.participants import MarketSource
 from polymm.sim.payouts import RewardSampler
+from polymm.sim.realflow import RealUniverse
 from polymm.sim.server import SimServer
 from polymm.sim.traders import SCENARIOS
 from polymm.sim.universe import GeneratedUniverse
@@ -25,6 +26,7 @@ from polymm.sim.universe import GeneratedUniverse
 T = TypeVar("T")
 CLOCK_TICK_S = 0.05
 PAST_MINUTES = 1440  # the made-up price history a fresh venue answers GET /prices-history with (a day)
+UNIVERSES = ("real", "generated")
 
 
 @dataclass
@@ -54,6 +56,11 @@ class SimOptions:
     deposit_wallet_accounts: bool = False  # new accounts must trade through a deposit wallet (type 3)
     reward_sample_random: bool = True  # sample rewards at a random instant in each minute (else at its end)
     daily_payout: bool = True  # pay rewards and rebates at midnight UTC, nothing under $1
+    # where the markets and their flow come from: "real", drawn from the real reward universe's snapshot
+    # (polymm.sim.realdata; `universe_file` or POLYMM_SIM_UNIVERSE_FILE names another file of the same fields), or
+    # "generated", the seeded generator of before (polymm.sim.universe), kept for the tests written against it
+    universe: str = "real"
+    universe_file: str | None = None
 
     @classmethod
     def instant(cls, **overrides) -> "SimOptions":
@@ -67,6 +74,8 @@ class SimOptions:
             raise ValueError(f"scenario {self.scenario!r} — allowed: {', '.join(SCENARIOS)}")
         if self.markets < 0:
             raise ValueError(f"markets {self.markets} — must be ≥ 0 (generated markets besides the captured ones)")
+        if self.universe not in UNIVERSES:
+            raise ValueError(f"universe {self.universe!r} — allowed: {', '.join(UNIVERSES)}")
         if self.depth is not None and not 1 <= self.depth <= 200:
             raise ValueError(f"depth {self.depth} — must be between 1 and 200 levels")
         if self.speed < 0:
@@ -81,9 +90,9 @@ class SimOptions:
 
 
 def build_server(options: SimOptions, source: MarketSource | None = None) -> SimServer:
-    """The venue of `options`: an engine over the markets of `source` (default: the generated universe of the
-    options' seed, scenario and size), its participants stepped on the engine's clock, reward payouts, the HTTP
-    surfaces, a day of made-up price history and the options' fault plan."""
+    """The venue of `options`: an engine over the markets of `source` (default: the options' universe, real or
+    generated, of their seed, scenario and size), its participants stepped on the engine's clock, reward payouts,
+    the HTTP surfaces, a day of made-up price history and the options' fault plan."""
     settings = EngineSettings(
         seed=options.seed,
         start_time=float(int(options.start_time if options.start_time is not None else time.time())),
@@ -104,7 +113,10 @@ def build_server(options: SimOptions, source: MarketSource | None = None) -> Sim
     )
     # end dates are generated relative to the simulated start, so "days to end" stays meaningful in any year
     start = datetime.fromtimestamp(settings.start_time, tz=timezone.utc)
-    if source is None:
+    if source is None and options.universe == "real":
+        source = RealUniverse(options.markets, options.seed, SCENARIOS[options.scenario], now=start,
+                              levels=options.depth, snapshot=options.universe_file)
+    elif source is None:
         source = GeneratedUniverse(options.markets, options.seed, SCENARIOS[options.scenario], now=start,
                                    levels=options.depth)
     engine = Engine(source.markets(), settings)
