@@ -192,15 +192,19 @@ def keys_cmd(
     """Show the wallet's API credentials (redacted), or create them with --create.
 
     polymm derives them from the wallet at every start, so storing them is optional."""
-    from polymm.venue.account import SIGNATURE_TYPES, credentials, redact, signer_address
+    from polymm.venue.account import SIGNATURE_TYPES, credentials, redact, signer_address, wallet_findings
 
     cfg = _load_config(config)
     with _trading_gateway(cfg) as (trading, secrets):
         how, creds, reason = credentials(trading, create=create)
         signer = signer_address(trading)
-    funder = secrets.funder.get_secret_value() if secrets.funder else signer
-    typer.echo(f"wallet     {signer} (signer), funder {funder}, signature type {cfg.venue.signature_type} "
-               f"({SIGNATURE_TYPES.get(cfg.venue.signature_type, '?')})")
+    funder = secrets.funder.get_secret_value() if secrets.funder else None
+    # the funder rule of `check-config --remote`, not a guess: an unset funder is never shown as the signer
+    [wallet] = wallet_findings(cfg.venue.signature_type, signer, funder)
+    typer.echo(f"wallet     {signer} (signer), funder {funder or ('the signer' if wallet.ok else 'NOT SET')}, "
+               f"signature type {cfg.venue.signature_type} ({SIGNATURE_TYPES.get(cfg.venue.signature_type, '?')})")
+    if not wallet.ok:
+        typer.echo(wallet.line())
     if creds is None:
         if "Could not derive api key" in reason and not create:
             raise CommandFailed(f"this wallet has no API key at {cfg.venue.clob_url} yet ({reason}); "
@@ -215,6 +219,8 @@ def keys_cmd(
         typer.echo(f"POLYMARKET_API_KEY={creds.api_key}\nPOLYMARKET_API_SECRET={creds.api_secret}\n"
                    f"POLYMARKET_API_PASSPHRASE={creds.api_passphrase}")
 
+    if not wallet.ok:
+        raise CommandFailed(f"the API key is the signer's, but this wallet cannot trade as configured: {wallet.detail}")
 
 @app.command("markets")
 def markets_cmd(

@@ -141,3 +141,67 @@ def test_a_paper_run_keeps_the_previous_runs_ledger(tmp_path: Path) -> None:
     ran = run("reconcile", "--max-ticks", "1", env={**env, "POLYMM_LEDGER__KEEP_PAPER_RUNS": "0"}, timeout=180)
     assert ran.returncode == 0, ran.stderr
     assert not list(tmp_path.glob("paper-embedded-*Z.sqlite"))  # asked: none kept
+
+
+# --- item 5: the path to real money -------------------------------------------------------------------
+
+A_KEY = "0x" + "3c" * 32
+
+
+def remote(tmp_path: Path, url: str, **extra: str) -> dict[str, str]:
+    return {"POLYMM_VENUE__MODE": "remote", "POLYMM_VENUE__CLOB_URL": url, "POLYMM_VENUE__REQUEST_TIMEOUT_SECONDS": "3",
+            "POLYMM_LEDGER__PATH": str(tmp_path / "l.sqlite"), "POLYMM_LOGGING__DIRECTORY": str(tmp_path / "logs"),
+            "POLYMARKET_PRIVATE_KEY": A_KEY, **extra}
+
+
+def test_keys_with_a_safe_wallet_and_no_funder_says_what_check_config_says(venue, tmp_path: Path) -> None:
+    """Signature type 2 trades through a contract wallet: `keys` shows the signer's key but never passes the signer
+    off as the funder; it prints the same FAIL funder line as `check-config --remote` and exits 1."""
+    env = remote(tmp_path, venue.url, POLYMM_VENUE__SIGNATURE_TYPE="2")
+    keys = run("keys", "--create", env=env)
+    assert keys.returncode == 1, keys.stderr
+    assert "funder NOT SET" in keys.stdout and "api key" in keys.stdout, keys.stdout
+    [fail] = [line for line in keys.stdout.splitlines() if line.startswith("FAIL")]
+    assert fail.startswith("FAIL funder: venue.signature_type 2 (POLY_GNOSIS_SAFE) trades through a contract wallet")
+    assert one_line(keys, 1).endswith(fail[len("FAIL funder: "):])
+    checked = run("check-config", "--remote", env=env)
+    assert fail in checked.stdout.splitlines(), checked.stdout
+
+
+def test_keys_against_an_unreachable_venue_names_the_url_and_the_cause(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    line = one_line(run("keys", env=remote(tmp_path, f"http://127.0.0.1:{port}")), 1)
+    assert "Request exception" not in line
+    assert line.endswith(f"no reply from http://127.0.0.1:{port}/auth/derive-api-key: [Errno 111] Connection refused")
+
+
+# --- item 3: where to install polymm for the unit -----------------------------------------------------
+
+
+def protect_home(command: str) -> subprocess.CompletedProcess:
+    """`command` with /root and /home hidden, as the unit's ProtectHome=true hides them (empty and inaccessible)."""
+    inner = "mount -t tmpfs -o mode=000 tmpfs /root && mount -t tmpfs -o mode=000 tmpfs /home && " + command
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", inner], capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/unshare").exists() or not Path("/usr/bin/python3.11").exists(),
+                    reason="needs root, unshare and a system Python 3.11")
+def test_under_protect_home_a_venv_needs_a_python_outside_root_and_home(tmp_path: Path) -> None:
+    """docs/GOING-LIVE.md: a venv's python is a link to the Python it was built on; one under /root (pyenv, uv) is
+    hidden from the unit, one built on the system's /usr/bin/python3.11 is not."""
+    if os.path.realpath(ROOT / ".venv" / "bin" / "python").startswith(("/root/", "/home/")):
+        hidden = protect_home(f"{ROOT / '.venv' / 'bin' / 'polymm'} --version")
+        assert hidden.returncode != 0  # the interpreter behind the script is gone: the unit could never start
+    venv = tmp_path / "venv"
+    subprocess.run(["/usr/bin/python3.11", "-m", "venv", str(venv)], check=True, timeout=120)
+    # polymm and its dependencies as installed in the repository's venv (pure Python and cp311 wheels)
+    (venv / "lib" / "python3.11" / "site-packages" / "polymm-dev.pth").write_text(
+        f"import site; site.addsitedir({str(ROOT / '.venv' / 'lib' / 'python3.11' / 'site-packages')!r})\n")
+    seen = protect_home(f"{venv / 'bin' / 'python'} -c 'import sys; from polymm.cli import app; "
+                        "sys.argv = [\"polymm\", \"--version\"]; app()'")
+    assert seen.returncode == 0 and seen.stdout.startswith("polymm "), seen.stderr
