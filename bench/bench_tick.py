@@ -54,6 +54,7 @@ from polymm.observed.parse import live_order_from_wire, our_fills  # noqa: E402
 from polymm.observed.state import ObservedState  # noqa: E402
 from polymm.reconciler.gate import RiskLimits  # noqa: E402
 from polymm.reconciler.plan import PlanPolicy  # noqa: E402
+from polymm.reconciler.memory import TickMemory  # noqa: E402
 from polymm.reconciler.tick import ProjectedOrder, TickParams, act, decide, desired_state, sync  # noqa: E402
 from polymm.ledger import Ledger  # noqa: E402
 from polymm.venue.parse import book_from_wire  # noqa: E402
@@ -228,7 +229,7 @@ class Scenario:
 
     def tick(self):
         observed = self.observe()
-        return decide(self.snapshot(observed), observed, self.params, NOW_TS)
+        return decide(self.snapshot(observed), observed, TickMemory(), self.params, NOW_TS)[0]
 
     def stages(self, out: dict[str, list[float]]) -> None:
         """The same tick, stage by stage (what `decide` composes)."""

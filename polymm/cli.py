@@ -288,8 +288,11 @@ def plan_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Dry run: observe the venue, compute the desired state, plan and gate — list what the next tick would
-    do and why. Sends nothing to the venue and writes nothing to the ledger."""
+    do and why. Sends nothing to the venue and writes nothing to the ledger. It decides with the tick's memory
+    the ledger holds and, while a loop runs, with that loop's switches and heartbeat health as it recorded them
+    (polymm.controller.loop); with no loop running, with the defaults a starting loop has."""
     from polymm.controller.session import open_session
+    from polymm.reconciler.gate import OperatorState
 
     cfg = _load_config(config)
     secrets = _load_secrets()
@@ -297,8 +300,9 @@ def plan_cmd(
     owner = _running_loop(cfg)
     attach = owner if owner is not None and owner.embedded else None  # its venue, not a second simulator
     with open_session(cfg, secrets, dry_run=True, attach=attach) as session:
+        operator = session.controller.recorded_operator() if owner is not None else OperatorState()
         observed = session.controller.observe(rescan=True)
-        decision = session.controller.decide(observed, dry_run=True)
+        decision = session.controller.decide(observed, dry_run=True, operator=operator)
     from polymm.views.plan import plan_json, print_plan
 
     if as_json:

@@ -25,6 +25,7 @@ from polymm.controller.core import Controller
 from polymm.domain.types import Book, RewardMarket, Token
 from polymm.views.format import avg_price, money, money_json, price, shares
 from polymm.observed.state import ObservedState
+from polymm.reconciler.memory import TickMemory
 from polymm.reconciler.tick import decide
 from polymm.ledger import Ledger, NewOrder, ObservedFill
 from polymm.views.status import gather_status, render_status
@@ -217,7 +218,7 @@ def decision(tmp_path: Path):
         controller = Controller(CFG, None, None, ledger, clock=lambda: NOW)  # type: ignore[arg-type]
         observed = ObservedState(at=NOW, open_orders=(), fills=(), books=books, reward_markets=(a, b),
                                  collateral=D(1000), problems=("market 0xe5e5…: no market details",))
-        return decide(controller.snapshot(observed), observed, controller.tick_params(), NOW)
+        return decide(controller.snapshot(observed), observed, TickMemory(), controller.tick_params(), NOW)[0]
     finally:
         ledger.close()
 

@@ -5,6 +5,11 @@ snapshot and runs the one pure function `reconciler.tick.decide`; `reconcile` th
 decision's ledger changes in one transaction and executes its gated plan, `plan` prints it and
 writes nothing. Observation is I/O through the gateways; the ledger is written only here and in the
 executor, and always before the venue is asked to act.
+
+What the tick remembers between ticks is one frozen value, `self.memory` (reconciler.memory), moved on by
+the pure tick and stored in the ledger (cursor `tick_memory`) whenever a tick changed it; a new controller —
+a restart, `polymm reload`, `polymm plan` — starts from the stored one. The running loop's switches and
+heartbeat health are recorded beside it (cursor `operator_state`) for `polymm plan`.
 """
 
 from __future__ import annotations
@@ -21,16 +26,15 @@ from polymm.config import PolymmConfig
 from polymm.controller.executor import ExecutionReport, Executor
 from polymm.desired.funnel import SelectionParams, prefilter, select_markets
 from polymm.desired.hedge import HedgeParams
-from polymm.desired.toxicity import ToxicityParams, ToxicityState, paused, trend_known
-from polymm.desired.toxicity import step as toxicity_step
-from polymm.domain.exposure import BuyExposure
+from polymm.desired.toxicity import ToxicityParams, trend_known
 from polymm.domain.types import Fill, LiveOrder, RewardMarket
 from polymm.views.format import fill_text
 from polymm.marketdata.scope import EARLY_RESCAN_SPACING_S, WATCH_INTERVAL_S, BackgroundRescan, Rescanned, Scope
 from polymm.marketdata.source import VenueMarketData
 from polymm.observed.parse import live_order_from_wire, our_fills
 from polymm.observed.state import ObservedState, Unknown, known
-from polymm.reconciler.gate import RiskLimits
+from polymm.reconciler.gate import OperatorState, RiskLimits
+from polymm.reconciler.memory import TickMemory
 from polymm.reconciler.plan import PlanPolicy
 from polymm.reconciler.snapshot import LedgerSnapshot
 from polymm.reconciler.sync import OrderUpdate
@@ -46,6 +50,8 @@ __all__ = ["Controller", "Decision", "ProjectedOrder"]
 
 log = logging.getLogger("polymm.controller")
 TRADE_CURSOR = "trades_after"
+MEMORY_CURSOR = "tick_memory"  # the tick's memory (reconciler.memory), stored whenever a tick changed it
+OPERATOR_CURSOR = "operator_state"  # the running loop's switches and heartbeat health, for `polymm plan`
 CURSOR_OVERLAP_S = 60
 INITIAL_LOOKBACK_S = 300
 # The trades read: the venue lists every trade of ours since `after` (unix seconds, against `match_time`:
@@ -87,11 +93,9 @@ class Controller:
                                               cfg.strategy.trend_window_seconds, cfg.strategy.trend_move)
         self._scan_watchable: tuple[RewardMarket, ...] = ()  # the last inline full scan's markets to watch
         self._watched_at = float("-inf")  # when the watched markets' books were last read
-        self.toxicity = ToxicityState()  # the last midpoints and toxic events (polymm.desired.toxicity)
-        # token -> when this controller first saw the position (a maker hedge waits from then; after a restart
-        # the wait starts again, bounded by hedge_sell.maker_wait_seconds per restart)
-        self.position_since: dict[str, float] = {}
-        self.stop_since: dict[str, float] = {}  # token -> when the stop-loss first fired on it (in this process)
+        # what the tick remembers between ticks (reconciler.memory: toxicity, position ages, stop-loss timers,
+        # settling buys, positions checks), as stored in the ledger by the last tick that changed it
+        self.memory = self.stored_memory()
         self.limits = RiskLimits(cfg.strategy.max_exposure_per_market_usdc, cfg.strategy.max_total_exposure_usdc,
                                  market_caps={cid: o.max_exposure_usdc for cid, o in cfg.markets.overrides.items()
                                               if o.max_exposure_usdc is not None})
@@ -100,7 +104,6 @@ class Controller:
                                                           cfg.orderbook_service.volatility_check.window_samples)
         self.scope = Scope(cfg.loop.update_interval_seconds, cfg.strategy.max_markets)
         self.executor = Executor(ledger, trading, cfg, clock)
-        self.quoting_enabled = True  # False: the desired state holds hedges only (no buy quotes)
         self._details: dict[str, tuple[RewardMarket, float]] = {}  # markets we hold, off the reward list
         self._reads = ThreadPoolExecutor(2, thread_name_prefix="polymm-read")  # observe's parallel reads
         self.rescans = BackgroundRescan()  # rescans after the first run off the tick (polymm.marketdata.scope)
@@ -111,11 +114,6 @@ class Controller:
         self._newest_match: int | None = None  # the newest match time of ours seen (the recent window's base)
         self._full_trades_at = float("-inf")  # the controller's clock at the last whole-window trades read
         self.ticks_since_check: int | None = None  # ticks decided since the last positions check (None: never)
-        # token -> (ledger shares, venue shares) where two positions checks in a row found them apart
-        self.position_mismatches: dict[str, tuple[Decimal, Decimal]] = {}
-        self.position_suspects: dict[str, tuple[Decimal, Decimal]] = {}  # seen apart once, checked again
-        self.unhedged_for: dict[str, int] = {}  # token -> consecutive ticks a position had no hedge
-        self.settling: dict[str, tuple[BuyExposure, float]] = {}  # cancelled buys still counted (_settling_after)
         # lifecycle of the markets we hold orders or positions in (accepting orders, closed, resolution, tick),
         # read from Gamma with every positions check and right after a refusal that names the market's state
         self.market_states: dict[str, tuple[bool, bool, tuple | None, Decimal]] = {}
@@ -168,13 +166,16 @@ class Controller:
         problems.extend(book_problems)
         volatility = self.market_data.volatility(tokens, now)
         price_history = self._price_history(books, now)
+        listed = {t for ms in (reward_markets, other_markets) if known(ms) for m in ms for t in m.token_ids}
+        watched = {t: cid for t in books if t not in listed and (cid := self.scope.condition_of(t)) is not None}
         collateral = collateral_outcome.value if isinstance(collateral_outcome, Ok) else Unknown(collateral_outcome.reason)
         return ObservedState(at=now, open_orders=open_orders, fills=fills, books=books, reward_markets=reward_markets,
                              other_markets=other_markets, venue_positions=venue_positions,
-                             venue_overrides={t: v for t, (_, v) in self.position_mismatches.items()}, collateral=collateral, volatility=volatility, problems=tuple(problems),
+                             venue_overrides={t: v for t, (_, v) in self.memory.position_mismatches.items()},
+                             collateral=collateral, volatility=volatility, problems=tuple(problems),
                              full_scan=full_scan, fills_unknown_markets=frozenset(fills_unknown_markets),
                              fills_complete=fills_complete,
-                             reward_shares=reward_shares, price_history=price_history)
+                             reward_shares=reward_shares, price_history=price_history, watched_markets=watched)
 
     def _price_history(self, books, now: float) -> dict[str, tuple]:
         """The venue's recent prices of the tokens with a midpoint the trend rule has not watched yet, so it judges them
@@ -183,7 +184,7 @@ class Controller:
         window = self.toxicity_params.trend_window_s
         if window <= 0:
             return {}
-        wanted = sorted(t for t, b in books.items() if b.midpoint is not None and not trend_known(self.toxicity, t, now))
+        wanted = sorted(t for t, b in books.items() if b.midpoint is not None and not trend_known(self.memory.toxicity, t, now))
 
         def one(token: str):
             try:
@@ -406,53 +407,52 @@ class Controller:
         return markets, list(dict.fromkeys(tokens))
 
     # ------------------------------------------------------------------ decide and apply
-    def tick_params(self, observed: ObservedState | None = None) -> TickParams:
-        """The tick's parameters; with an observation, also what the controller remembers between ticks (position
-        ages, the markets it steps back from), as of that observation — without changing what it remembers."""
+    def tick_params(self, operator: OperatorState = OperatorState()) -> TickParams:
+        """The tick's parameters: the configuration's, the executor's post-only mode, the operator's switches."""
         hedge = replace(self.hedge_params, post_only=True) if self.executor.post_only_mode() else self.hedge_params
-        ages: dict[str, float] = {}
-        pause: dict[str, str] = {}
-        stop_ages: dict[str, float] = {}
-        if observed is not None:
-            ages = {t: observed.at - since for t, since in self._position_opened(observed.at).items()}
-            pause = paused(self._toxicity_after(observed), observed.at, self.toxicity_params)
-            stop_ages = {t: observed.at - since for t, since in self.stop_since.items()}
-        settling = tuple(b for b, _ in self._settling_after(observed).values()) if observed is not None else ()
         return TickParams(self.params, hedge, self.cfg.hedge_sell.dynamic_follow_enabled, self.policy,
-                          self.limits, self.cfg.controller.open_orders_grace_seconds, self.quoting_enabled,
-                          INITIAL_LOOKBACK_S, CURSOR_OVERLAP_S, ages, pause, settling, stop_ages)
+                          self.limits, self.cfg.controller.open_orders_grace_seconds, INITIAL_LOOKBACK_S,
+                          CURSOR_OVERLAP_S, self.toxicity_params, operator)
 
-    def _settling_after(self, observed: ObservedState) -> dict[str, tuple[BuyExposure, float]]:
-        """Our cancelled buys still counted against the caps after this observation: those whose cancel the venue
-        confirmed after the last trades read that knew their market's fills. A fill that came just before a
-        cancel shows only in a later trades read; with that read failing (or a row of the market unreadable)
-        the order, cancelled in the ledger, would count for nothing and the market could be bought past its cap
-        (measured: a storm at 40 % faults ended at 1.08 × the cap). Nothing is stored here."""
-        pending = dict(self.settling)
-        pending.update({oid: (b, at) for oid, b, at in self.executor.cancelled_buys})
-        if not known(observed.fills) or not observed.fills_complete:  # a recent-window read releases nothing
-            return pending
-        return {oid: (b, at) for oid, (b, at) in pending.items()
-                if b.condition_id in observed.fills_unknown_markets or at >= observed.at}
+    # ------------------------------------------------------------------ the memory and the switches, stored
+    def stored_memory(self) -> TickMemory:
+        """The memory the last tick stored in the ledger; empty when none was (or it cannot be read: logged)."""
+        text = self.ledger.get_cursor(MEMORY_CURSOR)
+        if text is None:
+            return TickMemory()
+        try:
+            return TickMemory.from_json(text)
+        except ValueError as exc:
+            log.warning("the stored tick memory is not used, the tick starts from empty memory: %s", exc)
+            return TickMemory()
 
-    def _toxicity_after(self, observed: ObservedState) -> ToxicityState:
-        """The toxicity state after this observation's midpoints and buy fills (pure step, nothing stored)."""
-        if not self.toxicity_params.active:
-            return self.toxicity
-        mids = {}
-        if known(observed.books):
-            market_of = {t: m.condition_id for ms in (observed.reward_markets, observed.other_markets) if known(ms)
-                         for m in ms for t in m.token_ids}
-            for token, book in observed.books.items():
-                cid = market_of.get(token) or self.scope.condition_of(token)  # else a market only watched
-                if book.midpoint is not None and cid is not None:
-                    mids[token] = (cid, book.midpoint)
-        buys = []
-        if known(observed.fills):
-            buys = [(f.condition_id, float(f.match_time), f.size, f.price) for f in observed.fills
-                    if f.side == "BUY" and f.status != "FAILED"]
-        return toxicity_step(self.toxicity, observed.at, mids, buys, self.toxicity_params, observed.price_history)
+    def _remember(self, memory: TickMemory) -> None:
+        """Keep the memory for the next tick, and store it when it changed (a restart or a reload loads it)."""
+        if memory != self.memory:
+            self.ledger.set_cursor(MEMORY_CURSOR, memory.to_json())
+        self.memory = memory
 
+    def record_operator(self, operator: OperatorState) -> None:
+        """Store the running loop's switches and heartbeat health, when they changed, for `polymm plan`."""
+        if operator != getattr(self, "_operator_stored", None):
+            self.ledger.set_cursor(OPERATOR_CURSOR, operator.to_json())
+            self._operator_stored = operator
+
+    def recorded_operator(self) -> OperatorState:
+        """The switches the running loop last recorded (the defaults if it has recorded none)."""
+        text = self.ledger.get_cursor(OPERATOR_CURSOR)
+        try:
+            return OperatorState.from_json(text) if text is not None else OperatorState()
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("the running loop's recorded switches are unreadable, the defaults are used: %s", exc)
+            return OperatorState()
+
+    def _memory_for(self, snapshot: LedgerSnapshot, now: float) -> TickMemory:
+        """The memory this tick starts from: the kept one, with the buys whose cancel the executor confirmed since,
+        and the ages of positions it lacks from the ledger's fills (a ledger older than the memory)."""
+        memory = self.memory.with_cancelled_buys(self.executor.cancelled_buys)
+        missing = [t for t, p in snapshot.positions.items() if p.size > 0 and t not in memory.position_since]
+        return memory.with_positions_opened({t: min(self.ledger.position_opened_at(t) or now, now) for t in missing})
 
     def snapshot(self, observed: ObservedState) -> LedgerSnapshot:
         """The ledger rows this observation concerns (bounded by what is live, not by history)."""
@@ -460,10 +460,14 @@ class Controller:
         fills = list(observed.fills) if known(observed.fills) else []
         return self.ledger.tick_snapshot(open_ids, fills, TRADE_CURSOR)
 
-    def decide(self, observed: ObservedState, dry_run: bool = False) -> Decision:
+    def decide(self, observed: ObservedState, dry_run: bool = False,
+               operator: OperatorState = OperatorState()) -> Decision:
         """From observation to a gated plan through the one pure function. Unless dry_run, the decision's
-        ledger changes are applied (one transaction) before it is returned, ready to execute."""
-        decision = decide(self.snapshot(observed), observed, self.tick_params(observed), observed.at)
+        ledger changes are applied (one transaction) before it is returned, ready to execute, and the memory
+        the tick leaves is kept (and stored when it changed)."""
+        snapshot = self.snapshot(observed)
+        decision, memory = decide(snapshot, observed, self._memory_for(snapshot, observed.at),
+                                  self.tick_params(operator), observed.at)
         if known(observed.reward_markets):  # what the next ticks look at (polymm.marketdata.scope)
             if observed.full_scan:
                 self.scope.scanned([ev.market.condition_id for ev in decision.selection.ranked], observed.at,
@@ -472,57 +476,32 @@ class Controller:
                 self.scope.narrow_result(len(decision.selection.selected), observed.at)
         if not dry_run:
             self.apply(decision.changes)
-            self.settling = self._settling_after(observed)
             self.executor.cancelled_buys.clear()
-            self._track(decision)
-            self.toxicity = self._toxicity_after(observed)
-            held = {t for t, p in decision.positions.items() if p.size > 0}
-            opened = self._position_opened(observed.at, held)
-            self.position_since = {t: opened.get(t, observed.at) for t in held}
-            self.stop_since = self._stops_after(decision, observed, held)
+            self._track(decision, memory)
+            self._remember(memory)
         return decision
 
-    def _stops_after(self, decision: Decision, observed: ObservedState, held: set[str]) -> dict[str, float]:
-        """When the stop-loss first fired on each position it fires on in this decision; a position it no longer
-        fires on (the book came back) starts again from zero."""
-        return {t: self.stop_since.get(t, observed.at) for t in decision.desired.stops if t in held}
-
-    def _position_opened(self, now: float, held: set[str] | None = None) -> dict[str, float]:
-        """When each position we hold was opened: remembered since this process first saw it, else from the
-        ledger's fills (a restart, or `polymm plan` in its own process), so the maker hedge's wait is neither
-        started again by a restart nor previewed differently by the dry run."""
-        if held is None:
-            held = {t for t, p in self.ledger.positions().items() if p.size > 0}
-        return {t: self.position_since[t] if t in self.position_since
-                else min(self.ledger.position_opened_at(t) or now, now) for t in held}
-
-    def _track(self, decision: Decision) -> None:
-        """What health reports across ticks: the last positions check, and how long each position went unhedged."""
+    def _track(self, decision: Decision, memory: TickMemory) -> None:
+        """When the venue's positions and the markets' lifecycle are read next, and the differences newly confirmed."""
         if decision.position_check is not None:
-            # a difference counts once two checks in a row see it (the venue's positions may lag a fill);
-            # a first sighting is checked again on the next tick
-            seen = dict(decision.position_check)
-            confirmed = {t: v for t, v in seen.items() if t in self.position_suspects or t in self.position_mismatches}
-            for token, (ours, theirs) in confirmed.items():
-                if token not in self.position_mismatches:
+            for token, (ours, theirs) in memory.position_mismatches.items():
+                if token not in self.memory.position_mismatches:
                     log.warning("position of %s… differs from the venue's: ledger %s, venue %s shares",
                                 token[:12], ours, theirs)
-            self.position_mismatches = confirmed
-            self.position_suspects = {t: v for t, v in seen.items() if t not in confirmed}
-            self.ticks_since_check = self.cfg.controller.positions_check_ticks - 1 if self.position_suspects else 0
+            # a first sighting is checked again on the next tick
+            self.ticks_since_check = self.cfg.controller.positions_check_ticks - 1 if memory.position_suspects else 0
         if self.ticks_since_check is not None:
             self.ticks_since_check += 1
         if self._states_ticks is not None:
             self._states_ticks += 1
-        self.unhedged_for = {t: self.unhedged_for.get(t, 0) + 1 for t in decision.unhedged}
 
     def health_problems(self) -> list[str]:
         """Why health is degraded beyond this tick's reads: positions unlike the venue's, hedges missing too long."""
         out = [f"position of {t[:12]}… differs from the venue's: ledger {ours}, venue {theirs} shares "
-               "(the exposure cap counts the venue's)" for t, (ours, theirs) in sorted(self.position_mismatches.items())]
+               "(the exposure cap counts the venue's)" for t, (ours, theirs) in sorted(self.memory.position_mismatches.items())]
         k = self.cfg.controller.settle_ticks
         out += [f"position in {t[:12]}… unhedged for {n} ticks (more than controller.settle_ticks = {k})"
-                for t, n in sorted(self.unhedged_for.items()) if n > k]
+                for t, n in sorted(self.memory.unhedged_for.items()) if n > k]
         return out
 
     def record_observation(self, observed: ObservedState) -> list[OrderUpdate]:

@@ -20,6 +20,14 @@ quoting off, until no position is left to hedge (the hedges sold) or its timeout
 full stop. Operator requests arrive over the control channel (control.py) and run on this thread
 between ticks: pause/resume (quoting off/on; hedging continues), reload (config.yaml re-read,
 validated, applied or refused), cancel-all (quoting and hedging off until resume), stop.
+
+The switches (quoting, hedging) and the heartbeat's health are inputs of the pure tick (`OperatorState`,
+reconciler.gate), so its gated plan drops exactly what the loop does not place, and are recorded in the
+ledger whenever they change, for `polymm plan` (a separate process) to decide with the same inputs. The
+ledger rather than the control socket: the socket is served only between ticks (a plan would wait out a
+long tick, and hang on a stuck loop), while the ledger is readable at any time, is already what plan reads
+the tick's memory from, and holds switches and memory consistent with the ledger rows plan reads with them.
+A reload keeps the switches (they live here, not in the controller), the tick's memory and the market names.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
 from polymm.views.catalog import CatalogWriter
@@ -44,7 +52,7 @@ from polymm.controller.wake import FillSignal, MarketChannelWaker, UserChannelWa
 from polymm.views.format import money
 from polymm.observed.state import known
 from polymm.telemetry.observers import Observers
-from polymm.reconciler.gate import GatedPlan
+from polymm.reconciler.gate import GatedPlan, OperatorState
 from polymm.reconciler.plan import Cancel
 from polymm.venue.outcomes import Ok
 
@@ -193,19 +201,13 @@ class Service:
             observed = self.controller.observe()
         t_observe = time.monotonic() - t0
         self._unknown_own_orders(observed)
-        self.controller.quoting_enabled = not self.paused and not self.unknown_own
-        decision = self.controller.decide(observed)
+        operator = self.operator_state()
+        self.controller.record_operator(operator)
+        decision = self.controller.decide(observed, operator=operator)
         t_decide = time.monotonic() - t0 - t_observe
         health, why = self._health(decision)
-        gated = decision.gated
+        gated = decision.gated  # the operator's switches and the heartbeat are gated in the pure tick
         self.hedges_wanted = sum(1 for o in decision.desired.orders if o.role == "hedge")
-        if not self.hedging_enabled and gated.places:
-            gated = replace(gated, places=tuple(p for p in gated.places if p.order.role != "hedge"), dropped=gated.dropped
-                            + tuple((p, "hedging off by the operator (cancel --all)") for p in gated.places
-                                    if p.order.role == "hedge"))
-        if not self.heartbeat.healthy and gated.places:
-            gated = replace(gated, places=(), dropped=gated.dropped + tuple(
-                (p, "heartbeat not healthy: placing stopped") for p in gated.places))
         t_gate = time.monotonic()
         if gated.places and not self.skipped_execute and self.urgent.missed(self.controller.trades_read_at,
                                                                             _trade_ids(observed.fills)):
@@ -242,6 +244,17 @@ class Service:
         self.failing_ticks, self.last_failure = 0, None
         self._log_progress(summary, report)
         return TickResult(self.ticks, health, why, report, decision)
+
+    def operator_state(self) -> OperatorState:
+        """The switches as they stand (operator requests, live orders the ledger lacks) and the heartbeat's health."""
+        off = ("stop --keep-hedges: quoting off until the positions are sold" if self.keep_hedges_until is not None
+               else "paused by the operator (cancel --all): polymm resume restarts it" if not self.hedging_enabled
+               else "paused by the operator (polymm resume)" if self.paused
+               else f"{len(self.unknown_own)} live order(s) under our API key are not in the ledger"
+               if self.unknown_own else "")
+        healthy = self.heartbeat.healthy
+        problem = "" if healthy else (self.heartbeat.last_error or "starting")
+        return OperatorState(not self.paused and not self.unknown_own, self.hedging_enabled, healthy, off, problem)
 
     def _health(self, decision: Decision) -> tuple[str, str]:
         obs = decision.observed
@@ -339,7 +352,7 @@ class Service:
             "user_channel": bool(self.waker and self.waker.connected),
             "market_data": self.controller.market_data.freshness(time.time()),
             "notes": (list(decision.desired.notes) + list(decision.observed.problems) + report.notes)[:20],
-            "quoting": self.controller.quoting_enabled,
+            "quoting": not self.paused and not self.unknown_own,
             "hedging": self.hedging_enabled,
             "pid": os.getpid(),
         }
@@ -458,12 +471,10 @@ class Service:
         command = request.body.get("command")
         if command == "pause":
             self.paused = True
-            self.controller.quoting_enabled = False
             self._safe_tick()
             request.answer(True, f"quoting paused: {self._live_summary()}; hedging continues", **self._live())
         elif command == "resume":
             self.paused, self.hedging_enabled, self.keep_hedges_until = False, True, None
-            self.controller.quoting_enabled = True
             self._safe_tick()
             request.answer(True, f"quoting resumed: {self._live_summary()}", **self._live())
         elif command == "reload":
@@ -471,7 +482,6 @@ class Service:
             request.answer(ok, message)
         elif command == "cancel_all":
             self.paused, self.hedging_enabled = True, False
-            self.controller.quoting_enabled = False
             report = self._cancel_ours("polymm cancel --all")
             outcome = self.session.trading.cancel_all()  # also whatever else rests on the account
             extra = len(outcome.value.get("canceled", [])) if isinstance(outcome, Ok) else 0
@@ -485,7 +495,6 @@ class Service:
                 timeout = float(request.body.get("timeout") or 600)
                 self.keep_hedges_until = time.time() + timeout
                 self.paused = True
-                self.controller.quoting_enabled = False
                 self._safe_tick()
                 request.answer(True, f"stopping with hedges kept: quoting off, the loop (PID {os.getpid()}) stays up "
                                f"heartbeating until no position is left to hedge or {timeout:.0f} s pass, then stops "
@@ -523,8 +532,12 @@ class Service:
         changed = [name for name in type(new).model_fields if getattr(new, name) != getattr(old, name)]
         controller = Controller(new, self.session.public, self.session.trading, self.ledger,
                                 market_data=self.controller.market_data)
-        controller.quoting_enabled = self.controller.quoting_enabled
+        # what the running controller knows that the configuration does not change: the tick's memory (pauses,
+        # position ages, stop timers, settling buys), cancels confirmed since its last tick, the market names
+        controller.memory = self.controller.memory
+        controller.executor.cancelled_buys = self.controller.executor.cancelled_buys
         controller.executor.failures = self.controller.executor.failures
+        controller.market_names = self.controller.market_names
         self.controller = self.session.controller = controller
         self.cfg = self.session.cfg = new
         self.heartbeat.interval_s = new.controller.heartbeat_interval_seconds

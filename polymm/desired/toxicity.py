@@ -92,6 +92,29 @@ class ToxicityState:
         """Jumps per market-hour watched, with the prior."""
         return (self.jump_count + RATE_PRIOR_JUMPS) / (self.watched_hours + RATE_PRIOR_HOURS)
 
+    def to_wire(self) -> dict:
+        """The state as JSON-ready data (Decimals as strings: exact), for the tick memory's storage."""
+        def points(ps):
+            return [[t, str(p)] for t, p in ps]
+        return {"mids": {k: [at, str(m)] for k, (at, m) in self.mids.items()},
+                "events": {k: list(v) for k, v in self.events.items()},
+                "recent": {k: points(v) for k, v in self.recent.items()},
+                "jumps": {k: list(v) for k, v in self.jumps.items()},
+                "seen": dict(self.seen), "jump_count": self.jump_count, "watched_hours": self.watched_hours,
+                "rate_at": self.rate_at, "trend": {k: [cid, points(v)] for k, (cid, v) in self.trend.items()}}
+
+    @classmethod
+    def from_wire(cls, raw: dict) -> "ToxicityState":
+        def points(ps):
+            return tuple((float(t), Decimal(p)) for t, p in ps)
+        return cls({k: (float(at), Decimal(m)) for k, (at, m) in raw["mids"].items()},
+                   {k: (float(at), str(why)) for k, (at, why) in raw["events"].items()},
+                   {k: points(v) for k, v in raw["recent"].items()},
+                   {k: (float(at), str(why)) for k, (at, why) in raw["jumps"].items()},
+                   {k: float(at) for k, at in raw["seen"].items()}, float(raw["jump_count"]),
+                   float(raw["watched_hours"]), None if raw["rate_at"] is None else float(raw["rate_at"]),
+                   {k: (str(cid), points(v)) for k, (cid, v) in raw["trend"].items()})
+
 
 def _window(recent: tuple[tuple[float, Decimal], ...], now: float, mid: Decimal) -> tuple[tuple[float, Decimal], ...]:
     """The token's midpoints within SUDDEN_S of `now`, with `mid` seen now (an unchanged midpoint only moves

@@ -47,6 +47,9 @@ class ObservedState:
     # for tokens the trend rule has not watched yet, the venue's price a minute over its window (GET /prices-history,
     # polymm.desired.toxicity): (unix seconds, price), oldest first; a token whose read failed is absent
     price_history: Mapping[str, tuple[tuple[float, Decimal], ...]] = field(default_factory=dict)
+    # token -> condition id of the books read only to watch their markets (polymm.marketdata.scope): markets in
+    # neither list above, whose midpoints the toxicity rules still follow
+    watched_markets: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def fills_unknown(self) -> bool | frozenset[str]:

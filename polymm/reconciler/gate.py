@@ -15,11 +15,18 @@ Limits, in order, for each place (hedges first, as planned):
 - the rate budget: at most `max_places` places and `max_cancels` cancels per tick (the venue's
   burst sizes); the rest wait for the next tick (`deferred` cancels), and so does a replacement
   whose predecessor's cancel was deferred.
+Then the operator's switches and the heartbeat (`OperatorState`, the running loop's): with hedging off
+(`polymm cancel --all`, until resume) hedge places are dropped; with the heartbeat not healthy every
+place is (the venue would cancel it within seconds). Quoting off (pause, cancel --all, stop
+--keep-hedges, or live orders under our key the ledger lacks) desires no quotes at all
+(`polymm.desired.state`), so there is none to drop. `exposure_after` is the risk gate's, before
+these drops (what the places would add once the switches allow them).
 Every dropped, shrunk or deferred action carries its reason.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_FLOOR, Decimal
 from typing import Iterable, Mapping
@@ -43,6 +50,28 @@ class RiskLimits:
 
     def market_cap(self, condition_id: str) -> Decimal:
         return self.market_caps.get(condition_id.lower(), self.max_exposure_per_market)
+
+
+@dataclass(frozen=True)
+class OperatorState:
+    """The running loop's switches and its heartbeat's health: inputs of the tick like any other, so `polymm plan`
+    (which reads the loop's, controller/core.py) shows every drop the loop makes."""
+
+    quoting: bool = True
+    hedging: bool = True
+    heartbeat_healthy: bool = True
+    quoting_off: str = ""  # why quoting is off (shown in the desired state's notes)
+    heartbeat_problem: str = ""  # why the heartbeat is not healthy
+
+    def to_json(self) -> str:
+        return json.dumps({"quoting": self.quoting, "hedging": self.hedging, "heartbeat_healthy": self.heartbeat_healthy,
+                           "quoting_off": self.quoting_off, "heartbeat_problem": self.heartbeat_problem}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "OperatorState":
+        raw = json.loads(text)
+        return cls(bool(raw["quoting"]), bool(raw["hedging"]), bool(raw["heartbeat_healthy"]), str(raw["quoting_off"]),
+                   str(raw["heartbeat_problem"]))
 
 
 @dataclass(frozen=True)
@@ -143,6 +172,20 @@ def gate(
         kept.append(place)
 
     return GatedPlan(tuple(cancels), tuple(kept), tuple(dropped), tuple(shrunk), before, dict(exposure), deferred)
+
+
+def switched(gated: GatedPlan, operator: OperatorState) -> GatedPlan:
+    """The gated plan less the places the operator's switches and the heartbeat stop (see the module docstring)."""
+    places, dropped = gated.places, list(gated.dropped)
+    if not operator.hedging:
+        dropped += [(p, "hedging off by the operator (cancel --all)") for p in places if p.order.role == "hedge"]
+        places = tuple(p for p in places if p.order.role != "hedge")
+    if not operator.heartbeat_healthy:
+        dropped += [(p, "heartbeat not healthy: placing stopped") for p in places]
+        places = ()
+    if places is gated.places:
+        return gated
+    return replace(gated, places=places, dropped=tuple(dropped))
 
 
 def _floor(size: Decimal) -> Decimal:

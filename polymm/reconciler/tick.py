@@ -1,11 +1,14 @@
-"""One tick's decision, pure: (ledger snapshot, observation, params, now) -> Decision.
+"""One tick's decision, pure: (ledger snapshot, observation, memory, params, now) -> (Decision, next memory).
 
 `Decision` holds everything the tick decided: the ledger changes the observation implies (new
 fills, fill status moves, order transitions, the trade cursor), the state they leave (our active
 orders and positions, projected), the selection, the desired state, the plan and the gated plan.
 `polymm reconcile` applies `decision.changes` in one ledger transaction and executes
 `decision.gated`; `polymm plan` prints the same decision and applies nothing — there is no second
-code path that could disagree with the tick it previews.
+code path that could disagree with the tick it previews. The memory (`reconciler.memory.TickMemory`: position
+ages, stop-loss timers, the toxicity state, cancelled buys still settling, the positions checks) is moved on
+here, once per tick; the operator's switches and the heartbeat's health (`params.operator`) are gated here
+too, so the decision's dropped places are every drop the loop makes.
 
 The snapshot is what one tick reads from the ledger, bounded by what is live, never the closed
 history: the active orders, the closed orders the observation names (a late fill, a stray), the
@@ -32,6 +35,7 @@ from typing import Iterable, Mapping, Sequence
 
 from polymm.desired.funnel import Selection, SelectionParams, select_markets
 from polymm.desired.hedge import HedgeParams
+from polymm.desired.toxicity import ToxicityParams, paused
 from polymm.desired.state import DesiredState, desire, slot_key
 from polymm.domain.exposure import BuyExposure, InventoryExposure
 from polymm.domain.positions import PositionRecord
@@ -39,7 +43,8 @@ from polymm.domain.types import Book, Fill, LiveOrder, Position, RewardMarket
 from polymm.domain.unknown import known
 from polymm.observed.state import ObservedState
 from polymm.reconciler.fills import applies_on_first_sight, fold_in, refold, status_move
-from polymm.reconciler.gate import GatedPlan, RiskLimits, gate
+from polymm.reconciler.gate import GatedPlan, OperatorState, RiskLimits, gate, switched
+from polymm.reconciler.memory import TickMemory, checked, settling_after, toxicity_after
 from polymm.reconciler.plan import Plan, PlanPolicy, plan
 from polymm.reconciler.snapshot import LedgerSnapshot, StoredFill, StoredOrder
 from polymm.reconciler.sync import OrderUpdate, observation_updates, vanished_while_fills_unknown
@@ -58,18 +63,10 @@ class TickParams:
     policy: PlanPolicy
     limits: RiskLimits
     grace_s: float
-    quoting_enabled: bool = True
     initial_lookback_s: int = 300
     cursor_overlap_s: int = 60
-    # what the controller remembers between ticks: how long each position (token) has been held, and the
-    # markets it steps back from this tick with the reason (polymm.desired.toxicity)
-    position_ages: Mapping[str, float] = field(default_factory=dict)
-    paused_markets: Mapping[str, str] = field(default_factory=dict)
-    # our buys the venue confirmed cancelled since the last trades read that could show their market's fills: a
-    # fill may have come just before the cancel, so what was left of each still counts against the caps
-    settling_buys: tuple[BuyExposure, ...] = ()
-    # seconds the stop-loss has been firing on each position (token), for `hedge_sell.stop_loss_maker_seconds`
-    stop_ages: Mapping[str, float] = field(default_factory=dict)
+    toxicity: ToxicityParams = ToxicityParams(0.0, Decimal(0))  # stepping back from toxic markets (off: never)
+    operator: OperatorState = OperatorState()  # the running loop's switches and heartbeat health
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,14 +272,35 @@ def _refold(snapshot: LedgerSnapshot, failed: StoredFill | Fill, new_by_token: M
 # ---------------------------------------------------------------------------------------------- decide
 
 
-def decide(snapshot: LedgerSnapshot, observed: ObservedState, params: TickParams, now: float) -> Decision:
-    """From the ledger snapshot and the observation to the gated plan, with the ledger changes it implies."""
+def decide(snapshot: LedgerSnapshot, observed: ObservedState, memory: TickMemory, params: TickParams,
+           now: float) -> tuple[Decision, TickMemory]:
+    """From the ledger snapshot, the observation and the memory to the gated plan, with the ledger changes it
+    implies and the memory the next tick starts from. A position the memory has no age for counts as just
+    opened (the controller fills in the ledger's ages first: controller/core.py)."""
     synced = sync(snapshot, observed, params, now)
-    selection, desired = desired_state(synced, observed, params, now)
+    toxicity = toxicity_after(memory.toxicity, observed, params.toxicity)
+    settling = settling_after(memory.settling, observed)
+    held_before = [t for t, p in snapshot.positions.items() if p.size > 0]
+    selection, desired = desired_state(
+        synced, observed, params, now, position_ages={t: now - memory.position_since.get(t, now) for t in held_before},
+        paused_markets=paused(toxicity, now, params.toxicity),
+        stop_ages={t: now - since for t, since in memory.stop_since.items()})
     check = position_mismatches(synced, observed.venue_positions) if known(observed.venue_positions) else None
-    the_plan, gated, foreign = act(synced, desired, observed, params)
+    the_plan, gated, foreign = act(synced, desired, observed, params, tuple(b for b, _ in settling.values()))
+    positions = held_positions(synced)
+    unhedged = unhedged_tokens(synced, desired)
+    mismatches, suspects = memory.position_mismatches, memory.position_suspects
+    if check is not None:
+        mismatches, suspects = checked(mismatches, suspects, check)
+    after = TickMemory(
+        toxicity=toxicity,
+        # a position first seen this tick was opened by a fill first seen now
+        position_since={t: memory.position_since.get(t, now) for t in positions},
+        stop_since={t: memory.stop_since.get(t, now) for t in desired.stops if t in positions},
+        settling=settling, position_mismatches=mismatches, position_suspects=suspects,
+        unhedged_for={t: memory.unhedged_for.get(t, 0) + 1 for t in unhedged})
     return Decision(observed, synced.changes, selection, desired, the_plan, gated, synced.orders,
-                    held_positions(synced), foreign, check, unhedged_tokens(synced, desired))
+                    positions, foreign, check, unhedged), after
 
 
 def position_mismatches(synced: Synced, venue: Mapping[str, Decimal]) -> dict[str, tuple[Decimal, Decimal]]:
@@ -315,8 +333,11 @@ def held_positions(synced: Synced) -> dict[str, Position]:
     return {t: Position(t, p.size, p.avg_cost) for t, p in synced.positions.items() if p.size > 0}
 
 
-def desired_state(synced: Synced, observed: ObservedState, params: TickParams, now: float) -> tuple[Selection, DesiredState]:
-    """The selection and the desired orders: quotes for the selected markets, a hedge per position."""
+def desired_state(synced: Synced, observed: ObservedState, params: TickParams, now: float, *,
+                  position_ages: Mapping[str, float] | None = None, paused_markets: Mapping[str, str] | None = None,
+                  stop_ages: Mapping[str, float] | None = None) -> tuple[Selection, DesiredState]:
+    """The selection and the desired orders: quotes for the selected markets, a hedge per position. `position_ages`,
+    `paused_markets`, `stop_ages`: what the memory says this tick (see `decide`); quoting as the operator has it."""
     orders = synced.orders
     positions = held_positions(synced)
     reward_markets = with_book_ticks(list(observed.reward_markets) if known(observed.reward_markets) else [], observed.books)
@@ -339,10 +360,11 @@ def desired_state(synced: Synced, observed: ObservedState, params: TickParams, n
     # market has none): our orders there are cancelled and its positions are not hedged
     stopped = frozenset(m.condition_id for m in markets_by_token.values() if not m.trading)
     desired = desire(selection, positions, markets_by_token, net_books, params.hedge, params.follow,
-                     quoting_enabled=params.quoting_enabled,
+                     quoting_enabled=params.operator.quoting,
                      held_markets=(held_markets(orders, observed) | frozenset(unknown_markets)) - stopped,
-                     position_ages=params.position_ages, paused_markets=params.paused_markets,
-                     stop_ages=params.stop_ages)
+                     position_ages=position_ages, paused_markets=paused_markets, stop_ages=stop_ages)
+    if not params.operator.quoting and params.operator.quoting_off:
+        notes += (f"not quoting: {params.operator.quoting_off}",)
     return selection, without_self_crossing_quotes(replace(desired, notes=desired.notes + notes))
 
 
@@ -359,11 +381,13 @@ def with_book_ticks(markets: list[RewardMarket], books: Mapping[str, Book]) -> l
     return out
 
 
-def act(synced: Synced, desired: DesiredState, observed: ObservedState,
-        params: TickParams) -> tuple[Plan, GatedPlan, list[LiveOrder]]:
-    """The plan from the synced ledger to the desired state, gated by the risk limits; and the foreign orders.
-    Where the ledger's position disagrees with the venue's (`observed.venue_overrides`, from the positions
-    checks), the exposure cap counts the venue's shares, and sells never exceed the smaller of the two."""
+def act(synced: Synced, desired: DesiredState, observed: ObservedState, params: TickParams,
+        settling_buys: Sequence[BuyExposure] = ()) -> tuple[Plan, GatedPlan, list[LiveOrder]]:
+    """The plan from the synced ledger to the desired state, gated by the risk limits and then the operator's
+    switches; and the foreign orders. Where the ledger's position disagrees with the venue's
+    (`observed.venue_overrides`, from the positions checks), the exposure cap counts the venue's shares, and
+    sells never exceed the smaller of the two. `settling_buys`: our cancelled buys a fill may have raced,
+    still counted against the caps (reconciler.memory)."""
     orders = synced.orders
     positions = held_positions(synced)
     overrides = dict(observed.venue_overrides)
@@ -386,10 +410,10 @@ def act(synced: Synced, desired: DesiredState, observed: ObservedState,
             holdings[token] = min(holdings[token], venue_size)
     collateral = observed.collateral
     foreign_buys = [BuyExposure(o.condition_id, o.price, o.remaining) for o in foreign + strays if o.side == "BUY"]
-    foreign_buys += params.settling_buys
+    foreign_buys += settling_buys
     gated = gate(the_plan, orders, foreign_buys, inventory, holdings, collateral, params.limits,
                  synced.matched_by_fills)
-    return the_plan, gated, foreign
+    return the_plan, switched(gated, params.operator), foreign
 
 
 def _market_of_token(token: str, observed: ObservedState) -> str:
