@@ -12,11 +12,12 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from typer import Abort
 from typer._click.exceptions import ClickException, UsageError  # typer vendors its click (pinned)
 from typer.core import TyperGroup
 
-from polymm.views.format import make_console
+from polymm.views.format import make_console, visible
 
 EXIT_RUNTIME = 1  # an outage or a fault at run time: worth retrying (systemd restarts it)
 EXIT_CONFIG = 2   # bad configuration or usage: retrying cannot help (deploy/polymm.service does not restart it)
@@ -84,7 +85,7 @@ class PolymmGroup(TyperGroup):
                 raise
             code, lines = mapped
             for line in lines:
-                typer.echo(" ".join(line.split()), err=True)  # one line each, whatever the message held
+                typer.echo(visible(" ".join(line.split())), err=True)  # one line each, whatever the message held
             if not standalone_mode:
                 return code
             sys.exit(code)
@@ -414,7 +415,8 @@ def status_cmd(
 
     from rich.live import Live
 
-    with Live(render_status(gather_status(cfg, path)), refresh_per_second=2, screen=False) as live:
+    with Live(render_status(gather_status(cfg, path)), console=make_console(), refresh_per_second=2,
+              screen=False) as live:
         try:
             while True:
                 time.sleep(1)
@@ -479,7 +481,7 @@ def dashboard_cmd(
     try:
         server = make_server(cfg, path, host, port)
     except OSError as exc:
-        console.print(f"[red]cannot listen on {host}:{port}:[/red] {exc.strerror or exc}")
+        console.print(Text(f"cannot listen on {host}:{port}:", style="red"), exc.strerror or str(exc))
         raise typer.Exit(1) from None
     typer.echo(f"polymm dashboard on http://{host}:{server.server_port}/ (ledger {path}); Ctrl-C stops it")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -642,7 +644,7 @@ def cancel_cmd(
     from polymm.venue.outcomes import Ok
 
     if not all_orders:
-        console.print("[red]refusing:[/red] `polymm cancel` cancels every order on the account; say so with --all")
+        console.print(Text("refusing:", style="red"), "`polymm cancel` cancels every order on the account; say so with --all")
         raise typer.Exit(2)
     cfg = _load_config(config)
     owner = _running_loop(cfg)

@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 
 from polymm.config import PolymmConfig, under_install_dir
+from polymm.views.format import visible
 
 REDACTED = "[redacted]"
 # a 64-hex value is a private key, or a hash (order ids): either way only its first 10 characters are shown
@@ -46,11 +47,18 @@ class Redactor:
 
 
 class RedactingFormatter(logging.Formatter):
-    """Formats the whole record (message, exception, stack) and redacts the finished line."""
+    """Formats the whole record (message, exception, stack) and redacts the finished line. The message is one
+    line with its control characters shown as escapes: a market question or a venue's error text holding a
+    newline cannot forge a log line, nor an escape sequence reach the journal's terminal (tracebacks, which
+    polymm's own code writes, keep their lines)."""
 
     def __init__(self, fmt: str, datefmt: str, redact: Redactor) -> None:
         super().__init__(fmt, datefmt)
         self.redact = redact
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        record.message = visible(record.message)
+        return super().formatMessage(record)
 
     def format(self, record: logging.LogRecord) -> str:
         return self.redact(super().format(record))

@@ -24,12 +24,19 @@ import pytest
 import yaml
 
 from controller_support import h, wait_until
+from polymm.sim.runner import SimOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 UNIT = ROOT / "deploy" / "polymm.service"
 NOBODY = 65534
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: files and processes of another user")
 
+
+
+@pytest.fixture
+def sim_options() -> SimOptions:
+    """conftest's venue on the seeded generated universe, where the harness's three markets are quoted at once."""
+    return SimOptions(seed=7, speed=0, markets=30, scenario="calm", balance_delay_s=0.0, universe="generated")
 
 def sent_anything(truth, address: str) -> bool:
     """Whether the venue saw this wallet do anything: an API key created (the first request a session makes) or

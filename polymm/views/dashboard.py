@@ -6,12 +6,16 @@ reward rate and its running estimate, exposure against the cap, tick duration fr
 journal). Everything is rendered on the server as HTML with inline SVG: no script, no CDN, no
 request leaves the machine, so it works offline and behind any firewall. It binds loopback by
 default, answers GET only, and reopens the ledger read-side for every request (safe while the loop
-runs, and after it stops). `/api/dashboard` serves the same data as JSON.
+runs, and after it stops). `/api/dashboard` serves the same data as JSON. A request whose `Host`
+is a DNS name other than `localhost` (or the name it was bound to) is refused: that is how a page
+elsewhere reads a loopback server after DNS rebinding. Venue text is escaped and its control
+characters shown as escapes (format.visible).
 """
 
 from __future__ import annotations
 
 import html
+import ipaddress
 import json
 import logging
 import time
@@ -96,7 +100,7 @@ def _history(ticks: list[dict], fills: list, now: float) -> dict:
 
 # ---------------------------------------------------------------------------------------------- rendering
 def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(fmt.visible(value), quote=True)
 
 
 def _usd(value: Any, places: int = 2) -> str:
@@ -322,6 +326,8 @@ class _Handler(BaseHTTPRequestHandler):
     ledger_path: Path
 
     def do_GET(self) -> None:  # noqa: N802
+        if not host_allowed(self.headers.get("Host", ""), self.server.server_address[0]):
+            return self._send(403, "text/plain", b"refused: the Host header names neither this address nor localhost")
         route = self.path.split("?", 1)[0]
         if route not in ("/", "/api/dashboard"):
             return self._send(404, "text/plain", b"not found")
@@ -351,6 +357,24 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+def host_allowed(host_header: str, bound: str) -> bool:
+    """Whether a request's Host names this server: an IP address, `localhost`, or the name it was bound to.
+    A page on another site can point its own DNS name at 127.0.0.1 (DNS rebinding) and read this one as
+    same-origin; its requests then carry that name as Host, which is refused."""
+    name = host_header.strip().lower()
+    if name.startswith("["):  # [::1]:8765
+        name = name[1:].split("]", 1)[0]
+    elif name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    if not name:
+        return False
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return name in ("localhost", bound.lower())
 
 
 def make_server(cfg: PolymmConfig, ledger_path: Path, host: str = "127.0.0.1", port: int = 8765) -> ThreadingHTTPServer:

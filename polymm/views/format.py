@@ -5,15 +5,22 @@ with two decimals (`"-1.10"`), exact and unambiguous, which a machine reads with
 are written at their market's tick (`0.90` beside `0.70` on a 0.01 tick, `0.905` on a 0.001 tick).
 Sizes are shares with two decimals, the venue's size precision (polymarket-client
 _internal/actions/orders/context.py `_ROUNDING_BY_TICK`: size 2 decimals for every tick size).
+
+Text from the venue (questions, outcomes, its error messages) is data, never formatting: `visible`
+shows its control characters as escapes (an ANSI/OSC sequence cannot reach the terminal, a newline
+cannot forge a log line), and make_console's Console reads no markup (`[/]` cannot crash a table,
+`[link=…]` is no link, "… [again]?" shows whole) and passes every string through `visible`.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from rich.console import Console
+from rich.text import Text
 
 CENT = Decimal("0.01")
 DEFAULT_TICK = Decimal("0.01")
@@ -81,10 +88,27 @@ def percent(fraction: float | Decimal | None, places: int = 0) -> str:
     return "—" if fraction is None else f"{float(fraction):.{places}%}"
 
 
+# C0 and C1 control characters, DEL, and the Unicode line separators and bidirectional overrides (which can
+# make a terminal show text in another order than it is); tab and newline only in `one_line` text
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return {9: "\\t", 10: "\\n", 13: "\\r"}.get(code) or (f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+
+
+def visible(text: object, one_line: bool = True) -> str:
+    """Text safe to print: control characters shown as escapes (`\\x1b`, `\\n`); with one_line=False newlines
+    and tabs are kept (text polymm wrote itself, laid out on several lines)."""
+    return (_CONTROL_ONE_LINE if one_line else _CONTROL).sub(_escape, str(text))
+
+
 def market_label(question: str | None, outcome: str | None = None, condition_id: str = "") -> str:
     """`Will X happen? — Yes`; the condition id's start only when the question is not known."""
-    name = question or (f"market {condition_id[:10]}…" if condition_id else "unknown market")
-    return f"{name} — {outcome}" if outcome else name
+    name = visible(question) if question else (f"market {condition_id[:10]}…" if condition_id else "unknown market")
+    return f"{name} — {visible(outcome)}" if outcome else name
 
 
 def fill_text(fill, entry: dict | None = None) -> str:
@@ -100,12 +124,25 @@ def fill_text(fill, entry: dict | None = None) -> str:
             f"{f', fee {money(fee)}' if fee else ''} ({fill.liquidity}, {fill.status})")
 
 
+class PlainTextConsole(Console):
+    """A Console whose strings are text: no markup, no :emoji: codes, control characters (newlines too) shown as
+    escapes. Colour comes only from styles polymm sets (Text(..., style=...), a table's column style); a text
+    of several lines is a Text or one string per line."""
+
+    def __init__(self, **options) -> None:
+        super().__init__(markup=False, emoji=False, **options)
+
+    def render_str(self, text: str, **options) -> Text:  # every str printed or put in a table passes here
+        # one line: a newline in a question would show a line of its own inside a table or after a label
+        return super().render_str(visible(text), **{**options, "markup": False, "emoji": False})
+
+
 def make_console(stderr: bool = False) -> Console:
-    """A rich Console that does not wrap at 80 columns when the output is not a terminal (journal, pipe):
+    """A PlainTextConsole that does not wrap at 80 columns when the output is not a terminal (journal, pipe):
     $COLUMNS if set, else NON_TTY_WIDTH."""
     stream = sys.stderr if stderr else sys.stdout
     if stream.isatty():
-        return Console(stderr=stderr)
+        return PlainTextConsole(stderr=stderr)
     columns = os.environ.get("COLUMNS", "")
     width = int(columns) if columns.isdigit() and int(columns) > 0 else NON_TTY_WIDTH
-    return Console(stderr=stderr, width=width, soft_wrap=False)
+    return PlainTextConsole(stderr=stderr, width=width, soft_wrap=False)

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from polymm.views import format as fmt
 from polymm.desired.funnel import Evaluation, Selection
@@ -88,7 +89,7 @@ def print_selection(console: Console, sel: Selection, include_rejected: bool, pr
             rej.add_row(r.question, r.rule, r.detail)
         console.print(rej)
     for p in problems:
-        console.print(f"[yellow]skipped:[/yellow] {p}")
+        console.print(Text("skipped:", style="yellow"), p)
 
 
 class _Names:
@@ -199,10 +200,10 @@ def print_plan(console: Console, decision) -> None:
             notes.add_row(note)
         console.print(notes)
     for name, reason in data["unknown_sections"].items():
-        console.print(f"[yellow]unknown:[/yellow] {name}: {reason}")
+        console.print(Text("unknown:", style="yellow"), f"{name}: {reason}")
     for line in decision.plan.held:
-        console.print(f"[yellow]held:[/yellow] {line}")
+        console.print(Text("held:", style="yellow"), line)
     for u in data["ledger_updates"]:
         console.print(f"ledger would record {u['order_id'][:12]}…: {' → '.join(u['triggers']) or 'size'} ({u['reason']})")
     if not actions:
-        console.print("[green]nothing to do: the venue matches the desired state[/green]")
+        console.print(Text("nothing to do: the venue matches the desired state", style="green"))

@@ -230,7 +230,7 @@ def health_now(cfg: PolymmConfig, path: Path, last: dict | None, now: float, act
 def render_status(status: dict) -> Group:
     colour = {"ok": "green", "degraded": "yellow", "halted": "red", "stopped": "blue"}.get(status["health"], "white")
     head = Text.assemble(("health: ", "bold"), (status["health"], f"bold {colour}"),
-                         f"  {status['why']}" if status["why"] else "",
+                         f"  {fmt.visible(status['why'])}" if status["why"] else "",
                          f"\nlast tick #{status['last_tick']} {status['last_tick_age_s']:.1f} s ago"
                          if status["last_tick_age_s"] is not None else "",
                          f"   fills today {status['fills_today']} ({fmt.money(status['fills_today_volume_usdc'])})",
