@@ -156,9 +156,17 @@ def measure(venue: VenueProcess, admin: Admin, work: Path, args, channels: bool,
         if channels:
             steady_rates(admin, ctl, args.steady_seconds)
 
-        from py_clob_client_v2.client import ClobClient
+        from polymm.venue.gateway import VenueEndpoints
+        from polymm.venue.outcomes import Ok
+        from polymm.venue.trading import TradingGateway
 
-        creds = ClobClient(venue.url, chain_id=137, key=ctl.key).derive_api_key()
+        # the controller's API key, derived with its wallet key (L1) through polymm's gateway on polymarket-client
+        keys = TradingGateway(VenueEndpoints(venue.url, f"{venue.url}/gamma", f"{venue.url}/dataapi", ""), ctl.key)
+        derived = keys.derive_credentials()
+        keys.close()
+        if not isinstance(derived, Ok):
+            raise SystemExit(f"cannot derive the controller's API key: {derived.reason}")
+        creds = derived.value
         channel = UserChannel(venue.url.replace("http://", "ws://") + "/ws", creds)
         channel.start()
         channel.ready.wait(10)

@@ -1,7 +1,7 @@
 """Benchmark: sustained loopback throughput of the simulated venue with signature checks on.
 
 Starts `polymm sim serve` as its own process (so venue and client each have a core), then drives it
-with the real SDK: single-order posts (POST /order, each order's EIP-712 signature recovered and its
+with the official SDK (polymarket-client's SecureClient and PublicClient): single-order posts (POST /order, each order's EIP-712 signature recovered and its
 L2 HMAC verified), batched posts (POST /orders, 15 per request) and book reads (GET /book).
 Orders are signed before the clock starts: the figure is the venue's, not the client's signing.
 
@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from py_clob_client_v2.client import ClobClient
-from py_clob_client_v2.clob_types import OrderArgsV2, OrderType, PartialCreateOrderOptions, PostOrdersV2Args
+from eth_account import Account
+from polymarket import PublicClient, SecureClient
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,6 +55,25 @@ def pick_tokens(url: str, count: int) -> list[tuple[str, float, str]]:
     return out[:count]
 
 
+def sim_environment(url: str):
+    """polymarket-client's production Environment with its URLs pointed at the simulated venue (as
+    scripts/sdk_examples.py `official_environment`: the package has no public constructor for one)."""
+    import dataclasses
+
+    from polymarket import PRODUCTION
+    from polymarket._internal.environment import create_environment, get_environment_config
+
+    ws = url.replace("http", "ws", 1)
+    config = dataclasses.replace(get_environment_config(PRODUCTION), clob_url=url, gamma_url=f"{url}/gamma",
+                                 data_url=f"{url}/dataapi", relayer_url=f"{url}/relayer",
+                                 clob_market_ws_url=f"{ws}/ws/market", clob_user_ws_url=f"{ws}/ws/user")
+    return create_environment(name="polymm-sim", config=config)
+
+
+def accepted(reply) -> bool:
+    return type(reply).__name__ == "AcceptedOrder"  # else a RejectedOrder (models/clob/order_response.py)
+
+
 def rate(n: int, seconds: float) -> str:
     return f"{n / seconds:,.0f}/s ({n} in {seconds:.2f} s)"
 
@@ -77,23 +96,22 @@ def main() -> None:
     url = f"http://127.0.0.1:{args.port}"
     try:
         tokens = pick_tokens(url, 20)
+        environment = sim_environment(url)
+        public = PublicClient(environment)
         clients = []
-        for _ in range(args.threads):
-            c = ClobClient(url, chain_id=137, key="0x" + os.urandom(32).hex())
-            c.set_api_creds(c.create_or_derive_api_key())
-            clients.append(c)
-        httpx.post(f"{url}/_sim/fund", json={"address": clients[0].get_address(), "collateral": 0})
+        for _ in range(args.threads):  # each an EOA trading for itself; create() derives or creates its API key
+            key = "0x" + os.urandom(32).hex()
+            clients.append(SecureClient.create(private_key=key, wallet=Account.from_key(key).address,
+                                               environment=environment))
+        httpx.post(f"{url}/_sim/fund", json={"address": clients[0].wallet, "collateral": 0})
         print(f"signing {args.orders * 2} orders ...", file=sys.stderr)
         signed: list[list] = [[] for _ in clients]
         for i in range(args.orders * 2):
             c = clients[i % len(clients)]
             token, price, tick = tokens[i % len(tokens)]
-            signed[i % len(clients)].append(c.create_order(
-                OrderArgsV2(token_id=token, price=price, size=5, side="BUY"),
-                PartialCreateOrderOptions(tick_size=tick, neg_risk=False),
-            ))
+            signed[i % len(clients)].append(c.create_limit_order(token_id=token, price=str(price), size="5", side="BUY"))
         for c in clients:  # each account needs collateral for its resting orders
-            httpx.post(f"{url}/_sim/fund", json={"address": c.get_address(), "collateral": 10_000})
+            httpx.post(f"{url}/_sim/fund", json={"address": c.wallet, "collateral": 10_000})
 
         singles = [s[: len(s) // 2] for s in signed]
         batches = [s[len(s) // 2:] for s in signed]
@@ -101,7 +119,7 @@ def main() -> None:
         def post_singles(k: int) -> int:
             for order in singles[k]:
                 r = clients[k].post_order(order)
-                assert r["success"], r
+                assert accepted(r), r
             return len(singles[k])
 
         t, cpu = time.perf_counter(), cpu_seconds(proc.pid)
@@ -112,8 +130,8 @@ def main() -> None:
         def post_batches(k: int) -> int:
             orders = batches[k]
             for i in range(0, len(orders), 15):
-                replies = clients[k].post_orders([PostOrdersV2Args(order=o, orderType=OrderType.GTC) for o in orders[i:i + 15]])
-                assert all(r["success"] for r in replies), replies
+                replies = clients[k].post_orders(orders[i:i + 15])
+                assert all(accepted(r) for r in replies), replies
             return len(orders)
 
         t, cpu = time.perf_counter(), cpu_seconds(proc.pid)
@@ -124,7 +142,7 @@ def main() -> None:
         def read_books(k: int) -> int:
             per = args.reads // len(clients)
             for i in range(per):
-                clients[k].get_order_book(tokens[i % len(tokens)][0])
+                public.get_order_book(token_id=tokens[i % len(tokens)][0])
             return per
 
         t, cpu = time.perf_counter(), cpu_seconds(proc.pid)
