@@ -259,12 +259,13 @@ def draw_markets(count: int, seed: int, now: datetime, rows: tuple[UniverseRow, 
 
 
 def captured_plan(market: SimMarket, rows: tuple[UniverseRow, ...]) -> BookPlan:
-    """A book for a captured market (polymm.sim.universe.CAPTURED_MARKETS): a one-tick touch and the capital the
-    snapshot's median yield puts behind its pool, so tests that address it by its id still find a live book."""
+    """A book for a captured market (polymm.sim.universe.CAPTURED_MARKETS): a one-cent touch (as in
+    ws_market_book_captured_2026.json, 0.07 / 0.08; room for a price-improving order on a 0.001 tick) and the capital
+    the snapshot's median yield puts behind its pool, so tests that address it by its id find a live book."""
     yields = sorted(y for y in (r.reward_yield for r in rows) if y)
     median = yields[len(yields) // 2] if yields else 0.0047
     row = UniverseRow(category="Politics", rate_per_day=market.rate_per_day, min_size=market.rewards_min_size,
-                      spread_cents=market.tick_pips / 100, midpoint=market.fair_value,
+                      spread_cents=1.0, midpoint=market.fair_value,
                       in_band_capital_usd=market.rate_per_day / median, volume_24h_usd=market.volume_24hr,
                       competition="contested", days_to_end=">30d")
     return plan_book(row, market, random.Random(f"captured:{market.condition_id}"))
