@@ -93,13 +93,30 @@ def _install_excepthooks(redact: Redactor) -> None:
     threading.excepthook = thread_hook
 
 
+class _FileHandler(logging.FileHandler):
+    """A module's log file whose write errors go to the ModuleFileHandler that owns it."""
+
+    def __init__(self, path: Path, owner: "ModuleFileHandler") -> None:
+        super().__init__(path, encoding="utf-8")
+        self.owner = owner
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        self.owner.handleError(record)
+
+
 class ModuleFileHandler(logging.Handler):
-    """Routes each record to logs/<date>/<module>.log, where module is the second part of the logger name."""
+    """Routes each record to logs/<date>/<module>.log, where module is the second part of the logger name.
+
+    A file that cannot be written (a full disk, a removed directory) costs one line on stderr when it starts
+    and one when the files are written again — not logging's traceback for every record, which on a full
+    disk is hundreds of them in the journal. The console (the journal) keeps every record meanwhile."""
 
     def __init__(self, directory: Path, level: int) -> None:
         super().__init__(level)
         self.directory = directory
         self.handlers: dict[tuple[str, str], logging.FileHandler] = {}
+        self.failing: str | None = None  # why the files are not written, while they are not
+        self._error_in_emit = False
 
     def emit(self, record: logging.LogRecord) -> None:
         day = time.strftime("%Y-%m-%d", time.gmtime(record.created))
@@ -108,16 +125,48 @@ class ModuleFileHandler(logging.Handler):
         handler = self.handlers.get((day, module))
         if handler is None:
             folder = self.directory / day
-            folder.mkdir(parents=True, exist_ok=True)
-            handler = logging.FileHandler(folder / f"{module}.log", encoding="utf-8")
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                handler = _FileHandler(folder / f"{module}.log", self)
+            except OSError:
+                return self.handleError(record)
             handler.setFormatter(self.formatter)
             self.handlers[(day, module)] = handler
-        handler.emit(record)
+        self._error_in_emit = False
+        handler.emit(record)  # a write error comes back through handleError, not as an exception
+        if self.failing is not None and not self._error_in_emit:
+            self._recovered()
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        self._error_in_emit = True
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            return super().handleError(record)  # a bug in a message's formatting: logging's own report
+        why = f"{error.strerror or error}" + (f" ({error.filename})" if error.filename else "")
+        if self.failing is None:
+            self.failing = why
+            _stderr_line(f"log files under {self.directory} are not written: {why}; the console keeps "
+                         "every line (said once, and again when they are written)")
+
+    def _recovered(self) -> None:
+        _stderr_line(f"log files under {self.directory} are written again (they were not: {self.failing})")
+        self.failing = None
 
     def close(self) -> None:
         for handler in self.handlers.values():
-            handler.close()
+            try:
+                handler.close()
+            except OSError:  # what a full disk kept in the buffer is lost; the console had it
+                pass
         super().close()
+
+
+def _stderr_line(text: str) -> None:
+    try:
+        sys.stderr.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} WARNING polymm.logs: {text}\n")
+        sys.stderr.flush()
+    except OSError:
+        pass
 
 
 def setup_logging(cfg: PolymmConfig, secrets: tuple[str, ...] = (), console: bool = True) -> None:

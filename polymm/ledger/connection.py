@@ -14,6 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -34,6 +35,27 @@ SQLITE_ERRORS = (sqlite3.Error,)  # what a failing ledger raises, for callers th
 SQL_VARS = 500  # ids per IN (...) query, well under SQLite's variable limit
 
 
+def _private_file(path: Path) -> None:
+    """The ledger readable by its user only (0600): it holds every order, fill and position of the account.
+    SQLite gives the -wal and -shm files the database file's mode (os_unix.c findCreateFileMode), so creating
+    the file first with 0600 makes all three private; an existing ledger of ours that others may read is
+    made private too."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        return
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # a read-only directory or the like: sqlite3 says what is wrong when it opens the file
+    for name in (str(path), f"{path}-wal", f"{path}-shm"):
+        try:
+            info = os.stat(name)
+            if info.st_uid == os.getuid() and info.st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except OSError:
+            pass  # absent, or not ours to change
+
+
 class LedgerConnection:
     """One SQLite connection and its transactions. Methods are serialised by a lock, so one ledger may be shared
     by threads; one writer process, any number of reader processes."""
@@ -47,6 +69,7 @@ class LedgerConnection:
         self._writes = 0  # write transactions begun or ended on this connection (_unchanged_since_read)
         self._last_reads: dict[str, tuple[tuple, Any]] = {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _private_file(self.path)
         # isolation_level=None: no implicit BEGINs; every transaction is opened explicitly.
         conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
         try:
