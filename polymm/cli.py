@@ -219,9 +219,9 @@ def keys_cmd(
         typer.echo("# polymm derives these at every start; pinning them is optional", err=True)
         typer.echo(f"POLYMARKET_API_KEY={creds.api_key}\nPOLYMARKET_API_SECRET={creds.api_secret}\n"
                    f"POLYMARKET_API_PASSPHRASE={creds.api_passphrase}")
-
     if not wallet.ok:
         raise CommandFailed(f"the API key is the signer's, but this wallet cannot trade as configured: {wallet.detail}")
+
 
 @app.command("markets")
 def markets_cmd(
@@ -524,8 +524,13 @@ def _answer(reply: dict) -> None:
     typer.echo(reply.get("message", "done"))
 
 
-def _stop_lines(final: dict) -> list[str]:
-    """What a stop left at the venue, from the loop's final journal entry (read after its cancels)."""
+def _stop_lines(final: dict, ledger_path: Path) -> list[str]:
+    """What a stop left at the venue, from the loop's final journal entry (read after its cancels); positions are
+    named by market and outcome as `status` names them (the ledger's market catalog)."""
+    from polymm.ledger import Ledger
+    from polymm.views import catalog
+    from polymm.views import format as fmt
+
     lines = []
     live = final.get("live_at_venue_after_stop")
     if live is None:
@@ -537,8 +542,16 @@ def _stop_lines(final: dict) -> list[str]:
         lines.append("venue: no order of ours is live (quotes and hedges cancelled)")
     unhedged = final.get("unhedged") or {}
     if unhedged:
+        with Ledger(ledger_path) as ledger:
+            names = catalog.parse(ledger.get_cursor(catalog.CURSOR))
+        by_token = {t: (m.question, o) for m in names.values() for t, o in m.outcomes.items()}
+
+        def label(token: str) -> str:
+            question, outcome = by_token.get(token, (None, None))
+            return fmt.market_label(question, outcome) if question else f"token {token[:16]}…"
+
         lines.append(f"positions left unhedged ({len(unhedged)}): "
-                     + ", ".join(f"{t[:16]}… {size} shares" for t, size in unhedged.items()))
+                     + "; ".join(f"{label(t)}: {fmt.shares(size)} shares" for t, size in unhedged.items()))
     else:
         lines.append("no position left unhedged")
     return lines
@@ -583,7 +596,7 @@ def stop_cmd(
         if not final.get("final"):
             raise CommandFailed(f"the loop (PID {owner.pid}) exited without journaling its stop: check the venue")
         typer.echo(f"stopped (PID {owner.pid}): {final.get('cancels_confirmed_at_stop', 0)} cancel(s) confirmed at the stop")
-        for line in _stop_lines(final):
+        for line in _stop_lines(final, path):
             typer.echo(line)
         return
     if keep_hedges:
@@ -607,7 +620,7 @@ def _stop_without_loop(cfg) -> None:
         service.shutdown()
         final = service.stop_report
     typer.echo(f"no polymm loop was running; cancelled ourselves: {final.get('cancels_confirmed_at_stop', 0)} cancel(s) confirmed")
-    for line in _stop_lines(final):
+    for line in _stop_lines(final, session.ledger_path):
         typer.echo(line)
 
 

@@ -138,6 +138,11 @@ def test_a_paper_run_keeps_the_previous_runs_ledger(tmp_path: Path) -> None:
     assert (tmp_path / "paper-embedded.sqlite").exists()
     report = run("report", "--ledger", str(kept), "--out", str(tmp_path / "report"), env=env, timeout=180)
     assert report.returncode == 0, report.stderr
+    import re
+
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert not re.findall(r'<span class="[a-z]*">-?[\d,]+\.\d{3,}</span>', page)  # money to the cent (item 9)
+    assert not re.search(r"\b\d+\.\d{4}\b", report.stdout)
     ran = run("reconcile", "--max-ticks", "1", env={**env, "POLYMM_LEDGER__KEEP_PAPER_RUNS": "0"}, timeout=180)
     assert ran.returncode == 0, ran.stderr
     assert not list(tmp_path.glob("paper-embedded-*Z.sqlite"))  # asked: none kept
@@ -205,3 +210,29 @@ def test_under_protect_home_a_venv_needs_a_python_outside_root_and_home(tmp_path
     seen = protect_home(f"{venv / 'bin' / 'python'} -c 'import sys; from polymm.cli import app; "
                         "sys.argv = [\"polymm\", \"--version\"]; app()'")
     assert seen.returncode == 0 and seen.stdout.startswith("polymm "), seen.stderr
+
+
+# --- item 9: positions named by market (the views' numbers: tests/test_operator_views.py) -------------
+
+
+def test_stop_names_the_positions_it_leaves_unhedged_by_market_and_outcome(venue, truth, controllers):
+    ctl = controllers("stop-names", HEDGE_RESTS)
+    ctl.start()
+    ctl.wait_ticks(2, timeout=60)
+    mine = [o for o in h.live_orders(truth.state(), ctl.address)
+            if o["side"] == "BUY" and Decimal("0.2") <= Decimal(o["price"]) <= Decimal("0.8")]
+    assert mine, ctl.log_tail()
+    h.take_through(truth, mine[0], Decimal("0.5"))
+    wait_until(lambda: [o for o in h.live_orders(truth.state(), ctl.address) if o["side"] == "SELL"], 20,
+               "a hedge resting after the fill", ctl)
+    done = ctl.run("stop", timeout=90)
+    assert done.returncode == 0, done.stderr
+    [line] = [x for x in done.stdout.splitlines() if x.startswith("positions left unhedged (1): ")]
+    from polymm.ledger import Ledger
+    from polymm.views import catalog
+
+    with Ledger(ctl.ledger_path) as ledger:
+        names = catalog.parse(ledger.get_cursor(catalog.CURSOR))
+    question = next(m.question for m in names.values() if mine[0]["asset_id"] in m.outcomes)
+    assert question[:30] in line and mine[0]["asset_id"][:16] not in line, line
+    assert line.endswith(" shares") and " — " in line

@@ -71,7 +71,7 @@ def test_prices_are_written_at_the_market_tick() -> None:
     assert [price(D("0.9"), D("0.01")), price(D("0.70"), D("0.01"))] == ["0.90", "0.70"]
     assert price(D("0.905"), D("0.001")) == "0.905"
     assert price(D("0.5"), D("0.1")) == "0.5"
-    assert avg_price(D("0.305"), D("0.01")) == "0.3050"
+    assert avg_price(D("0.305"), D("0.01")) == "0.305" and avg_price(D("0.61"), D("0.01")) == "0.61"
     assert shares(D("5")) == "5.00"
 
 

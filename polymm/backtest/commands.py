@@ -94,6 +94,7 @@ def _print_totals(report: dict) -> None:
     for col in ("rewards", "rebates", "fees", "trading P&L", "net", "fills", "expected", "paid/expected"):
         table.add_column(col, justify="right")
     poe = t.get("paid_over_expected")
-    table.add_row(*(f"{t[k]:.4f}" for k in ("rewards", "rebates", "fees", "trading_pnl", "net")), str(t["fills"]),
-                  f"{t['expected_rewards']:.4f}", "—" if poe is None else f"{poe:.3f}")
+    # money to the cent, as every view writes it (report.json keeps the exact figures)
+    table.add_row(*(f"{round(t[k], 2) + 0.0:,.2f}" for k in ("rewards", "rebates", "fees", "trading_pnl", "net")), str(t["fills"]),
+                  f"{t['expected_rewards']:,.2f}", "—" if poe is None else f"{poe:.2f}")
     Console().print(table)

@@ -228,10 +228,12 @@ td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td.l,th.l{text-alig
 
 
 def _money(x) -> str:
+    # USDC to the cent, as every view writes money (polymm/views/format.py); report.json keeps the exact figures
     if x is None:
         return "—"
-    cls = "neg" if x < 0 else "pos" if x > 0 else ""
-    return f'<span class="{cls}">{x:,.4f}</span>'
+    cents = round(x, 2) + 0.0  # + 0.0: no negative zero
+    cls = "neg" if cents < 0 else "pos" if cents > 0 else ""
+    return f'<span class="{cls}">{cents:,.2f}</span>'
 
 
 def render_html(report: dict) -> str:
@@ -244,7 +246,11 @@ def render_html(report: dict) -> str:
         cells = []
         for c in cols:
             v = r.get(c)
-            cells.append(f"<td>{_money(v) if isinstance(v, float) else html.escape(str(v if v is not None else '—'))}</td>")
+            if c == "paid_over_expected":  # a ratio, not money
+                shown = "—" if v is None else f"{v:.2f}"
+            else:
+                shown = _money(v) if isinstance(v, float) else html.escape(str(v if v is not None else "—"))
+            cells.append(f"<td>{shown}</td>")
         name = html.escape((r.get("question") or r.get("condition_id", ""))[:70])
         body.append(f"<tr><td class='l'>{name}</td>{''.join(cells)}</tr>")
     plots = "".join(f"<h2>{html.escape(title)}</h2>{svg}" for title, svg in _plots(report))

@@ -25,12 +25,12 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from polymm.domain.positions import PositionRecord
+from polymm.domain.types import Fill
 from polymm.ledger.connection import LedgerConnection
 from polymm.ledger.journal import Journal
 from polymm.ledger.merges import Merges
 from polymm.ledger.records import (
-    UNSETTLED, FillRecord, LedgerError, NewOrder, ObservedFill, OrderRecord, exact, fill_row, position_from_row,
-    position_to_row,
+    UNSETTLED, FillRecord, LedgerError, NewOrder, OrderRecord, exact, fill_row, position_from_row, position_to_row,
 )
 from polymm.reconciler.fills import applies_on_first_sight, fold_in, refold, status_move
 from polymm.reconciler.snapshot import LedgerSnapshot
@@ -52,8 +52,9 @@ class Ledger(Merges, Journal, LedgerConnection):
 
     def record_intent(self, order: NewOrder) -> OrderRecord:
         """Store a new order in state 'intent', durably, before anything is sent."""
+        row = order.to_row(0.0)  # checked before the clock is read or anything is written
         now = self._clock()
-        row = order.to_row(now)
+        row.update(created_at=now, updated_at=now)
         with self._write() as conn:
             if conn.execute("SELECT 1 FROM orders WHERE order_id = ?", (order.order_id,)).fetchone():
                 raise LedgerError(f"order {order.order_id} is already in the ledger; an intent is recorded once")
@@ -178,7 +179,7 @@ class Ledger(Merges, Journal, LedgerConnection):
 
     # -- fills and positions -------------------------------------------------------------------
 
-    def apply_fill(self, fill: ObservedFill) -> bool:
+    def apply_fill(self, fill: Fill) -> bool:
         """Record a fill and apply it to its token's position, once; True only the first time (outside a tick:
         the tick records its fills through `apply_changes`).
 

@@ -13,7 +13,7 @@ too, so the decision's dropped places are every drop the loop makes.
 The snapshot is what one tick reads from the ledger, bounded by what is live, never the closed
 history: the active orders, the closed orders the observation names (a late fill, a stray), the
 fills of those orders and every unsettled fill, position rows, the cursor — and, when an observed
-fill turns FAILED, that token's effective fills (to refold its position, as the ledger will).
+fill turns FAILED, that token's effective fills (to refold its position).
 
 Invariants:
 - the projection is what the ledger stores: `LedgerChanges` carries the fills to record (with whether each

@@ -205,6 +205,7 @@ section{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:12px 
 .card{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:10px 14px;min-width:150px}
 .card b{display:block;font-size:20px} .muted,.card span{color:#57606a;font-size:12px}
 table{border-collapse:collapse;width:100%} th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eaeef2;white-space:nowrap}
+td.wrap,th.wrap{white-space:normal;min-width:120px;max-width:260px}
 th{color:#57606a;font-weight:600;font-size:12px} td.num{text-align:right;font-variant-numeric:tabular-nums}
 .bar{background:#eaeef2;border-radius:4px;height:10px;width:160px;display:inline-block;vertical-align:middle}
 .bar i{display:block;height:10px;border-radius:4px;background:#0969da} .bar i.hot{background:#cf222e}
@@ -228,7 +229,12 @@ def render_page(data: dict) -> str:
         ("Exposure", f"{_usd(st['exposure_total'])} / {_usd(cap_total, 0)}", "open buys + inventory at cost, total cap"),
         ("Realised P&L", _usd(st["realized_pnl"]), "trading, from the fills"),
         ("Expected rewards", f"{_usd(st['expected_rewards_per_day'] or 0)}/day", "selected markets, estimate"),
-        ("Rewards accrued", _usd(accrued, 4), "estimate over the charted period"),
+        ("Rewards accrued", _usd(accrued), "estimate over the charted period"),
+        ("Rewards paid", _usd(st.get("rewards_paid_today")) if st.get("rewards_paid_today") is not None else "—",
+         f"today by the venue; yesterday {_usd(st.get('rewards_paid_yesterday'))}"),
+        ("Wallet", _usd(st.get("balance_usdc")) if st.get("balance_usdc") is not None else "unknown",
+         "collateral at the venue" if st.get("balance_usdc") is not None
+         else (st.get("account_problem") or "not read yet")),
         ("Fills today", f"{st['fills_today']} ({_usd(st['fills_today_volume_usdc'])})", "UTC day"),
         ("Positions", str(sum(1 for p in st["positions"] if Decimal(p["size"]) > 0)), "tokens held"),
         ("Orders", ", ".join(f"{n} {s}" for s, n in sorted(st["orders_by_state"].items())
@@ -272,18 +278,19 @@ def _markets_section(markets: list[dict]) -> str:
             tick = m.get("tick_size")
             live = ", ".join(f"{o['side'].lower()} {fmt.price(o['price'], tick)} × {fmt.shares(o['remaining'])}"
                              for o in t.get("live", []))
-            rows.append("<tr>" + (f'<td rowspan="{len(m["tokens"])}" title="{_e(m["question"])}">{_e(_short(m["question"], 44))}</td>'
-                                  if i == 0 else "") +
+            rows.append("<tr>" + (f'<td class=wrap rowspan="{len(m["tokens"])}" title="{_e(m["question"])}">'
+                                  f'{_e(_short(m["question"], 90))}</td>' if i == 0 else "") +
                         f"<td>{_e(t['outcome'])}</td><td>{band_svg(t)}</td>"
-                        f"<td class=num>{fmt.avg_price(t['lower'], tick)} · {fmt.avg_price(t['mid'], tick)} · "
-                        f"{fmt.avg_price(t['upper'], tick)}</td>"
-                        f"<td class=num>{fmt.price(t['price'], tick)} × {fmt.shares(t['size'])}</td><td>{_e(live) or '—'}</td>" +
+                        f"<td class=num>{fmt.price(t['lower'], tick)} · {fmt.avg_price(t['mid'], tick)} · "
+                        f"{fmt.price(t['upper'], tick)}</td>"
+                        f"<td class=num>{fmt.price(t['price'], tick)} × {fmt.shares(t['size'])}</td><td class=wrap>{_e(live) or '—'}</td>" +
                         (f'<td class=num rowspan="{len(m["tokens"])}">{_usd(m["expected_per_day"])}/day</td>' if i == 0 else "")
                         + "</tr>")
     body = ("".join(rows) if rows else '<tr><td colspan=7 class="muted">no market selected at the last tick</td></tr>')
     return ('<section id="markets" style="grid-column:1/-1"><h2>Markets, reward bands and our quotes</h2><table>'
-            "<tr><th>market</th><th>outcome</th><th>band (○ desired bid, ▮ live orders)</th><th>band lower · mid · upper</th>"
-            "<th>desired bid</th><th>live orders</th><th>expected</th></tr>" + body + "</table></section>")
+            "<tr><th>market</th><th>outcome</th><th class=wrap>band (○ desired bid, ▮ live orders)</th>"
+            "<th class=wrap>band lower · mid · upper</th><th>desired bid</th><th>live orders</th><th>expected</th></tr>"
+            + body + "</table></section>")
 
 
 def _short(text: str, n: int) -> str:

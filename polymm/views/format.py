@@ -70,11 +70,15 @@ def price(value: Decimal | float | str | None, tick: Decimal | float | str | Non
 
 
 def avg_price(value: Decimal | float | str | None, tick: Decimal | float | str | None = None) -> str:
-    """An average price (cost basis) has sub-tick precision: two places more than the tick."""
+    """An average price (cost basis, a band's midpoint) written as a price at the tick, with the sub-tick digits it
+    has, at most two: `0.61` (not `0.6100`), `0.305`, `0.6125` on a 0.01 tick."""
     if value is None:
         return "—"
-    places = tick_places(tick) + 2
-    return f"{_dec(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):.{places}f}"
+    places = tick_places(tick)
+    exact = _dec(value).quantize(Decimal(1).scaleb(-(places + 2)), rounding=ROUND_HALF_UP)
+    while places < tick_places(tick) + 2 and exact != exact.quantize(Decimal(1).scaleb(-places)):
+        places += 1
+    return f"{exact:.{places}f}"
 
 
 def shares(value: Decimal | float | str | None) -> str:

@@ -159,6 +159,16 @@ def _label(status: dict, cid: str, token_id: str | None = None) -> str:
     return fmt.market_label(market["question"], market["outcomes"].get(token_id) if token_id else None, cid)
 
 
+def _pairs_held(status: dict) -> int:
+    """Markets where both outcomes are held: only then does it matter that merging is off (a notice on every
+    status would be noise the operator learns to skip)."""
+    held: dict[str, int] = {}
+    for p in status["positions"]:
+        if Decimal(p["size"].replace(",", "")) > 0:
+            held[p["condition_id"]] = held.get(p["condition_id"], 0) + 1
+    return sum(1 for n in held.values() if n >= 2)
+
+
 def _rewards_line(status: dict) -> str:
     text = f"rewards: est. {fmt.money(status['expected_rewards_per_day'])}/day"
     if status.get("rewards_paid_today") is not None:
@@ -240,7 +250,7 @@ def render_status(status: dict) -> Group:
                          f"{status['merges']['failed']} failed" if status.get("merges") and (status["merges"]["confirmed"]
                          or status["merges"]["pending"] or status["merges"]["failed"]) else "",
                          f"\nmerging YES+NO pairs is off: {status['merges']['off']}"
-                         if (status.get("merges") or {}).get("off") else "",
+                         if (status.get("merges") or {}).get("off") and _pairs_held(status) else "",
                          f"\n{_rewards_line(status)}",
                          f"\n{_fees_line(status)}",
                          f"\n{_wallet_line(status)}",
