@@ -343,13 +343,13 @@ class VenueConfig(_Section):
 
 class LedgerConfig(_Section):
     path: FilePath = Path("var/polymm.sqlite")
+    # paper trading (embedded-sim) starts an empty venue every time: the previous run's ledger is kept beside the new
+    # one under its end time, the newest this many (0: deleted at every start)
+    keep_paper_runs: Annotated[int, Field(ge=0)] = 5
 
 
 class LoggingConfig(_Section):
     level: LogLevel = "INFO"
-    # paper trading (embedded-sim) starts an empty venue every time: the previous run's ledger is kept beside the new
-    # one under its end time, the newest this many (0: deleted at every start)
-    keep_paper_runs: Annotated[int, Field(ge=0)] = 5
     console_level: LogLevel = "INFO"
     file_level: LogLevel = "WARNING"
     directory: FilePath = Path("logs")
@@ -410,10 +410,6 @@ class PolymmConfig(_Section):
     alerts: AlertsConfig = AlertsConfig()
 
 
-# --- secrets ------------------------------------------------------------------------------
-
-_PRIVATE_KEY = re.compile(r"(?:0x)?[0-9a-fA-F]{64}")
-# secp256k1's group order: a private key is a scalar in 1..n-1 (SEC 2, section 2.4.1); an all-zero
 def under_install_dir(path: Path) -> Path:
     """Where a ledger.path or logging.directory points: a relative one under polymm's directory, as the default
     config.yaml is found, never under the shell's working directory (`status` run from elsewhere would not find the
@@ -421,6 +417,10 @@ def under_install_dir(path: Path) -> Path:
     return path if path.is_absolute() else INSTALL_DIR / path
 
 
+# --- secrets ------------------------------------------------------------------------------
+
+_PRIVATE_KEY = re.compile(r"(?:0x)?[0-9a-fA-F]{64}")
+# secp256k1's group order: a private key is a scalar in 1..n-1 (SEC 2, section 2.4.1); an all-zero
 # key is 64 hex digits too, but no wallet can sign with it.
 _SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
