@@ -66,3 +66,4 @@ def test_a_full_disk_under_the_log_files_costs_one_line_not_a_traceback_per_reco
         assert console.count("are not written: No space left on device") == 1
     finally:
         subprocess.run(["umount", "-l", str(logs)], check=False)
+

@@ -2,8 +2,8 @@
 
 Order of work in one tick: cancels (batched), then places (hedges first, batches of ≤ 15). A place
 that replaces an order goes out only if that order's cancel was confirmed in this tick. For every
-place: sign, write the intent with the exact signed payload (synchronous commit), mark it
-`submitting`, send, and record the outcome — `accept`/`fill` when the venue confirms, `reject` on a
+place: sign, write the intent with the exact signed payload and mark it `submitting` (one synchronous
+commit a batch), send, and record the outcome — `accept`/`fill` when the venue confirms, `reject` on a
 definite refusal, `lose_reply` (→ unknown) when the outcome is unknown. Unknown orders are resolved
 only by observation; while unresolved, their stored payload may be resent (the same bytes, so the
 venue can never hold two), and a refusal of a resend proves nothing and changes nothing.
@@ -149,8 +149,7 @@ class Executor:
             report.places_skipped += len(gated.places)
             report.notes.append(f"placing paused {wait:.1f} s more (venue back-off)")
             return
-        batch: list[tuple[Place, str, dict]] = []
-        signed = []
+        sendable = []
         for place in gated.places:
             if place.after_cancel and place.after_cancel not in cancelled:
                 report.places_skipped += 1
@@ -158,32 +157,35 @@ class Executor:
             if self._cooling(place, now):
                 report.places_skipped += 1
                 continue
-            want = place.order
-            order_id, payload = self.trading.sign(want.token_id, want.side, want.price, want.size, want.tick_size,
-                                                  want.neg_risk, "GTC", want.post_only)
-            signed.append((place, order_id, payload))
-        with self.ledger.transaction():  # every intent durable, in one commit, before anything is sent
-            for place, order_id, payload in signed:
+            sendable.append(place)
+        for start in range(0, len(sendable), MAX_BATCH):
+            wait = blocked_for("orders") if blocked_for and start else 0.0
+            if wait > 0:
+                # an earlier batch of this tick was rate limited: the rest is neither signed nor recorded (the
+                # gateway would refuse it unsent, and a ledger of rejections the venue never saw is false)
+                report.places_skipped += len(sendable) - start
+                report.notes.append(f"placing paused {wait:.1f} s more (venue back-off)")
+                return
+            batch = []
+            for place in sendable[start:start + MAX_BATCH]:
                 want = place.order
-                self.ledger.record_intent(NewOrder(
-                    order_id=order_id, slot_key=want.slot_key, condition_id=want.condition_id, token_id=want.token_id,
-                    side=want.side, role=want.role, price=want.price, size=want.size, order_type="GTC",
-                    post_only=want.post_only, payload=payload,
-                ))
+                order_id, payload = self.trading.sign(want.token_id, want.side, want.price, want.size, want.tick_size,
+                                                      want.neg_risk, "GTC", want.post_only)
                 batch.append((place, order_id, payload))
-            # the first batch goes out right after this commit: its `submit` joins it (one fsync less before
-            # the send; a restart treats `intent` and `submitting` alike: both become unknown and are resent)
-            for _, order_id, _ in batch[:MAX_BATCH]:
-                self.ledger.transition(order_id, "submit", reason="sending")
-        for i in range(0, len(batch), MAX_BATCH):
-            self._send_batch(batch[i:i + MAX_BATCH], report, now, submitted=i == 0)
-
-    def _send_batch(self, batch: list[tuple[Place, str, dict]], report: ExecutionReport, now: float,
-                    submitted: bool = False) -> None:
-        if not submitted:
-            with self.ledger.transaction():  # one commit for the batch: the intents are durable already
-                for _, order_id, _ in batch:
+            with self.ledger.transaction():  # the batch's intents durable, in one commit, before it is sent
+                for place, order_id, payload in batch:
+                    want = place.order
+                    self.ledger.record_intent(NewOrder(
+                        order_id=order_id, slot_key=want.slot_key, condition_id=want.condition_id,
+                        token_id=want.token_id, side=want.side, role=want.role, price=want.price, size=want.size,
+                        order_type="GTC", post_only=want.post_only, payload=payload,
+                    ))
+                    # `submit` joins the intent's commit (one fsync less before the send; a restart treats
+                    # `intent` and `submitting` alike: both become unknown and are resent)
                     self.ledger.transition(order_id, "submit", reason="sending")
+            self._send_batch(batch, report, now)
+
+    def _send_batch(self, batch: list[tuple[Place, str, dict]], report: ExecutionReport, now: float) -> None:
         report.places_sent += len(batch)
         outcome = self.trading.post_batch([payload for _, _, payload in batch])
         if not isinstance(outcome, Ok):
