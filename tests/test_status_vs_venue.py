@@ -47,11 +47,12 @@ def run(tmp_path_factory, request):
     20 simulated minutes of the real controller over HTTP."""
     name, overrides, seed = request.param
     out = tmp_path_factory.mktemp(f"status-day-{name}")
-    cfg = load_config(environ=overrides)
+    # the generated universe: the seeds above were chosen for its fills in 20 minutes
+    cfg = load_config(environ={**overrides, "POLYMM_VENUE__SIM__UNIVERSE": "generated"})
     start = START_TIME - HOURS * 3600 / 2 if HOURS < 24 else START_TIME  # midnight in the middle of a short run
     options = BacktestOptions(scenario="jumpy", hours=HOURS, seed=seed, markets=6, start_time=start)
     venue = SimVenue(SimOptions(seed=options.seed, scenario=options.scenario, speed=0.0, markets=options.markets,
-                                rate_limits=False, start_time=options.start_time)).start()
+                                rate_limits=False, start_time=options.start_time, universe="generated")).start()
     try:
         def richer() -> None:
             for market in venue.server.engine.markets.values():

@@ -13,6 +13,12 @@ from polymm.sim.runner import SimOptions, SimVenue
 from test_plan_cli import POLYMM_KEY, env_for, run_plan
 
 
+@pytest.fixture
+def sim_options() -> SimOptions:
+    """conftest's venue on the generated universe: its calm seed 7 has markets the default funnel quotes at once."""
+    return SimOptions(seed=7, speed=0, markets=30, scenario="calm", balance_delay_s=0.0, universe="generated")
+
+
 def _reward_market(venue):
     return venue.call(lambda: next(m for m in venue.server.engine.markets.values()
                                    if m.rate_per_day > 0 and m.book.best_bid() and m.book.best_ask()))
@@ -65,7 +71,8 @@ def test_a_plan_on_a_calm_venue_quotes_at_once(venue, tmp_path):
 
 
 def test_a_plan_on_a_trending_venue_steps_back_from_the_trending_markets(tmp_path):
-    with SimVenue(SimOptions(seed=3, speed=0, markets=30, scenario="trending", balance_delay_s=0.0)) as venue:
+    with SimVenue(SimOptions(seed=3, speed=0, markets=30, scenario="trending", balance_delay_s=0.0,
+                             universe="generated")) as venue:
         _with_key(venue)
         plan = run_plan(env_for(venue, POLYMM_KEY, tmp_path / "ledger.sqlite", POLYMM_STRATEGY__MAX_MARKETS="10"))
         off = run_plan(env_for(venue, POLYMM_KEY, tmp_path / "off.sqlite", POLYMM_STRATEGY__MAX_MARKETS="10",
