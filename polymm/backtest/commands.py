@@ -19,7 +19,8 @@ def register(app: typer.Typer, load_config, config_option) -> None:
         scenario: str = typer.Option("calm", help="Price behaviour: calm | trending | jumpy."),
         hours: float = typer.Option(24.0, help="Simulated hours to run (> 0)."),
         seed: int = typer.Option(1, help="Seed of the simulated market and traders; the same seed gives the same report."),
-        markets: int = typer.Option(10, help="Generated reward markets (besides the captured ones)."),
+        markets: int = typer.Option(10, help="Simulated reward markets besides the captured ones (drawn from the real "
+                                    "universe; venue.sim.universe: generated for the old generator)."),
         tick: float = typer.Option(5.0, "--tick", help="Simulated seconds between controller ticks (1–9); a fill wakes it at once."),
         out: Path = typer.Option(..., "--out", help="Directory for report.json, report.html and the run's ledger."),
         config: Optional[Path] = config_option,

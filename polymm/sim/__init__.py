@@ -12,9 +12,11 @@ The layers, each importing only those below it (no import circle):
   (the JSON shapes);
 - engine (accounts, matching on the books, balances, settlement, the clock);
 - the participants behind one interface, participants.MarketSource (which markets exist, how their books are seeded
-  and re-quoted, what flow arrives each step); the generated universe (universe, traders) is the first source;
+  and re-quoted, what flow arrives each step); the real universe (realdata: the snapshot drawn into markets; realflow:
+  their participants) is the default source, the generated universe (universe, traders) the older one;
 - history, payouts, relayer: venue services on the engine's clock;
 - the HTTP surfaces, one module each over the engine (clob_markets, clob_account, gamma, dataapi, relayer_routes,
   websockets, admin), sharing rest (auth, errors, pagination) and traffic (the front door: limits and faults);
-- server (the aiohttp app composing the surfaces) and runner (building and running the whole venue).
+- server (the aiohttp app composing the surfaces) and runner (building and running the whole venue);
+- calibration: measures a venue through its public HTTP surface as the real universe's snapshot job measured Polymarket.
 """
