@@ -21,7 +21,8 @@ from polymm.sim.runner import SimOptions
 
 @pytest.fixture
 def sim_options() -> SimOptions:
-    return SimOptions(seed=7, speed=0, markets=30, scenario="calm", balance_delay_s=0.0)
+    return SimOptions(seed=7, speed=0, markets=30, scenario="calm", balance_delay_s=0.0,
+                      universe="generated")  # its fills were written for the generated universe's seed 7
 
 
 @pytest.fixture
