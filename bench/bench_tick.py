@@ -49,6 +49,7 @@ from polymm.controller.gcpolicy import GcMonitor, settle_heap  # noqa: E402
 from polymm.desired.funnel import SelectionParams, select_markets  # noqa: E402
 from polymm.desired.hedge import HedgeParams  # noqa: E402
 from polymm.desired.state import desire  # noqa: E402
+from polymm.domain.terms import OrderTerms  # noqa: E402
 from polymm.domain.types import RewardMarket, Token  # noqa: E402
 from polymm.observed.parse import live_order_from_wire, our_fills  # noqa: E402
 from polymm.observed.state import ObservedState  # noqa: E402
@@ -188,8 +189,8 @@ class Scenario:
         self.orders: list[OrderView] = []
         for i, w in enumerate(wanted.orders):
             price = w.price - TICK if i % 5 == 0 else w.price
-            self.orders.append(OrderView(f"0x{i:064x}", w.slot_key, w.condition_id, w.token_id, w.side, w.role, price,
-                                         w.size, Decimal(0), "open", NOW_TS - 600, NOW_TS - 600))
+            terms = OrderTerms(f"0x{i:064x}", w.slot_key, w.condition_id, w.token_id, w.side, w.role, price, w.size)
+            self.orders.append(OrderView(terms, Decimal(0), "open", NOW_TS - 600, NOW_TS - 600))
         self.open_rows = [open_order_row(o) for o in self.orders]
         # A few trades: partial maker fills on some of our orders; one position to hedge.
         self.trade_rows = [trade_row(i, o, Decimal(2)) for i, o in enumerate(rng.sample(self.orders, min(5, len(self.orders))))]

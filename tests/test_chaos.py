@@ -48,6 +48,7 @@ def test_an_order_intent_left_by_a_killed_run_is_resent_at_start_and_never_doubl
     the intent (the exact signed payload) and died. The next run may not know whether the venue got it;
     it resends the same bytes (the venue cannot hold two) instead of holding the slot for the whole grace
     window, so the order is live under its own id at once and the slot never holds two."""
+    from polymm.domain.terms import OrderTerms
     from polymm.ledger import Ledger, NewOrder
     from polymm.venue.gateway import VenueEndpoints
     from polymm.venue.trading import TradingGateway
@@ -66,8 +67,8 @@ def test_an_order_intent_left_by_a_killed_run_is_resent_at_start_and_never_doubl
     order_id, payload = trading.sign(want["token_id"], "BUY", price, size, Decimal(str(market["minimum_tick_size"])),
                                      market["neg_risk"], "GTC", True)
     with Ledger(ctl.ledger_path) as ledger:
-        ledger.record_intent(NewOrder(order_id, want["slot"], want["condition_id"], want["token_id"], "BUY", "quote",
-                                      price, size, "GTC", True, payload))
+        ledger.record_intent(NewOrder(OrderTerms(order_id, want["slot"], want["condition_id"], want["token_id"], "BUY",
+                                                 "quote", price, size), "GTC", True, payload))
     trading.close()
 
     ctl.start()

@@ -21,6 +21,7 @@ from pathlib import Path
 from polymm.config import PolymmConfig
 from polymm.controller.core import Controller
 from polymm.desired.state import slot_key
+from polymm.domain.terms import OrderTerms
 from polymm.domain.types import Book, LiveOrder, RewardMarket, Token
 from polymm.domain.unknown import Unknown
 from polymm.observed.state import ObservedState
@@ -56,8 +57,8 @@ def buys_placed(decision) -> list:
 
 def controller_with_a_resting_buy(tmp: str, clock: list[float]) -> tuple[Controller, Ledger]:
     ledger = Ledger(Path(tmp) / "ledger.sqlite", clock=lambda: clock[0])
-    ledger.record_intent(NewOrder(RESTING, slot_key(CID, YES, "BUY", "quote"), CID, YES, "BUY", "quote", D("0.50"),
-                                  D(20), "GTC", True, {"id": RESTING}))
+    ledger.record_intent(NewOrder(OrderTerms(RESTING, slot_key(CID, YES, "BUY", "quote"), CID, YES, "BUY", "quote",
+                                             D("0.50"), D(20)), "GTC", True, {"id": RESTING}))
     for trigger in ("submit", "accept"):
         ledger.transition(RESTING, trigger)
     return Controller(CFG, public=None, trading=RecordingVenue(), ledger=ledger, clock=lambda: clock[0],
@@ -83,8 +84,9 @@ def test_a_buy_cancelled_while_the_trades_read_fails_counts_until_a_trades_read_
         controller, ledger = controller_with_a_resting_buy(tmp, clock)
         try:
             # the venue confirms our cancel of it (it may have been partly filled a moment before)
-            report = controller.executor.run(GatedPlan((Cancel(RESTING, slot_key(CID, YES, "BUY", "quote"), CID, YES, "BUY",
-                                                              "quote", D("0.50"), D(20), "test"),), (), (), (), {}, {}))
+            resting = OrderTerms(RESTING, slot_key(CID, YES, "BUY", "quote"), CID, YES, "BUY", "quote", D("0.50"),
+                                 D(20))
+            report = controller.executor.run(GatedPlan((Cancel(resting, D(20), "test"),), (), (), (), {}, {}))
             assert report.cancels_confirmed == 1 and ledger.order(RESTING).state == "cancelled"
 
             clock[0] = NOW + 1  # the next tick: the trades read fails, the order is gone from the list

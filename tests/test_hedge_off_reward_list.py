@@ -14,7 +14,9 @@ from decimal import Decimal
 import httpx
 
 from controller_support import h
-from polymm.ledger import Ledger, ObservedFill
+from polymm.domain.terms import FillTerms
+from polymm.domain.types import Fill
+from polymm.ledger import Ledger
 
 # a hedge that rests (no bid within 0.001 of cost), so the test can see it live across ticks
 HEDGE_RESTS = {"POLYMM_HEDGE_SELL__MAX_BID_GAP": "0.001", "POLYMM_RISK__MIN_PROTECTION_SIZE_MULTIPLIER_HEDGE": "0"}
@@ -50,8 +52,8 @@ def test_a_position_in_a_market_no_longer_rewarded_is_hedged_and_the_hedge_is_ke
     # the ledger of an earlier run: 20 shares bought at 2 cents over the best bid (no stop-loss, no bid near cost)
     cost = best_bid + Decimal("0.02")
     with Ledger(ctl.ledger_path) as ledger:
-        ledger.apply_fill(ObservedFill("t-earlier", "0x" + "e1" * 32, cid, token, "BUY", SHARES, cost, "CONFIRMED",
-                                       "maker", int(time.time()) - 3600))
+        ledger.apply_fill(Fill(FillTerms("t-earlier", "0x" + "e1" * 32, cid, token, "BUY", SHARES, cost, "maker",
+                                         int(time.time()) - 3600), "CONFIRMED"))
     # ...and the venue holds those shares
     funded = http.post("/_sim/fund", json={"address": ctl.address, "collateral": 1000, "tokens": {token: str(SHARES)}})
     assert funded.status_code == 200, funded.text

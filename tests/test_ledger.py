@@ -13,11 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from polymm.domain.positions import PositionRecord
+from polymm.domain.terms import FillTerms, OrderTerms
+from polymm.domain.types import Fill
 from polymm.ledger import (
     Ledger,
     LedgerError,
     NewOrder,
-    ObservedFill,
 )
 from polymm.statemachines.orders import IllegalTransition
 
@@ -53,14 +54,16 @@ def ledger(db_path: Path, clock: FakeClock):
 
 def new_order(order_id: str = "0xa1", *, token_id: str = YES, side: str = "BUY", size: str = "100", price: str = "0.48") -> NewOrder:
     return NewOrder(
-        order_id=order_id,
-        slot_key=f"{COND}|{token_id}|{side}|quote",
-        condition_id=COND,
-        token_id=token_id,
-        side=side,
-        role="quote",
-        price=D(price),
-        size=D(size),
+        terms=OrderTerms(
+            order_id=order_id,
+            slot_key=f"{COND}|{token_id}|{side}|quote",
+            condition_id=COND,
+            token_id=token_id,
+            side=side,
+            role="quote",
+            price=D(price),
+            size=D(size),
+        ),
         order_type="GTC",
         post_only=True,
         payload={"salt": 12345, "maker": "0xabc", "makerAmount": "48000000", "signature": "0xsig"},
@@ -68,8 +71,9 @@ def new_order(order_id: str = "0xa1", *, token_id: str = YES, side: str = "BUY",
 
 
 def observed_fill(trade_id: str, order_id: str = "0xa1", *, token_id: str = YES, side: str = "BUY",
-                  size: str = "10", price: str = "0.48", status: str = "MATCHED", liquidity: str = "maker") -> ObservedFill:
-    return ObservedFill(trade_id, order_id, COND, token_id, side, D(size), D(price), status, liquidity, 1_700_000_000)
+                  size: str = "10", price: str = "0.48", status: str = "MATCHED", liquidity: str = "maker") -> Fill:
+    return Fill(FillTerms(trade_id, order_id, COND, token_id, side, D(size), D(price), liquidity, 1_700_000_000),
+                status)
 
 
 def fold(fills) -> dict[str, PositionRecord]:
@@ -194,7 +198,8 @@ def test_orders_filter_by_state_in_creation_order(ledger):
 
 def test_prices_and_sizes_refuse_binary_floats(ledger):
     with pytest.raises(TypeError, match="float"):
-        ledger.record_intent(dataclasses.replace(new_order(), price=0.48))
+        order = new_order()
+        ledger.record_intent(dataclasses.replace(order, terms=dataclasses.replace(order.terms, price=0.48)))
     assert ledger.orders() == []
 
 
@@ -308,7 +313,11 @@ def test_fills_since_keeps_those_first_seen_at_or_after(ledger, clock):
      ("size", D(0), ValueError), ("price", 0.5, TypeError)],
 )
 def test_a_malformed_fill_is_refused_and_nothing_is_written(ledger, field, value, error):
-    fill = dataclasses.replace(observed_fill("T1"), **{field: value})
+    fill = observed_fill("T1")
+    if field == "status":
+        fill = dataclasses.replace(fill, status=value)
+    else:
+        fill = dataclasses.replace(fill, terms=dataclasses.replace(fill.terms, **{field: value}))
     with pytest.raises(error):
         ledger.apply_fill(fill)
     assert ledger.fills() == [] and ledger.positions() == {}

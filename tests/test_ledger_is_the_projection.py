@@ -21,6 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from polymm.config import PolymmConfig
 from polymm.desired.funnel import SelectionParams
 from polymm.desired.hedge import HedgeParams
+from polymm.domain.terms import FillTerms, OrderTerms
 from polymm.domain.types import Fill, LiveOrder
 from polymm.ledger import Ledger, NewOrder
 from polymm.observed.state import ObservedState
@@ -83,8 +84,8 @@ class LedgerIsTheProjection(RuleBasedStateMachine):
         """An order of ours, sent and accepted (the executor's moves)."""
         oid = f"0xo{next(self.ids)}"
         cond = MARKET_OF[token]
-        self.ledger.record_intent(NewOrder(oid, f"{cond}|{token}|{side}|quote", cond, token, side, "quote", price,
-                                           size, "GTC", True, {}))
+        self.ledger.record_intent(NewOrder(OrderTerms(oid, f"{cond}|{token}|{side}|quote", cond, token, side, "quote",
+                                                      price, size), "GTC", True, {}))
         self.ledger.transition(oid, "submit")
         self.ledger.transition(oid, "accept")
         self.venue[oid] = VenueOrder(oid, token, side, price, size)
@@ -101,8 +102,8 @@ class LedgerIsTheProjection(RuleBasedStateMachine):
         left = v.size - v.matched
         size = left if whole else data.draw(st.integers(1, int(left)).map(D)) if left >= 1 else left
         tid = f"t{next(self.ids)}"
-        self.trades[(tid, v.order_id)] = Fill(tid, v.order_id, MARKET_OF[v.token_id], v.token_id, v.side, size,
-                                              v.price, status, "maker", int(self.now))
+        self.trades[(tid, v.order_id)] = Fill(FillTerms(tid, v.order_id, MARKET_OF[v.token_id], v.token_id, v.side,
+                                                        size, v.price, "maker", int(self.now)), status)
         if status != "FAILED":
             v.matched += size
             if v.matched >= v.size:

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from polymm.ledger import Ledger, ObservedFill
+from polymm.domain.terms import FillTerms
+from polymm.domain.types import Fill
+from polymm.ledger import Ledger
 
 COND = "0x" + "ab" * 32
 YES, NO = "111", "222"
 
 
 def fill(trade, token, side, size, price, status="CONFIRMED"):
-    return ObservedFill(trade, f"o-{trade}", COND, token, side, D(size), D(price), status, "maker", 1_700_000_000)
+    return Fill(FillTerms(trade, f"o-{trade}", COND, token, side, D(size), D(price), "maker", 1_700_000_000), status)
 
 
 def test_a_confirmed_merge_shrinks_both_positions_and_realises_the_pairs_edge(tmp_path):

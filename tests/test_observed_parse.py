@@ -15,6 +15,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from polymm.domain.terms import FillTerms
 from polymm.domain.types import Fill, LiveOrder
 from polymm.observed.parse import live_order_from_wire, our_fills
 from polymm.sim import wire
@@ -39,24 +40,22 @@ def capture(name: str) -> dict:
 def test_rest_trade_as_the_taker_is_one_taker_fill_with_the_top_level_fields():
     trade = capture("clob_data_trade.json")
     fills = our_fills(trade, api_key=trade["owner"], address=NOBODY_ADDRESS)
-    assert fills == [Fill(
+    assert fills == [Fill(FillTerms(
         trade_id="0c357886-b9d3-44bb-9aa9-72d8abc90e6e",
         order_id="0x4505aada9831d06078a005c8ec96396a78c8f06035bf763b40fc16d27a250043",
         condition_id=MARKET, token_id=YES, side="BUY", size=D("5"), price=D("0.489"),
-        status="CONFIRMED", liquidity="taker", match_time=1726043102,
-    )]
+        liquidity="taker", match_time=1726043102), status="CONFIRMED")]
 
 
 def test_rest_trade_as_the_maker_is_one_sell_on_the_same_token_at_the_maker_price():
     trade = capture("clob_data_trade.json")
     maker = trade["maker_orders"][0]
     fills = our_fills(trade, api_key=maker["owner"], address=NOBODY_ADDRESS)
-    assert fills == [Fill(
+    assert fills == [Fill(FillTerms(
         trade_id="0c357886-b9d3-44bb-9aa9-72d8abc90e6e",
         order_id="0x6dd169f87692751b75b4ed673158721cdbf56ec49f29aa94a6aaa05b93b1b0ab",
         condition_id=MARKET, token_id=YES, side="SELL", size=D("5"), price=D("0.489"),
-        status="CONFIRMED", liquidity="maker", match_time=1726043102,
-    )]
+        liquidity="maker", match_time=1726043102), status="CONFIRMED")]
 
 
 def test_a_maker_is_recognised_by_its_address_whatever_the_letter_case():
@@ -91,12 +90,11 @@ def test_ws_matched_trade_as_the_taker_is_a_matched_buy():
     trade = capture("ws_user_trade_matched.json")
     assert trade["trader_side"] == "TAKER"
     fills = our_fills(trade, api_key=trade["owner"], address=NOBODY_ADDRESS)
-    assert fills == [Fill(
+    assert fills == [Fill(FillTerms(
         trade_id="f50e8ab2-652d-4dc8-9c82-8e46197fe98d",
         order_id="0x5b605a0e8e40f3402d3cb3bc19edad6733ed23fbc079d2a09ee399c3487ace81",
         condition_id=MARKET, token_id=YES, side="BUY", size=D("5"), price=D("0.52"),
-        status="MATCHED", liquidity="taker", match_time=1725958681,
-    )]
+        liquidity="taker", match_time=1725958681), status="MATCHED")]
 
 
 def test_ws_mined_trade_in_the_maker_view_is_our_one_sell_of_the_six_maker_orders():
@@ -104,12 +102,11 @@ def test_ws_mined_trade_in_the_maker_view_is_our_one_sell_of_the_six_maker_order
     assert trade["trader_side"] == "MAKER" and len(trade["maker_orders"]) == 6
     ours = "3e2c94ca-8124-c4c1-c7ea-be1ea21b71fe"  # the maker at 0.518 Yes, 5 shares
     fills = our_fills(trade, api_key=ours, address=NOBODY_ADDRESS)
-    assert fills == [Fill(
+    assert fills == [Fill(FillTerms(
         trade_id="83b5c849-620e-4c23-b63b-2e779c04a6e7",
         order_id="0xab679e56242324e15e59cfd488cd0f12e4fd71b153b9bfb57518898b9983145e",
         condition_id=MARKET, token_id=YES, side="SELL", size=D("5"), price=D("0.518"),
-        status="MINED", liquidity="maker", match_time=1725868859,
-    )]
+        liquidity="maker", match_time=1725868859), status="MINED")]
 
 
 def test_a_maker_on_the_complement_token_bought_it_the_same_side_as_the_taker():
@@ -118,10 +115,9 @@ def test_a_maker_on_the_complement_token_bought_it_the_same_side_as_the_taker():
     complement = trade["maker_orders"][0]
     assert complement["outcome"] == "No" and D(complement["price"]) + D(trade["price"]) == 1
     fills = our_fills(trade, api_key=complement["owner"], address=NOBODY_ADDRESS)
-    assert fills == [Fill(
+    assert fills == [Fill(FillTerms(
         trade_id=trade["id"], order_id=complement["order_id"], condition_id=MARKET, token_id=NO,
-        side="BUY", size=D("10"), price=D("0.482"), status="MINED", liquidity="maker", match_time=1725868859,
-    )]
+        side="BUY", size=D("10"), price=D("0.482"), liquidity="maker", match_time=1725868859), status="MINED")]
 
 
 @pytest.mark.parametrize("index", range(6))

@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from polymm.config import PolymmConfig
 from polymm.controller.core import Controller
 from polymm.desired.state import slot_key
+from polymm.domain.terms import FillTerms, OrderTerms
 from polymm.domain.types import Book, Fill, LiveOrder, RewardMarket, Token
 from polymm.domain.unknown import Unknown
 from polymm.observed.state import ObservedState
@@ -104,9 +105,9 @@ def build(ledger: Ledger, clock: list[float], sc: dict) -> tuple[list, list[Fill
     for i, ((cid, token), side, price, size, state, age) in enumerate(sc["orders"]):
         clock[0] = NOW - age
         oid = f"0xstored{i:02d}"
-        ledger.record_intent(NewOrder(oid, slot_key(cid, token, side, "quote" if side == "BUY" else "hedge"), cid, token,
-                                      side, "quote" if side == "BUY" else "hedge", price, size, "GTC", side == "BUY",
-                                      {"id": oid}))
+        role = "quote" if side == "BUY" else "hedge"
+        ledger.record_intent(NewOrder(OrderTerms(oid, slot_key(cid, token, side, role), cid, token, side, role, price,
+                                                 size), "GTC", side == "BUY", {"id": oid}))
         for trigger in PATHS[state]:
             matched = (size / 2).quantize(D("0.01")) if trigger == "partial_fill" else (size if trigger == "fill" else None)
             ledger.transition(oid, trigger, size_matched=matched)
@@ -118,8 +119,8 @@ def build(ledger: Ledger, clock: list[float], sc: dict) -> tuple[list, list[Fill
             break
         rec = records[which % len(records)]
         size = max(D("0.01"), (rec.size * pct / 100).quantize(D("0.01")))
-        fill = Fill(f"trade-{k}", rec.order_id, rec.condition_id, rec.token_id, rec.side, size, rec.price, status,
-                    "maker", int(NOW) - 100 + k)
+        fill = Fill(FillTerms(f"trade-{k}", rec.order_id, rec.condition_id, rec.token_id, rec.side, size, rec.price,
+                              "maker", int(NOW) - 100 + k), status)
         ledger.apply_fill(fill)
         stored.append(fill)
     clock[0] = NOW
@@ -132,13 +133,12 @@ def observation(records, stored: list[Fill], sc: dict) -> ObservedState:
         if records:
             rec = records[which % len(records)]
             size = max(D("0.01"), (rec.size * pct / 100).quantize(D("0.01")))
-            fills.append(Fill(f"new-{k}", rec.order_id, rec.condition_id, rec.token_id, rec.side, size, rec.price,
-                              status, "maker", int(NOW) - 2))
+            fills.append(Fill(FillTerms(f"new-{k}", rec.order_id, rec.condition_id, rec.token_id, rec.side, size,
+                                        rec.price, "maker", int(NOW) - 2), status))
     for which, status in sc["moves"]:
         if stored:
             f = stored[which % len(stored)]
-            fills.append(Fill(f.trade_id, f.order_id, f.condition_id, f.token_id, f.side, f.size, f.price, status,
-                              f.liquidity, f.match_time))
+            fills.append(Fill(f.terms, status))
     live = [LiveOrder(r.order_id, r.condition_id, r.token_id, r.side, r.price, r.size, r.size_matched, "us", int(NOW) - 60)
             for r, shown in zip(records, sc["listed"]) if shown and r.state not in ("filled", "rejected")]
     if sc["foreign"]:

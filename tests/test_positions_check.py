@@ -10,7 +10,9 @@ from decimal import Decimal
 import httpx
 
 from controller_support import h
-from polymm.ledger import Ledger, ObservedFill
+from polymm.domain.terms import FillTerms
+from polymm.domain.types import Fill
+from polymm.ledger import Ledger
 
 HEDGE_RESTS = {"POLYMM_HEDGE_SELL__MAX_BID_GAP": "0.001", "POLYMM_RISK__MIN_PROTECTION_SIZE_MULTIPLIER_HEDGE": "0"}
 
@@ -22,8 +24,8 @@ def test_a_ledger_that_disagrees_with_the_venues_positions_makes_health_degraded
     cid, token = row["conditionId"], json.loads(row["clobTokenIds"])[0]
     ctl = controllers("disagree", HEDGE_RESTS)
     with Ledger(ctl.ledger_path) as ledger:  # our ledger says 20 shares...
-        ledger.apply_fill(ObservedFill("t-earlier", "0x" + "e2" * 32, cid, token, "BUY", Decimal(20), Decimal("0.5"),
-                                       "CONFIRMED", "maker", int(time.time()) - 3600))
+        ledger.apply_fill(Fill(FillTerms("t-earlier", "0x" + "e2" * 32, cid, token, "BUY", Decimal(20), Decimal("0.5"),
+                                         "maker", int(time.time()) - 3600), "CONFIRMED"))
     # ...the venue holds 8
     assert http.post("/_sim/fund", json={"address": ctl.address, "collateral": 1000, "tokens": {token: "8"}}).status_code == 200
     assert h.venue_positions(truth.state(), ctl.address)[token].size == Decimal(8)

@@ -20,6 +20,7 @@ from polymm.desired.hedge import HedgeParams
 from polymm.desired.quotes import RewardBand
 from polymm.desired.state import DesiredOrder, DesiredState, desire, slot_key
 from polymm.domain.exposure import BuyExposure, InventoryExposure
+from polymm.domain.terms import HasOrderTerms, OrderTerms
 from polymm.domain.types import LiveOrder, RewardMarket, Token
 from polymm.domain.unknown import Unknown
 from polymm.reconciler.gate import RiskLimits, gate
@@ -32,17 +33,10 @@ MARKET_OF = {A_YES: A, A_NO: A, B_YES: B, B_NO: B}
 
 
 @dataclass(frozen=True)
-class Order:
+class Order(HasOrderTerms):
     """One of our active ledger orders, as plan and gate read it."""
 
-    order_id: str
-    slot_key: str
-    condition_id: str
-    token_id: str
-    side: str
-    role: str
-    price: D
-    size: D
+    terms: OrderTerms
     size_matched: D
     state: str
 
@@ -60,7 +54,8 @@ def ours(oid: str, token: str, side: str = "BUY", price: str = "0.40", size: str
          state: str = "open") -> Order:
     role = "quote" if side == "BUY" else "hedge"
     cond = MARKET_OF[token]
-    return Order(oid, slot_key(cond, token, side, role), cond, token, side, role, D(price), D(size), D(matched), state)
+    return Order(OrderTerms(oid, slot_key(cond, token, side, role), cond, token, side, role, D(price), D(size)),
+                 D(matched), state)
 
 
 def listing(*orders: Order, foreign: tuple[LiveOrder, ...] = ()) -> dict[str, LiveOrder]:
@@ -270,8 +265,8 @@ def converge(wanted: DesiredState, live: list[Order], rounds: int) -> tuple[list
         for i, p in enumerate(result.places):
             assert p.after_cancel is None or p.after_cancel in gone
             o = p.order
-            live.append(Order(f"new{r}-{i}", o.slot_key, o.condition_id, o.token_id, o.side, o.role, o.price, o.size,
-                              D(0), "open"))
+            live.append(Order(OrderTerms(f"new{r}-{i}", o.slot_key, o.condition_id, o.token_id, o.side, o.role, o.price,
+                                         o.size), D(0), "open"))
     return live, plans
 
 
@@ -447,7 +442,8 @@ def test_the_rate_budget_defers_places_beyond_it_with_a_reason():
 
 
 def cancel_of(o: Order) -> Cancel:
-    return Cancel(o.order_id, o.slot_key, o.condition_id, o.token_id, o.side, o.role, o.price, o.size, "stale")
+    return Cancel(OrderTerms(o.order_id, o.slot_key, o.condition_id, o.token_id, o.side, o.role, o.price, o.size),
+                  o.size, "stale")
 
 
 def test_the_rate_budget_defers_cancels_beyond_it_with_a_reason():
@@ -545,7 +541,8 @@ def test_a_hedge_goes_before_the_cancels_only_when_nothing_it_could_trade_with_i
                             D("0.01"), False, True, "x")
 
     def cancel(side, token, price, cid="0xc1"):
-        return Cancel(f"0x{token}{price}", "", cid, token, side, "quote", D(price), D("20"), "stale")
+        return Cancel(OrderTerms(f"0x{token}{price}", "", cid, token, side, "quote", D(price), D("20")), D("20"),
+                      "stale")
 
     hedge = Place(order("hedge", "SELL", "yes", "0.55"), "hedge")
     # nothing in its way: first

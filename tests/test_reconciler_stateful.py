@@ -36,6 +36,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from polymm.desired.state import DesiredOrder, DesiredState, slot_key
 from polymm.domain.exposure import BuyExposure, InventoryExposure, exposure_by_market, total_exposure
+from polymm.domain.terms import FillTerms, OrderTerms
 from polymm.domain.types import Fill, LiveOrder
 from polymm.config import PolymmConfig
 from polymm.desired.funnel import SelectionParams
@@ -177,8 +178,9 @@ class ReconcilerMachine(RuleBasedStateMachine):
             occupied = [o.order_id for o in self.ledger.active_orders() if o.slot_key == want.slot_key]
             assert not occupied, f"place into {want.slot_key}, which still holds {occupied}"
             oid = f"0x{next(self.ids):04x}"
-            self.ledger.record_intent(NewOrder(oid, want.slot_key, want.condition_id, want.token_id, want.side,
-                                               want.role, want.price, want.size, "GTC", want.post_only, {"id": oid}))
+            self.ledger.record_intent(NewOrder(OrderTerms(oid, want.slot_key, want.condition_id, want.token_id,
+                                                          want.side, want.role, want.price, want.size),
+                                               "GTC", want.post_only, {"id": oid}))
             self.ledger.transition(oid, "submit", reason="sending")
             if self.lose_request_next:
                 self.lose_request_next = False
@@ -199,8 +201,8 @@ class ReconcilerMachine(RuleBasedStateMachine):
         v.matched += amount
         if v.remaining <= 0:
             v.live = False
-        self.undelivered.append(Fill(f"t{next(self.ids)}", v.order_id, v.condition_id, v.token_id, v.side, amount,
-                                     v.price, "MATCHED", "maker", int(self.now)))
+        self.undelivered.append(Fill(FillTerms(f"t{next(self.ids)}", v.order_id, v.condition_id, v.token_id, v.side,
+                                               amount, v.price, "maker", int(self.now)), "MATCHED"))
 
     def one_tick(self, dt: float) -> GatedPlan:
         self.now += dt

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from polymm.domain.terms import FillTerms
 from polymm.domain.types import Fill, LiveOrder
 from polymm.domain.unknown import Unknown
 from polymm.reconciler.sync import matched_by_order, observation_updates
@@ -196,7 +197,7 @@ def test_an_intent_never_sent_is_judged_from_when_it_was_written():
 
 # ----------------------------------------------------------------------------- matched_by_order
 def fill(trade: str, order: str, size: str, status: str = "MATCHED") -> Fill:
-    return Fill(trade, order, "0xc", "1", "BUY", D(size), D("0.4"), status, "maker", 0)
+    return Fill(FillTerms(trade, order, "0xc", "1", "BUY", D(size), D("0.4"), "maker", 0), status)
 
 
 def test_matched_size_sums_our_fills_per_order_and_ignores_failed_ones():

@@ -139,12 +139,14 @@ def test_a_taker_fill_carries_the_fee_of_each_maker_fill_at_the_trade_rate():
 def test_the_ledger_keeps_the_fee_of_a_fill_and_opens_a_ledger_of_the_previous_schema(tmp_path):
     import sqlite3
 
+    from polymm.domain.terms import FillTerms
     from polymm.domain.types import Fill
     from polymm.ledger import Ledger
 
     path = tmp_path / "old.sqlite"
     with Ledger(path) as ledger:
-        ledger.apply_fill(Fill("t1", "o1", "c", "tok", "BUY", Decimal(10), Decimal("0.5"), "MATCHED", "taker", 1, Decimal("0.1")))
+        ledger.apply_fill(Fill(FillTerms("t1", "o1", "c", "tok", "BUY", Decimal(10), Decimal("0.5"), "taker", 1,
+                                         Decimal("0.1")), "MATCHED"))
         [fill] = ledger.fills()
         assert fill.fee == Decimal("0.1")
     conn = sqlite3.connect(path)  # make it a schema-1 file: no fee column
@@ -155,7 +157,8 @@ def test_the_ledger_keeps_the_fee_of_a_fill_and_opens_a_ledger_of_the_previous_s
     with Ledger(path) as ledger:
         [fill] = ledger.fills()
         assert fill.fee == 0
-        ledger.apply_fill(Fill("t2", "o2", "c", "tok", "SELL", Decimal(5), Decimal("0.5"), "MATCHED", "taker", 2, Decimal("0.05")))
+        ledger.apply_fill(Fill(FillTerms("t2", "o2", "c", "tok", "SELL", Decimal(5), Decimal("0.5"), "taker", 2,
+                                         Decimal("0.05")), "MATCHED"))
         assert [f.fee for f in ledger.fills()] == [0, Decimal("0.05")]
 
 

@@ -22,12 +22,13 @@ from polymm.views import catalog
 from polymm.config import load_config
 from polymm.controller import account
 from polymm.controller.core import Controller
-from polymm.domain.types import Book, RewardMarket, Token
+from polymm.domain.terms import FillTerms, OrderTerms
+from polymm.domain.types import Book, Fill, RewardMarket, Token
 from polymm.views.format import avg_price, money, money_json, price, shares
 from polymm.observed.state import ObservedState
 from polymm.reconciler.memory import TickMemory
 from polymm.reconciler.tick import decide
-from polymm.ledger import Ledger, NewOrder, ObservedFill
+from polymm.ledger import Ledger, NewOrder
 from polymm.views.status import gather_status, render_status
 from polymm.views.plan import plan_json, print_plan
 
@@ -83,16 +84,16 @@ A_YES, A_NO, B_YES, B_NO = "1" * 70, "2" * 70, "3" * 70, "4" * 70
 
 def _order(ledger: Ledger, n: int, cid: str, token: str, side: str, role: str, p: str, size: str) -> str:
     oid = f"0x{n:064x}"
-    ledger.record_intent(NewOrder(oid, f"{cid}|{token}|{side}|{role}", cid, token, side, role, D(p), D(size), "GTC",
-                                  True, {"order": {}}))
+    ledger.record_intent(NewOrder(OrderTerms(oid, f"{cid}|{token}|{side}|{role}", cid, token, side, role, D(p),
+                                             D(size)), "GTC", True, {"order": {}}))
     ledger.transition(oid, "submit")
     ledger.transition(oid, "accept")
     return oid
 
 
 def _fill(ledger: Ledger, n: int, oid: str, cid: str, token: str, side: str, size: str, p: str) -> None:
-    ledger.apply_fill(ObservedFill(f"trade-{n}", oid, cid, token, side, D(size), D(p), "CONFIRMED", "maker",
-                                   int(NOW) - 60))
+    ledger.apply_fill(Fill(FillTerms(f"trade-{n}", oid, cid, token, side, D(size), D(p), "maker", int(NOW) - 60),
+                           "CONFIRMED"))
 
 
 @pytest.fixture()

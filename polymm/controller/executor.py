@@ -25,6 +25,7 @@ from decimal import Decimal
 
 from polymm.config import PolymmConfig
 from polymm.domain.exposure import BuyExposure
+from polymm.domain.terms import OrderTerms
 from polymm.reconciler.gate import GatedPlan
 from polymm.reconciler.plan import Place, hedges_first
 from polymm.ledger import Ledger, NewOrder
@@ -176,8 +177,9 @@ class Executor:
                 for place, order_id, payload in batch:
                     want = place.order
                     self.ledger.record_intent(NewOrder(
-                        order_id=order_id, slot_key=want.slot_key, condition_id=want.condition_id,
-                        token_id=want.token_id, side=want.side, role=want.role, price=want.price, size=want.size,
+                        terms=OrderTerms(order_id=order_id, slot_key=want.slot_key, condition_id=want.condition_id,
+                                         token_id=want.token_id, side=want.side, role=want.role, price=want.price,
+                                         size=want.size),
                         order_type="GTC", post_only=want.post_only, payload=payload,
                     ))
                     # `submit` joins the intent's commit (one fsync less before the send; a restart treats

@@ -179,8 +179,7 @@ class Service:
         """Cancel our active orders of these roles and sides (ledger first, then the venue); nothing is placed."""
         orders = [o for o in self.ledger.active_orders() if o.role in roles and o.side in sides
                   and o.state in ("open", "partially_filled", "unknown", "cancel_requested")]
-        cancels = tuple(Cancel(o.order_id, o.slot_key, o.condition_id, o.token_id, o.side, o.role, o.price,
-                               o.remaining, why) for o in orders)
+        cancels = tuple(Cancel(o.terms, o.remaining, why) for o in orders)
         if not cancels:
             return ExecutionReport()
         report = self.controller.executor.cancel_only(GatedPlan(cancels, (), (), (), {}, {}))

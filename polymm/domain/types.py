@@ -11,6 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
+from polymm.domain.terms import FillTerms, HasFillTerms
+
 ZERO = Decimal(0)
 
 
@@ -144,25 +146,19 @@ class Position:
 
 
 @dataclass(frozen=True, slots=True)
-class Fill:
-    """One of OUR fills in a venue trade: keyed by (trade_id, order_id); side/size/price are ours."""
+class Fill(HasFillTerms):
+    """One of OUR fills in a venue trade as last observed: its terms (keyed by trade id and order id; side, size
+    and price are ours) and the trade's status, which moves on after the match."""
 
-    trade_id: str
-    order_id: str
-    condition_id: str
-    token_id: str
-    side: str  # BUY | SELL, our side
-    size: Decimal
-    price: Decimal  # our price per share in our token
+    terms: FillTerms
     status: str  # MATCHED | MINED | CONFIRMED | RETRYING | FAILED
-    liquidity: str  # maker | taker
-    match_time: int
-    fee: Decimal = Decimal(0)  # taker fee paid on this fill (makers pay none; their rebates are paid daily)
 
 
 @dataclass(frozen=True, slots=True)
 class LiveOrder:
-    """An active order as the venue reports it (GET /data/orders)."""
+    """An active order as the venue reports it (GET /data/orders), in the venue's terms: it has no slot or role of
+    ours, so it does not carry `OrderTerms` (domain/terms.py); the plan makes those of a stray or foreign order it
+    cancels."""
 
     order_id: str
     condition_id: str

@@ -3,9 +3,8 @@ the tick journal, the market selection). `Ledger` is in store.py; the rows are r
 migrations schema.py. The only package that touches SQLite; the fill rules it writes are the pure core's."""
 
 from polymm.ledger.connection import SQLITE_ERRORS
-from polymm.ledger.records import FillRecord, LedgerError, NewOrder, ObservedFill, OrderRecord
+from polymm.ledger.records import FillRecord, LedgerError, NewOrder, OrderRecord
 from polymm.ledger.schema import SCHEMA_VERSION
 from polymm.ledger.store import Ledger
 
-__all__ = ["SCHEMA_VERSION", "SQLITE_ERRORS", "FillRecord", "Ledger", "LedgerError", "NewOrder", "ObservedFill",
-           "OrderRecord"]
+__all__ = ["SCHEMA_VERSION", "SQLITE_ERRORS", "FillRecord", "Ledger", "LedgerError", "NewOrder", "OrderRecord"]

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from polymm.domain.terms import FillTerms
 from polymm.ledger.records import UNSETTLED, FillRecord, exact, stored_decimal, stored_json
 from polymm.reconciler.fills import fold_in
 
@@ -75,9 +76,10 @@ class Merges:
             edge = (Decimal(1) - sum(avgs)) / 2
             now = self._clock()
             for index, (token, position, avg) in enumerate(zip(tokens, positions, avgs)):
-                sold = FillRecord(MERGE_PREFIX + merge_id, f"{MERGE_PREFIX}{merge_id}:{index}", row["condition_id"],
-                                  token, "SELL", amount, avg + edge, "CONFIRMED", "maker", int(at), True, False,
-                                  now, now, Decimal(0))
+                sold = FillRecord(FillTerms(MERGE_PREFIX + merge_id, f"{MERGE_PREFIX}{merge_id}:{index}",
+                                            row["condition_id"], token, "SELL", amount, avg + edge, "maker", int(at),
+                                            Decimal(0)),
+                                  "CONFIRMED", True, False, now, now)
                 conn.execute(
                     "INSERT INTO fills (trade_id, order_id, condition_id, token_id, side, size, price, status, "
                     "liquidity, match_time, applied, reversed, first_seen_at, updated_at, fee) "

@@ -18,6 +18,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from polymm.domain.positions import PositionRecord
+from polymm.domain.terms import FillTerms, HasFillTerms, HasOrderTerms, OrderTerms
+from polymm.domain.types import Fill
 from polymm.statemachines.orders import ACTIVE_STATES, ORDER_STATES
 from polymm.statemachines.trades import TRADE_STATUSES, check_trade_status
 
@@ -102,32 +104,28 @@ def parsed_by_content(parse: Callable[[sqlite3.Row], Any]) -> Callable[[sqlite3.
 
 
 @dataclass(frozen=True)
-class NewOrder:
-    order_id: str
-    slot_key: str
-    condition_id: str
-    token_id: str
-    side: str
-    role: str
-    price: Decimal
-    size: Decimal
+class NewOrder(HasOrderTerms):
+    """An order we signed, as its intent is recorded before it is sent: its terms, and the signed payload."""
+
+    terms: OrderTerms
     order_type: str
     post_only: bool
     payload: dict
 
     def to_row(self, now: float) -> dict:
         """The `orders` row of this order as an intent (state 'intent', nothing matched, not yet sent)."""
-        if self.side not in SIDES:
-            raise ValueError(f"order {self.order_id}: side {self.side!r} is not one of {', '.join(SIDES)}")
-        price = exact(self.price, f"order {self.order_id} price")
-        size = exact(self.size, f"order {self.order_id} size")
+        t = self.terms
+        if t.side not in SIDES:
+            raise ValueError(f"order {t.order_id}: side {t.side!r} is not one of {', '.join(SIDES)}")
+        price = exact(t.price, f"order {t.order_id} price")
+        size = exact(t.size, f"order {t.order_id} size")
         try:
             payload = json.dumps(self.payload, sort_keys=True, separators=(",", ":"))
         except (TypeError, ValueError) as exc:
-            raise LedgerError(f"order {self.order_id}: payload is not JSON serialisable: {exc}") from None
+            raise LedgerError(f"order {t.order_id}: payload is not JSON serialisable: {exc}") from None
         return {
-            "order_id": self.order_id, "slot_key": self.slot_key, "condition_id": self.condition_id,
-            "token_id": self.token_id, "side": self.side, "role": self.role, "price": str(price), "size": str(size),
+            "order_id": t.order_id, "slot_key": t.slot_key, "condition_id": t.condition_id,
+            "token_id": t.token_id, "side": t.side, "role": t.role, "price": str(price), "size": str(size),
             "size_matched": "0", "order_type": self.order_type, "post_only": int(bool(self.post_only)),
             "payload": payload, "state": "intent", "venue_status": None, "created_at": now, "updated_at": now,
             "submitted_at": None, "last_error": None,
@@ -135,15 +133,10 @@ class NewOrder:
 
 
 @dataclass(frozen=True)
-class OrderRecord:
-    order_id: str
-    slot_key: str
-    condition_id: str
-    token_id: str
-    side: str
-    role: str
-    price: Decimal
-    size: Decimal
+class OrderRecord(HasOrderTerms):
+    """An `orders` row: the order's terms, and where it stands (state, matched size, when made, sent, updated)."""
+
+    terms: OrderTerms
     size_matched: Decimal
     order_type: str
     post_only: bool
@@ -177,14 +170,16 @@ def _order_from_row(row: sqlite3.Row) -> OrderRecord:
             f"orders {key}: state {state!r} is not a known order state; allowed: {', '.join(ORDER_STATES)}"
         )
     return OrderRecord(
-        order_id=key,
-        slot_key=row["slot_key"],
-        condition_id=row["condition_id"],
-        token_id=row["token_id"],
-        side=row["side"],
-        role=row["role"],
-        price=stored_decimal("orders", key, "price", row["price"]),
-        size=stored_decimal("orders", key, "size", row["size"]),
+        terms=OrderTerms(
+            order_id=key,
+            slot_key=row["slot_key"],
+            condition_id=row["condition_id"],
+            token_id=row["token_id"],
+            side=row["side"],
+            role=row["role"],
+            price=stored_decimal("orders", key, "price", row["price"]),
+            size=stored_decimal("orders", key, "size", row["size"]),
+        ),
         size_matched=stored_decimal("orders", key, "size_matched", row["size_matched"]),
         order_type=row["order_type"],
         post_only=bool(row["post_only"]),
@@ -202,60 +197,41 @@ def _order_from_row(row: sqlite3.Row) -> OrderRecord:
 # Fills.
 
 
-@dataclass(frozen=True)
-class ObservedFill:
-    trade_id: str
-    order_id: str
-    condition_id: str
-    token_id: str
-    side: str  # OUR side of the trade: "BUY" or "SELL"
-    size: Decimal
-    price: Decimal
-    status: str
-    liquidity: str  # "maker" or "taker"
-    match_time: int
-    fee: Decimal = Decimal(0)  # taker fee paid (makers pay none)
-
-
-def fill_row(fill: Any, applied: bool, reversed: bool, now: float) -> dict:
-    """The `fills` row of an observed fill (an ObservedFill or a domain Fill), checked: a known status, side and
-    liquidity, a positive exact size, exact price and fee."""
-    key = f"({fill.trade_id}, {fill.order_id})"
+def fill_row(fill: Fill, applied: bool, reversed: bool, now: float) -> dict:
+    """The `fills` row of an observed fill, checked: a known status, side and liquidity, a positive exact size,
+    exact price and fee."""
+    t = fill.terms
+    key = f"({t.trade_id}, {t.order_id})"
     check_trade_status(fill.status)
-    if fill.side not in SIDES:
-        raise ValueError(f"fill {key}: side {fill.side!r} is not one of {', '.join(SIDES)}")
-    if fill.liquidity not in LIQUIDITY:
-        raise ValueError(f"fill {key}: liquidity {fill.liquidity!r} is not one of {', '.join(LIQUIDITY)}")
-    size = exact(fill.size, f"fill {key} size")
-    price = exact(fill.price, f"fill {key} price")
+    if t.side not in SIDES:
+        raise ValueError(f"fill {key}: side {t.side!r} is not one of {', '.join(SIDES)}")
+    if t.liquidity not in LIQUIDITY:
+        raise ValueError(f"fill {key}: liquidity {t.liquidity!r} is not one of {', '.join(LIQUIDITY)}")
+    size = exact(t.size, f"fill {key} size")
+    price = exact(t.price, f"fill {key} price")
     if size <= 0:
         raise ValueError(f"fill {key}: size {size} must be positive")
     return {
-        "trade_id": fill.trade_id, "order_id": fill.order_id, "condition_id": fill.condition_id,
-        "token_id": fill.token_id, "side": fill.side, "size": str(size), "price": str(price), "status": fill.status,
-        "liquidity": fill.liquidity, "match_time": int(fill.match_time), "applied": int(applied),
+        "trade_id": t.trade_id, "order_id": t.order_id, "condition_id": t.condition_id,
+        "token_id": t.token_id, "side": t.side, "size": str(size), "price": str(price), "status": fill.status,
+        "liquidity": t.liquidity, "match_time": int(t.match_time), "applied": int(applied),
         "reversed": int(reversed), "first_seen_at": now, "updated_at": now,
-        "fee": str(exact(getattr(fill, "fee", ZERO) or ZERO, f"fill {key} fee")),
+        "fee": str(exact(t.fee or ZERO, f"fill {key} fee")),
     }
 
 
 @dataclass(frozen=True)
-class FillRecord:
-    trade_id: str
-    order_id: str
-    condition_id: str
-    token_id: str
-    side: str
-    size: Decimal
-    price: Decimal
+class FillRecord(HasFillTerms):
+    """A `fills` row: the fill's terms, its trade status, whether it moved its position (`applied`) and was
+    taken out again (`reversed`, it turned FAILED), and when first seen and last updated. `terms.fee` is the
+    column of schema 2."""
+
+    terms: FillTerms
     status: str
-    liquidity: str
-    match_time: int
     applied: bool
     reversed: bool
     first_seen_at: float
     updated_at: float
-    fee: Decimal = Decimal(0)  # taker fee paid on this fill (schema 2)
 
     @staticmethod
     def from_row(row: sqlite3.Row) -> FillRecord:
@@ -271,21 +247,23 @@ def _fill_from_row(row: sqlite3.Row) -> FillRecord:
             f"fills {key}: status {status!r} is not a known trade status; allowed: {', '.join(TRADE_STATUSES)}"
         )
     return FillRecord(
-        trade_id=row["trade_id"],
-        order_id=row["order_id"],
-        condition_id=row["condition_id"],
-        token_id=row["token_id"],
-        side=row["side"],
-        size=stored_decimal("fills", key, "size", row["size"]),
-        price=stored_decimal("fills", key, "price", row["price"]),
+        terms=FillTerms(
+            trade_id=row["trade_id"],
+            order_id=row["order_id"],
+            condition_id=row["condition_id"],
+            token_id=row["token_id"],
+            side=row["side"],
+            size=stored_decimal("fills", key, "size", row["size"]),
+            price=stored_decimal("fills", key, "price", row["price"]),
+            liquidity=row["liquidity"],
+            match_time=row["match_time"],
+            fee=stored_decimal("fills", key, "fee", row["fee"]),
+        ),
         status=status,
-        liquidity=row["liquidity"],
-        match_time=row["match_time"],
         applied=bool(row["applied"]),
         reversed=bool(row["reversed"]),
         first_seen_at=row["first_seen_at"],
         updated_at=row["updated_at"],
-        fee=stored_decimal("fills", key, "fee", row["fee"]),
     )
 
 

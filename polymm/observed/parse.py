@@ -14,6 +14,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from polymm.domain.fees import rate_from_bps, taker_fee
+from polymm.domain.terms import FillTerms
 from polymm.domain.types import Fill, LiveOrder
 from polymm.statemachines.trades import TRADE_STATUSES
 from polymm.venue.parse import MalformedReply, trade_status_from_wire
@@ -100,11 +101,11 @@ def our_fills(trade: dict, api_key: str, address: str) -> list[Fill]:
         taker_side = _side(trade["side"], "side")
         taker_asset = str(trade["asset_id"])
         if trade.get("owner") == api_key or (not trade.get("owner") and str(trade.get("maker_address", "")).lower() == address):
-            fills.append(Fill(
+            fills.append(Fill(FillTerms(
                 trade_id, str(trade["taker_order_id"]), condition_id, taker_asset,
                 taker_side, _dec(trade["size"], "size"), _dec(trade["price"], "price"),
-                status, "taker", match_time, _taker_fee(trade, taker_asset),
-            ))
+                "taker", match_time, _taker_fee(trade, taker_asset),
+            ), status))
         for i, maker in enumerate(trade.get("maker_orders") or []):
             if not isinstance(maker, dict):
                 raise MalformedReply(f"maker_orders[{i}]: expected an object, got {type(maker).__name__}")
@@ -112,11 +113,11 @@ def our_fills(trade: dict, api_key: str, address: str) -> list[Fill]:
                 continue
             asset = str(maker["asset_id"])
             side = OPPOSITE[taker_side] if asset == taker_asset else taker_side
-            fills.append(Fill(
+            fills.append(Fill(FillTerms(
                 trade_id, str(maker["order_id"]), condition_id, asset, side,
                 _dec(maker["matched_amount"], "matched_amount"), _dec(maker["price"], "maker price"),
-                status, "maker", match_time,
-            ))
+                "maker", match_time,
+            ), status))
         return fills
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, MalformedReply):

@@ -16,22 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterable, Protocol
+from typing import Iterable
 
 from polymm.domain.positions import PositionRecord, apply_to_position
+from polymm.domain.terms import HasFillTerms
 from polymm.statemachines.trades import next_trade_status
 
 ZERO = Decimal(0)
-
-
-class Traded(Protocol):
-    """What a fill contributes to a position."""
-
-    condition_id: str
-    token_id: str
-    side: str
-    size: Decimal
-    price: Decimal
 
 
 def applies_on_first_sight(status: str) -> bool:
@@ -55,13 +46,13 @@ def status_move(status: str, applied: bool, reversed: bool, observed: str,
     return StatusMove(new, new == "FAILED" and applied and not reversed)
 
 
-def fold_in(position: PositionRecord | None, fill: Traded) -> PositionRecord:
+def fold_in(position: PositionRecord | None, fill: HasFillTerms) -> PositionRecord:
     """The token's position after one more effective fill (a flat one when it had none)."""
     base = position or PositionRecord(fill.token_id, fill.condition_id, ZERO, ZERO, ZERO)
     return apply_to_position(base, fill.side, fill.size, fill.price)
 
 
-def refold(token_id: str, condition_id: str, effective: Iterable[Traded]) -> PositionRecord:
+def refold(token_id: str, condition_id: str, effective: Iterable[HasFillTerms]) -> PositionRecord:
     """The token's position rebuilt from its effective fills, given in first-seen order."""
     position = PositionRecord(token_id, condition_id, ZERO, ZERO, ZERO)
     for fill in effective:

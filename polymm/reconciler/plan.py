@@ -24,22 +24,16 @@ from decimal import Decimal
 from typing import Iterable, Mapping, Protocol, Sequence
 
 from polymm.desired.state import DesiredOrder, DesiredState
+from polymm.domain.terms import HasOrderTerms, OrderTerms
 from polymm.domain.ticks import is_valid_price
 from polymm.domain.types import LiveOrder
 from polymm.domain.unknown import Unknown, known
 from polymm.statemachines.orders import PENDING_STATES, RESTING_STATES
 
 
+class OrderView(HasOrderTerms, Protocol):
+    """One of our active orders as the plan reads it: its terms, what of it is matched, its state."""
 
-class OrderView(Protocol):
-    order_id: str
-    slot_key: str
-    condition_id: str
-    token_id: str
-    side: str
-    role: str
-    price: Decimal
-    size: Decimal
     size_matched: Decimal
     state: str
 
@@ -51,17 +45,18 @@ class PlanPolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class Cancel:
-    order_id: str
-    slot_key: str
-    condition_id: str
-    token_id: str
-    side: str
-    role: str
-    price: Decimal
-    size: Decimal  # remaining
+class Cancel(HasOrderTerms):
+    """A cancel of one order: its terms, what is left of it, and why. `size` is what is left (the shares the
+    cancel takes off the book), not the size the order was placed for (`terms.size`)."""
+
+    terms: OrderTerms
+    remaining: Decimal
     reason: str
     foreign: bool = False
+
+    @property
+    def size(self) -> Decimal:
+        return self.remaining
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +122,7 @@ def plan(
         held.append(f"open orders unknown ({open_orders.reason}): no places, no cancels by absence")
 
     def cancel(o: OrderView, reason: str) -> Cancel:
-        c = Cancel(o.order_id, o.slot_key, o.condition_id, o.token_id, o.side, o.role, o.price, _remaining(o), reason)
+        c = Cancel(o.terms, _remaining(o), reason)
         cancels.append(c)
         return c
 
@@ -166,15 +161,21 @@ def plan(
             places.append(Place(target, target.reason, after_cancel=replaced[0].order_id if replaced else None))
 
     for live in strays:
-        cancels.append(Cancel(live.order_id, "", live.condition_id, live.token_id, live.side, "stray", live.price,
-                              live.remaining, "ours, closed in the ledger but live at the venue"))
+        cancels.append(Cancel(_unslotted(live, "stray"), live.remaining,
+                              "ours, closed in the ledger but live at the venue"))
     if known(open_orders):
         for oid, live in open_orders.items():
             if oid not in ours and policy.cancel_foreign:
-                cancels.append(Cancel(oid, "", live.condition_id, live.token_id, live.side, "foreign", live.price,
-                                      live.remaining, "foreign order (controller.cancel_foreign_orders)", foreign=True))
+                cancels.append(Cancel(_unslotted(live, "foreign"), live.remaining,
+                                      "foreign order (controller.cancel_foreign_orders)", foreign=True))
     places.sort(key=lambda p: (p.order.role != "hedge", p.slot_key))
     return Plan(tuple(cancels), tuple(places), tuple(held), tuple(kept))
+
+
+def _unslotted(live: LiveOrder, role: str) -> OrderTerms:
+    """The terms of a listed order in no slot of ours (a stray or a foreign order), to cancel it."""
+    return OrderTerms(live.order_id, "", live.condition_id, live.token_id, live.side, role, live.price,
+                      live.original_size)
 
 
 def _market_of(slot: str) -> str:

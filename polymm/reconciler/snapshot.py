@@ -10,10 +10,10 @@ token where an observed fill turns FAILED, that token's effective fills in first
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Mapping, Protocol
 
 from polymm.domain.positions import PositionRecord
+from polymm.domain.terms import HasFillTerms
 from polymm.reconciler.plan import OrderView
 
 
@@ -24,16 +24,11 @@ class StoredOrder(OrderView, Protocol):
     submitted_at: float | None
 
 
-class StoredFill(Protocol):
-    trade_id: str
-    order_id: str
-    condition_id: str
-    token_id: str
-    side: str
-    size: Decimal
-    price: Decimal
+class StoredFill(HasFillTerms, Protocol):
+    """A fill as the ledger stores it: its terms, its trade status, whether it moved its position and was
+    reversed."""
+
     status: str
-    match_time: int
     applied: bool
     reversed: bool
 

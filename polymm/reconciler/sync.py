@@ -22,22 +22,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterable, Mapping, Protocol
+from typing import Iterable, Mapping
 
 from polymm.domain.types import Fill, LiveOrder
 from polymm.domain.unknown import Unknown, known
+from polymm.reconciler.snapshot import StoredOrder
 
 ZERO = Decimal(0)
-
-
-class OrderView(Protocol):
-    order_id: str
-    condition_id: str
-    state: str
-    size: Decimal
-    size_matched: Decimal
-    created_at: float
-    submitted_at: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +49,7 @@ def matched_by_order(fills: Iterable[Fill]) -> dict[str, Decimal]:
 
 
 def observation_updates(
-    records: Iterable[OrderView],
+    records: Iterable[StoredOrder],
     open_orders: Mapping[str, LiveOrder] | Unknown,
     matched: Mapping[str, Decimal],
     now: float,
@@ -113,13 +104,13 @@ def observation_updates(
     return updates
 
 
-def _fills_unknown_for(rec: OrderView, fills_unknown: bool | frozenset[str]) -> bool:
+def _fills_unknown_for(rec: StoredOrder, fills_unknown: bool | frozenset[str]) -> bool:
     if isinstance(fills_unknown, bool):
         return fills_unknown
     return rec.condition_id in fills_unknown
 
 
-def vanished_while_fills_unknown(records: Iterable[OrderView], open_orders: Mapping[str, LiveOrder] | Unknown,
+def vanished_while_fills_unknown(records: Iterable[StoredOrder], open_orders: Mapping[str, LiveOrder] | Unknown,
                                  fills_unknown: bool | frozenset[str]) -> frozenset[str]:
     """Markets holding an active order of ours that is missing from the open orders while its fills are
     Unknown: the market is held (no new buy) until the trades read tells what became of it."""

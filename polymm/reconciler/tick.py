@@ -39,6 +39,7 @@ from polymm.desired.toxicity import ToxicityParams, paused
 from polymm.desired.state import DesiredState, desire, slot_key
 from polymm.domain.exposure import BuyExposure, InventoryExposure
 from polymm.domain.positions import PositionRecord
+from polymm.domain.terms import HasOrderTerms, OrderTerms
 from polymm.domain.types import Book, Fill, LiveOrder, Position, RewardMarket
 from polymm.domain.unknown import known
 from polymm.observed.state import ObservedState
@@ -96,17 +97,10 @@ class LedgerChanges:
 
 
 @dataclass(frozen=True, slots=True)
-class ProjectedOrder:
-    """An active ledger order as it is once this tick's changes apply."""
+class ProjectedOrder(HasOrderTerms):
+    """An active ledger order as it is once this tick's changes apply: its terms, and where it stands."""
 
-    order_id: str
-    slot_key: str
-    condition_id: str
-    token_id: str
-    side: str
-    role: str
-    price: Decimal
-    size: Decimal
+    terms: OrderTerms
     size_matched: Decimal
     state: str
     created_at: float
@@ -248,8 +242,7 @@ def sync(snapshot: LedgerSnapshot, observed: ObservedState, params: TickParams, 
             size_matched = max(size_matched, up.size_matched)
         if state in TERMINAL_STATES:
             continue
-        projected.append(ProjectedOrder(r.order_id, r.slot_key, r.condition_id, r.token_id, r.side, r.role, r.price,
-                                        r.size, size_matched, state, r.created_at, r.submitted_at))
+        projected.append(ProjectedOrder(r.terms, size_matched, state, r.created_at, r.submitted_at))
     known_ids = frozenset(active_ids | set(snapshot.named_orders))
     unsettled = frozenset(st.view.token_id for st in fills.values() if st.status not in FINAL_STATUSES)
     changed_positions = tuple(positions[t] for t in moved)

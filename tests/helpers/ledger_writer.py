@@ -19,7 +19,9 @@ import random
 import sys
 from decimal import Decimal
 
-from polymm.ledger import FillRecord, Ledger, NewOrder, ObservedFill
+from polymm.domain.terms import FillTerms, OrderTerms
+from polymm.domain.types import Fill
+from polymm.ledger import FillRecord, Ledger, NewOrder
 from polymm.statemachines.orders import allowed_triggers
 from polymm.statemachines.trades import allowed_trade_statuses
 
@@ -31,9 +33,8 @@ def say(*parts: object) -> None:
     print(*parts, flush=True)
 
 
-def as_observed(f: FillRecord) -> ObservedFill:
-    return ObservedFill(f.trade_id, f.order_id, f.condition_id, f.token_id, f.side, f.size, f.price, f.status,
-                        f.liquidity, f.match_time)
+def as_observed(f: FillRecord) -> Fill:
+    return Fill(f.terms, f.status)
 
 
 def main(path: str, run: int) -> None:
@@ -57,8 +58,8 @@ def main(path: str, run: int) -> None:
             oid = f"r{run}-o{n}"
             token = rng.choice(TOKENS)
             side = rng.choice(("BUY", "BUY", "SELL"))
-            order = NewOrder(oid, f"{CONDITION}|{token}|{side}|quote", CONDITION, token, side, "quote",
-                             Decimal(rng.randint(1, 99)) / 100, Decimal(rng.randint(5, 50)), "GTC", True,
+            order = NewOrder(OrderTerms(oid, f"{CONDITION}|{token}|{side}|quote", CONDITION, token, side, "quote",
+                                        Decimal(rng.randint(1, 99)) / 100, Decimal(rng.randint(5, 50))), "GTC", True,
                              {"salt": rng.getrandbits(64), "run": run})
             say("try-intent", oid)
             orders[oid] = order
@@ -81,9 +82,9 @@ def main(path: str, run: int) -> None:
             tid = f"r{run}-t{n}"
             status = rng.choice(("MATCHED", "MATCHED", "MINED", "CONFIRMED", "FAILED"))
             token = order.token_id
-            observed = ObservedFill(tid, oid, CONDITION, token, rng.choice(("BUY", "BUY", "SELL")),
-                                    Decimal(rng.randint(1, 20)), Decimal(rng.randint(1, 99)) / 100, status,
-                                    rng.choice(("maker", "taker")), 1_700_000_000 + n)
+            observed = Fill(FillTerms(tid, oid, CONDITION, token, rng.choice(("BUY", "BUY", "SELL")),
+                                      Decimal(rng.randint(1, 20)), Decimal(rng.randint(1, 99)) / 100,
+                                      rng.choice(("maker", "taker")), 1_700_000_000 + n), status)
             say("try-fill", tid, oid)
             applied = ledger.apply_fill(observed)
             fills[(tid, oid)] = ledger.fill(tid, oid)
