@@ -9,7 +9,8 @@ answer 425 while the matching engine restarts.
 from __future__ import annotations
 
 import json
-from typing import Any
+import time
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -26,12 +27,13 @@ MAX_BATCH = 15
 class ClobAccount:
     """Everything behind an API key: keys, orders, cancels, the account's reads."""
 
-    def __init__(self, engine: Engine, sampler: RewardSampler | None, rate_limits: bool) -> None:
+    def __init__(self, engine: Engine, sampler: RewardSampler | None, rate_limits: bool,
+                 clock: Callable[[], float] | None = None) -> None:
         self.engine = engine
         self.sampler = sampler
         self.rate_limits = rate_limits
-        self.order_bucket = TokenBucket(40, 60)
-        self.cancel_bucket = TokenBucket(80, 120)
+        self.order_bucket = TokenBucket(40, 60, clock=clock or time.monotonic)
+        self.cancel_bucket = TokenBucket(80, 120, clock=clock or time.monotonic)
         self.builder_keys_by_owner: dict[str, list[dict]] = {}  # account api key -> its builder keys
 
     def routes(self) -> list[web.RouteDef]:

@@ -40,6 +40,10 @@ class SimOptions:
     fail_rate: float = 0.0
     rate_limits: bool = True  # per-IP throttling per endpoint family and per-signer buckets (polymm.sim.ratelimits)
     ip_window_scale: float = 1.0  # shrinks the per-IP windows (tests see throttling without waiting 10 s)
+    # the clock the rate limits count in: None is the machine's monotonic clock, as at the venue (its windows and
+    # buckets run in real time); a test passes one it moves itself, so what it sees does not depend on how fast
+    # a loaded machine sends its requests
+    rate_limit_clock: Callable[[], float] | None = None
     start_time: float | None = None  # simulated unix time at start; default: now (wall clock)
     faults: FaultPlanSpec = field(default_factory=FaultPlanSpec)
     # the real venue's behaviour by default (polymm.sim.engine.EngineSettings); `SimOptions.instant()`
@@ -124,7 +128,8 @@ def build_server(options: SimOptions, source: MarketSource | None = None) -> Sim
     engine.on_step(source.step)  # ... and re-quoted and traded on every step, before the payouts sample them
     sampler = RewardSampler(engine, random_instant=options.reward_sample_random,
                             daily_payout=options.daily_payout, seed=options.seed)
-    server = SimServer(engine, sampler, rate_limits=options.rate_limits, ip_window_scale=options.ip_window_scale)
+    server = SimServer(engine, sampler, rate_limits=options.rate_limits, ip_window_scale=options.ip_window_scale,
+                       rate_limit_clock=options.rate_limit_clock)
     # a day of made-up price history before the start, so GET /prices-history answers as on a venue that has run
     # (polymm's trend rule reads the last hour before it quotes a market: polymm.desired.toxicity)
     server.history.backfill(source.past_midpoints(PAST_MINUTES))

@@ -10,6 +10,7 @@ is ready.
 from __future__ import annotations
 
 from collections import Counter, deque
+from typing import Callable
 
 from aiohttp import web
 
@@ -34,14 +35,14 @@ class SimServer:
     price history and the relayer, whose clock hooks it registers in that order (history, then relayer)."""
 
     def __init__(self, engine: Engine, sampler: RewardSampler | None = None, rate_limits: bool = True,
-                 ip_window_scale: float = 1.0) -> None:
+                 ip_window_scale: float = 1.0, rate_limit_clock: Callable[[], float] | None = None) -> None:
         self.engine = engine
         self.sampler = sampler
         self.history = PriceHistory(engine)  # GET /prices-history (polymm.sim.history)
         self.relayer = Relayer(engine)  # gasless transactions of contract wallets: merges (polymm.sim.relayer)
         self.websockets = WebSockets(engine)
-        self.traffic = Traffic(rate_limits, ip_window_scale, after=self.flush_ws)
-        self.clob_account = ClobAccount(engine, sampler, rate_limits)
+        self.traffic = Traffic(rate_limits, ip_window_scale, after=self.flush_ws, clock=rate_limit_clock)
+        self.clob_account = ClobAccount(engine, sampler, rate_limits, rate_limit_clock)
         surfaces: list[Surface] = [
             ClobMarkets(engine, self.history),
             self.clob_account,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter, deque
 from typing import Any, Awaitable, Callable
 
@@ -38,12 +39,13 @@ def mangle_first_row(response: web.StreamResponse, field: str, value: Any) -> we
 class Traffic:
     """The aiohttp middleware and what it counts; `after` runs once each reply is ready (the WebSocket flush)."""
 
-    def __init__(self, rate_limits: bool, ip_window_scale: float, after: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, rate_limits: bool, ip_window_scale: float, after: Callable[[], Awaitable[None]],
+                 clock: Callable[[], float] | None = None) -> None:
         self.faults = FaultPlan()
         self.requests: Counter[str] = Counter()
         self.request_log: deque[tuple[str, str]] = deque(maxlen=100_000)  # recent requests, bounded
         self.rate_limits = rate_limits
-        self.ip_limits = IpLimits(ip_window_scale)
+        self.ip_limits = IpLimits(ip_window_scale, clock or time.monotonic)
         self.throttled = 0  # requests the per-IP limits delayed
         self.ip_refused = 0  # requests they answered 429
         self.after = after
