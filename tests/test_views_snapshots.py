@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal as D
 from pathlib import Path
@@ -26,6 +27,7 @@ from polymm.domain.terms import FillTerms, OrderTerms
 from polymm.domain.types import Book, Fill, RewardMarket, Token
 from polymm.views.format import avg_price, money, money_json, price, shares
 from polymm.observed.state import ObservedState
+from polymm.desired.toxicity import ToxicityParams
 from polymm.reconciler.memory import TickMemory
 from polymm.reconciler.tick import decide
 from polymm.ledger import Ledger, NewOrder
@@ -219,7 +221,9 @@ def decision(tmp_path: Path):
         controller = Controller(CFG, None, None, ledger, clock=lambda: NOW)  # type: ignore[arg-type]
         observed = ObservedState(at=NOW, open_orders=(), fills=(), books=books, reward_markets=(a, b),
                                  collateral=D(1000), problems=("market 0xe5e5…: no market details",))
-        return decide(controller.snapshot(observed), observed, TickMemory(), controller.tick_params(), NOW)[0]
+        # the controller's parameters without stepping back from toxic markets, as this snapshot was taken
+        params = replace(controller.tick_params(), toxicity=ToxicityParams(0.0, D(0)))
+        return decide(controller.snapshot(observed), observed, TickMemory(), params, NOW)[0]
     finally:
         ledger.close()
 
