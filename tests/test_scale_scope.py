@@ -22,7 +22,8 @@ INTERVAL_S = 600.0
 
 @pytest.fixture
 def sim_options() -> SimOptions:
-    return SimOptions(seed=11, speed=0, markets=150, scenario="calm", balance_delay_s=0.0)
+    return SimOptions(seed=11, speed=0, markets=150, scenario="calm", balance_delay_s=0.0,
+                      universe="generated")  # its picks and fills were written for the generated universe's seed 11
 
 
 @pytest.fixture
