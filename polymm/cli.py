@@ -17,7 +17,7 @@ from typer import Abort
 from typer._click.exceptions import ClickException, UsageError  # typer vendors its click (pinned)
 from typer.core import TyperGroup
 
-from polymm.views.format import make_console, visible
+from polymm.text.format import make_console, visible
 
 EXIT_RUNTIME = 1  # an outage or a fault at run time: worth retrying (systemd restarts it)
 EXIT_CONFIG = 2   # bad configuration or usage: retrying cannot help (deploy/polymm.service does not restart it)
@@ -528,8 +528,8 @@ def _stop_lines(final: dict, ledger_path: Path) -> list[str]:
     """What a stop left at the venue, from the loop's final journal entry (read after its cancels); positions are
     named by market and outcome as `status` names them (the ledger's market catalog)."""
     from polymm.ledger import Ledger
-    from polymm.views import catalog
-    from polymm.views import format as fmt
+    from polymm.text import catalog
+    from polymm.text import format as fmt
 
     lines = []
     live = final.get("live_at_venue_after_stop")

@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 
 from polymm.config import PolymmConfig, under_install_dir
-from polymm.views.format import visible
+from polymm.text.format import visible
 
 REDACTED = "[redacted]"
 # a 64-hex value is a private key, or a hash (order ids): either way only its first 10 characters are shown

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from controller_support import h
-from polymm.views.format import money
+from polymm.text.format import money
 
 ROOT = Path(__file__).resolve().parents[1]
 HEDGE_RESTS = {"POLYMM_HEDGE_SELL__MAX_BID_GAP": "0.001", "POLYMM_RISK__MIN_PROTECTION_SIZE_MULTIPLIER_HEDGE": "0"}

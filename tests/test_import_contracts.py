@@ -67,3 +67,51 @@ def test_imports_for_type_checking_only_are_allowed(tmp_path):
     make_package(tmp_path, {**CLEAN, "desired/funnel.py":
                             "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.venue.gateway import X\n"})
     assert check(tmp_path, "pkg") == []
+
+
+def test_polymm_keeps_its_layering_and_has_no_import_circle():
+    from import_rules import import_circles, layer_violations
+
+    violations = layer_violations(ROOT, "polymm")
+    assert not violations, "\n".join(map(str, violations))
+    assert import_circles(ROOT, "polymm") == []
+
+
+LAYERED = {
+    "domain/types.py": "from dataclasses import dataclass\n",
+    "reconciler/tick.py": "from pkg.domain.types import dataclass\n",
+    "ledger/store.py": "import sqlite3\nfrom pkg.reconciler.tick import dataclass\n",
+    "controller/core.py": "from pkg.ledger.store import sqlite3\n",
+    "views/status.py": "from pkg.controller.core import sqlite3\n",
+    "sim/engine.py": "from pkg.domain.types import dataclass\n",
+}
+
+
+def test_a_layered_package_passes(tmp_path):
+    from import_rules import import_circles, layer_violations
+
+    make_package(tmp_path, LAYERED)
+    assert layer_violations(tmp_path, "pkg") == [] and import_circles(tmp_path, "pkg") == []
+
+
+@pytest.mark.parametrize("module, source, expected", [
+    ("controller/core.py", "from pkg.views.status import X\n", "against the layering: controller (layer 7) imports views"),
+    ("ledger/store.py", "def f():\n    from pkg.controller.core import X\n", "against the layering: ledger"),
+    ("sim/engine.py", "from pkg.ledger.store import X\n", "pkg/sim/ imports only domain, sim"),
+    ("sim/engine.py", "from pkg.reconciler.tick import X\n", "pkg/sim/ imports only domain, sim"),
+    ("gadgets/thing.py", "import json\n", "pkg/gadgets has no layer in LAYERS"),
+])
+def test_the_layering_check_fails_on_a_planted_violation(tmp_path, module, source, expected):
+    from import_rules import layer_violations
+
+    make_package(tmp_path, {**LAYERED, module: source})
+    violations = layer_violations(tmp_path, "pkg")
+    assert any(expected in str(v) and v.module == "pkg." + module[:-3].replace("/", ".") for v in violations), violations
+
+
+def test_the_circle_check_finds_a_planted_circle(tmp_path):
+    from import_rules import import_circles
+
+    make_package(tmp_path, {**LAYERED, "controller/core.py": "from pkg.controller.loop import X\n",
+                            "controller/loop.py": "def f():\n    from pkg.controller.core import Y\n"})
+    assert import_circles(tmp_path, "pkg") == [["pkg.controller.core", "pkg.controller.loop"]]

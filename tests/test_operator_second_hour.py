@@ -229,7 +229,7 @@ def test_stop_names_the_positions_it_leaves_unhedged_by_market_and_outcome(venue
     assert done.returncode == 0, done.stderr
     [line] = [x for x in done.stdout.splitlines() if x.startswith("positions left unhedged (1): ")]
     from polymm.ledger import Ledger
-    from polymm.views import catalog
+    from polymm.text import catalog
 
     with Ledger(ctl.ledger_path) as ledger:
         names = catalog.parse(ledger.get_cursor(catalog.CURSOR))

@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from polymm.views import catalog
+from polymm.text import catalog
 from polymm.config import load_config
 from polymm.controller import account
 from polymm.controller.core import Controller
 from polymm.domain.terms import FillTerms, OrderTerms
 from polymm.domain.types import Book, Fill, RewardMarket, Token
-from polymm.views.format import avg_price, money, money_json, price, shares
+from polymm.text.format import avg_price, money, money_json, price, shares
 from polymm.observed.state import ObservedState
 from polymm.desired.toxicity import ToxicityParams
 from polymm.reconciler.memory import TickMemory

@@ -228,7 +228,7 @@ td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td.l,th.l{text-alig
 
 
 def _money(x) -> str:
-    # USDC to the cent, as every view writes money (polymm/views/format.py); report.json keeps the exact figures
+    # USDC to the cent, as every view writes money (polymm/text/format.py); report.json keeps the exact figures
     if x is None:
         return "—"
     cents = round(x, 2) + 0.0  # + 0.0: no negative zero

@@ -14,10 +14,11 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Callable
 
-from polymm.views.format import money_json
+from polymm.ledger.journal import ACCOUNT_CURSOR
+from polymm.text.format import money_json
 from polymm.venue.outcomes import Ok
 
-CURSOR = "views.account"
+CURSOR = ACCOUNT_CURSOR  # the ledger cursor this writes (polymm.ledger.journal)
 EVERY_S = 60.0
 UNLIMITED_USDC = Decimal(10) ** 15  # more than all USDC in existence
 MIN_PAYOUT_USDC = Decimal(1)  # a day's rewards under $1 are not paid

@@ -28,7 +28,7 @@ from polymm.desired.funnel import SelectionParams, prefilter, select_markets
 from polymm.desired.hedge import HedgeParams
 from polymm.desired.toxicity import ToxicityParams, trend_known
 from polymm.domain.types import Fill, LiveOrder, RewardMarket
-from polymm.views.format import fill_text
+from polymm.text.format import fill_text
 from polymm.marketdata.scope import EARLY_RESCAN_SPACING_S, WATCH_INTERVAL_S, BackgroundRescan, Rescanned, Scope
 from polymm.marketdata.source import VenueMarketData
 from polymm.observed.parse import live_order_from_wire, our_fills
@@ -109,7 +109,7 @@ class Controller:
         self.rescans = BackgroundRescan()  # rescans after the first run off the tick (polymm.marketdata.scope)
         self._rescan_wanted = False  # a new reward list was seen while a rescan could not start
         self._rescan_failed: tuple[str, float] | None = None  # the last background rescan's failure, and when
-        self.market_names: dict[str, dict] = {}  # catalog entries (polymm/views/catalog.py), for readable log lines
+        self.market_names: dict[str, dict] = {}  # catalog entries (polymm/text/catalog.py), for readable log lines
         self.trades_read_at = float("inf")  # time.monotonic() when the last trades read was sent
         self._newest_match: int | None = None  # the newest match time of ours seen (the recent window's base)
         self._full_trades_at = float("-inf")  # the controller's clock at the last whole-window trades read

@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from polymm.views.catalog import CatalogWriter
+from polymm.text.catalog import CatalogWriter
 from polymm.controller.account import AccountRecorder
 from polymm.controller.control import ControlServer, Request
 from polymm.controller.core import Controller, Decision
@@ -49,7 +49,7 @@ from polymm.controller.heartbeat import Heartbeat
 from polymm.controller.lock import control_socket_path
 from polymm.controller.session import Session
 from polymm.controller.wake import FillSignal, MarketChannelWaker, UserChannelWaker
-from polymm.views.format import money
+from polymm.text.format import money
 from polymm.observed.state import known
 from polymm.telemetry.observers import Observers
 from polymm.reconciler.gate import GatedPlan, OperatorState
@@ -100,7 +100,7 @@ class Service:
         self.placing_problem: str | None = None
         self.account_refusal: str | None = None  # a refusal of the account itself, kept until an order is accepted
         self.observers = Observers(self)  # metrics, alerts, the dashboard's market snapshot (polymm/telemetry/)
-        self.catalog = CatalogWriter(session.ledger)  # market names for `polymm status` (polymm/views/catalog.py)
+        self.catalog = CatalogWriter(session.ledger)  # market names for `polymm status` (polymm/text/catalog.py)
         self.controller.market_names = self.catalog.known  # the same entries name markets in the fill log lines
         self.account = AccountRecorder(session.trading, session.ledger, self.stop_event)  # balance, rewards paid
         self.paused = False  # quoting off by the operator (pause, cancel-all, stop --keep-hedges)

@@ -8,6 +8,10 @@ from collections.abc import Sequence
 
 from polymm.ledger.records import json_default, stored_json
 
+# the cursor where the loop keeps its last read of the wallet (balance, allowance, rewards), written by
+# polymm.controller.account and read by the views and the metrics without a venue call of their own
+ACCOUNT_CURSOR = "views.account"
+
 
 class Journal:
     """The cursor, journal and selection methods of the `Ledger` (polymm/ledger/store.py)."""

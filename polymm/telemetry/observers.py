@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from polymm.config import SECRET_ENV_VARS
-from polymm.controller.account import CURSOR as ACCOUNT_CURSOR
+from polymm.ledger.journal import ACCOUNT_CURSOR
 
 log = logging.getLogger("polymm.observers")
 MAX_SNAPSHOT_MARKETS = 20

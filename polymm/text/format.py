@@ -117,7 +117,7 @@ def market_label(question: str | None, outcome: str | None = None, condition_id:
 
 def fill_text(fill, entry: dict | None = None) -> str:
     """One fill for the log: `BUY 12.00 'Will X? — Yes' @ 0.70 = $8.40 (maker, MATCHED)`. `entry` is the
-    market's catalog entry (polymm/views/catalog.py) when known; else the token id's start stands in."""
+    market's catalog entry (polymm/text/catalog.py) when known; else the token id's start stands in."""
     if entry:
         name = f"'{market_label(entry.get('question'), entry.get('outcomes', {}).get(fill.token_id))}'"
         tick = entry.get("tick_size")

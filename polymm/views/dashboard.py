@@ -28,7 +28,7 @@ from typing import Any
 from polymm.config import PolymmConfig
 from polymm.domain.positions import PositionRecord, apply_to_position
 from polymm.ledger import Ledger
-from polymm.views import format as fmt
+from polymm.text import format as fmt
 from polymm.views.status import gather_status
 
 log = logging.getLogger("polymm.dashboard")
@@ -104,7 +104,7 @@ def _e(value: Any) -> str:
 
 
 def _usd(value: Any, places: int = 2) -> str:
-    """Money through the one formatter (polymm/views/format.py); `places` > 2 only for sub-cent chart axes."""
+    """Money through the one formatter (polymm/text/format.py); `places` > 2 only for sub-cent chart axes."""
     if places <= 2 or value is None:
         return fmt.money(value)
     v = Decimal(str(value))

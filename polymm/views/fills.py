@@ -3,7 +3,7 @@
 One row per (trade, our order): the match time in UTC, the market's question and outcome (from the
 market catalog the loop keeps), our side and the order's role (quote or hedge), price at the market's
 tick, size, notional and fee to the cent, the venue's settlement status, and whether the fill was
-reversed (a trade that ended FAILED). Money and prices are written by polymm/views/format.py, like every view.
+reversed (a trade that ended FAILED). Money and prices are written by polymm/text/format.py, like every view.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from polymm.ledger import Ledger
-from polymm.views import catalog
-from polymm.views import format as fmt
+from polymm.text import catalog
+from polymm.text import format as fmt
 
 COLUMNS = ("time_utc", "trade_id", "order_id", "condition_id", "token_id", "question", "outcome", "side", "role",
            "liquidity", "price", "size", "notional_usdc", "fee_usdc", "status", "reversed")

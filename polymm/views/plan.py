@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from polymm.views import format as fmt
+from polymm.text import format as fmt
 from polymm.desired.funnel import Evaluation, Selection
 
 

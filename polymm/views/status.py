@@ -17,8 +17,8 @@ from polymm.config import PolymmConfig
 from polymm.controller import account
 from polymm.domain.exposure import BuyExposure, InventoryExposure, exposure_by_market, total_exposure
 from polymm.ledger import Ledger
-from polymm.views import catalog
-from polymm.views import format as fmt
+from polymm.text import catalog
+from polymm.text import format as fmt
 
 ZERO = Decimal(0)
 UNSETTLED = ("intent", "submitting", "unknown", "cancel_requested")

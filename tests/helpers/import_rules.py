@@ -129,3 +129,108 @@ def check(root: Path, package: str = "polymm") -> list[Violation]:
     unique = {(v.module, v.line, v.imported, v.rule): v for v in violations}
     # `from a import b` is recorded as both `a` and `a.b`: keep one line per (module, line, rule, target)
     return sorted(unique.values(), key=lambda v: (v.module, v.line, v.imported))
+
+
+# ---------------------------------------------------------------------------------------------- layering
+# Each package (or root module) of polymm sits on a layer; a module imports only its own package and packages on
+# lower layers. The layers read bottom-up as docs/ARCHITECTURE.md draws them: the domain's values; the pure state
+# tables and the adapters that speak to one outside thing each (the venue's HTTP, the simulator, the config file);
+# the pure core (observed → desired → reconciler); the stores (ledger, marketdata) and the people-facing text; the
+# controller; what presents or drives it (views, backtest); the command line on top.
+LAYERS = {
+    "domain": 0,
+    "statemachines": 1, "venue": 1, "sim": 1, "config": 1, "config_legacy_keys": 0, "text": 1,
+    "observed": 2, "logs": 2,
+    "desired": 3,
+    "reconciler": 4,
+    "ledger": 5, "marketdata": 5,
+    "telemetry": 6,
+    "controller": 7,
+    "views": 8, "backtest": 8,
+    "cli": 9, "__main__": 9,
+}
+# the simulator is a venue of its own: it shares only the domain's values with the bot that trades on it
+ONLY_FROM = {"sim": frozenset({"domain", "sim"})}
+
+
+def _packages(root: Path, package: str) -> tuple[dict[str, Path], dict[str, list[tuple[int, str]]]]:
+    modules = modules_of(root, package)
+    return modules, {m: imports_of(p, m, package) for m, p in modules.items()}
+
+
+def _internal(name: str, modules: dict[str, Path]) -> str | None:
+    while name:
+        if name in modules:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+def layer_violations(root: Path, package: str = "polymm") -> list[Violation]:
+    """Imports that run against the layering (LAYERS, ONLY_FROM); a package missing from LAYERS is a violation
+    too, so a new package is placed on purpose."""
+    modules, graph = _packages(root, package)
+
+    def top(mod: str) -> str:
+        parts = mod.split(".")
+        return parts[1] if len(parts) > 1 else ""
+
+    violations: list[Violation] = []
+    for mod, imports in graph.items():
+        here = top(mod)
+        if not here:
+            continue
+        if here not in LAYERS:
+            violations.append(Violation(mod, 0, mod, f"{package}/{here} has no layer in LAYERS: place it"))
+            continue
+        for line, name in imports:
+            target = _internal(name, modules) if name.split(".")[0] == package else None
+            there = top(target) if target else ""
+            if not there or there == here:
+                continue
+            if here in ONLY_FROM and there not in ONLY_FROM[here]:
+                violations.append(Violation(mod, line, name, f"{package}/{here}/ imports only "
+                                                             + ", ".join(sorted(ONLY_FROM[here]))))
+            elif there in LAYERS and LAYERS[there] >= LAYERS[here]:
+                violations.append(Violation(mod, line, name, f"against the layering: {here} (layer {LAYERS[here]}) "
+                                                             f"imports {there} (layer {LAYERS[there]})"))
+    return sorted({(v.module, v.line, v.rule): v for v in violations}.values(),
+                  key=lambda v: (v.module, v.line, v.imported))
+
+
+def import_circles(root: Path, package: str = "polymm") -> list[list[str]]:
+    """Every circle of imports between modules (function-level imports count; TYPE_CHECKING ones do not)."""
+    modules, graph = _packages(root, package)
+    edges = {m: sorted({t for _, n in imports if (t := _internal(n, modules)) and t != m and t != package})
+             for m, imports in graph.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    circles: list[list[str]] = []
+
+    def visit(m: str) -> None:  # Tarjan's strongly connected components
+        index[m] = low[m] = len(index)
+        stack.append(m)
+        on_stack.add(m)
+        for t in edges[m]:
+            if t not in index:
+                visit(t)
+                low[m] = min(low[m], low[t])
+            elif t in on_stack:
+                low[m] = min(low[m], index[t])
+        if low[m] == index[m]:
+            component = []
+            while True:
+                t = stack.pop()
+                on_stack.discard(t)
+                component.append(t)
+                if t == m:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for m in sorted(edges):
+        if m not in index:
+            visit(m)
+    return circles
