@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                              "outcome (POST /_sim/market; default 10 if --kills is larger; -1: none)")
     parser.add_argument("--strategy", choices=("seed", "defaults"), default="seed",
                         help="the controller's strategy: the seed's (hedges cross at once, no stepping back; the "
-                             "figures in the README) or config.yaml's defaults as shipped (maker hedges, stepping back)")
+                             "figures in docs/TESTING.md) or config.yaml's defaults as shipped (maker hedges, stepping back)")
     parser.add_argument("--storm", action="store_true",
                         help="instead of kills: faults at --storm-rate of all requests for --storm-seconds simulated "
                              "seconds (clock 8x) while takers fill quotes and hedges")

@@ -1,6 +1,6 @@
 """The economics report: `report.json` (figures per market and in total) and `report.html` (plots and a table).
 
-Definitions (the same in both files and in the README):
+Definitions (the same in both files and in docs/BACKTEST.md):
 - rewards: liquidity rewards the venue accrued to the account by its per-minute sampling (it pays them
   at midnight UTC, ≥ $1 a day; `rewards_paid` is what it had credited by the end);
 - rebates: maker rebates of the account's maker fills — those the daily payouts worked out, plus the

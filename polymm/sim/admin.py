@@ -258,7 +258,7 @@ def _per_market(items, address: str) -> dict[str, float]:
 
 
 def money_of(engine: Engine, address: str) -> dict:
-    """An account's fees, rebates and rewards as `/_sim/state` shows them (keys documented in the README):
+    """An account's fees, rebates and rewards as `/_sim/state` shows them (keys documented in docs/SIM-VENUE.md):
     `fees_paid` (taker fees of its trades that did not fail), `rebates` and `rewards`, each with `accrued`
     (rewards: sampled so far; rebates: worked out at the daily payouts so far), `paid` (credited to the
     collateral at a payout, ≥ $1 a day) and `by_market` ({condition_id: {"accrued", "paid"}})."""
