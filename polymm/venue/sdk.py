@@ -24,7 +24,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 import httpx
 from eth_account import Account
@@ -123,8 +123,3 @@ class ClobAccount:
 
 def _creds(sdk_creds: ApiKeyCreds) -> ApiCreds:
     return ApiCreds(sdk_creds.key, sdk_creds.secret, sdk_creds.passphrase)
-
-
-def query(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Query parameters for a transport: lists become tuples (the SDK's repeated-key form, _internal/request.py)."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
