@@ -15,13 +15,10 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-
 from controller_support import h, wait_until
 from polymm.desired.toxicity import ToxicityState
 from polymm.domain.exposure import BuyExposure
 from polymm.reconciler.memory import TickMemory
-from polymm.sim.runner import SimOptions
 
 # a hedge rests instead of selling into the bids at once, so a position stays held while a test looks
 HEDGE_RESTS = {"POLYMM_HEDGE_SELL__MAX_BID_GAP": "0.001", "POLYMM_RISK__MIN_PROTECTION_SIZE_MULTIPLIER_HEDGE": "0"}
@@ -29,14 +26,6 @@ TIMEOUT_S = 60
 # a sudden midpoint move of 2 cents counts as a jump (the default 5 is more than the simulated book's depth can show);
 # the jump rate's threshold stays the default: one jump over the prior is above it
 JUMPS = {"POLYMM_STRATEGY__JUMP_SIZE": "0.02"}
-
-
-@pytest.fixture
-def sim_options() -> SimOptions:
-    """The conftest's venue on the generated universe, whose books these tests are written against (six levels a
-    cent apart: see `jump`)."""
-    generated = {"universe": "generated"} if "universe" in SimOptions.__dataclass_fields__ else {}
-    return SimOptions(seed=7, speed=0, markets=30, scenario="calm", balance_delay_s=0.0, **generated)
 
 
 def stored_memory(ledger: Path) -> TickMemory | None:
