@@ -9,14 +9,14 @@ import logging
 import sys
 import threading
 
-from polymm.cli import _secret_values
+from polymm.cli import secret_values
 from polymm.config import PolymmConfig, load_secrets
 from polymm.logs import setup_logging
 
 cfg = PolymmConfig.model_validate({"logging": {"directory": sys.argv[1], "level": "DEBUG", "console_level": "DEBUG",
                                                "file_level": "DEBUG"}})
 secrets = load_secrets()
-setup_logging(cfg, _secret_values(secrets))
+setup_logging(cfg, secret_values(secrets))
 key = secrets.private_key.get_secret_value()
 api_secret = secrets.api_secret.get_secret_value()
 passphrase = secrets.api_passphrase.get_secret_value()

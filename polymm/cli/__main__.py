@@ -1,0 +1,5 @@
+"""`python -m polymm.cli`: the command line."""
+
+from polymm.cli import app
+
+app()
