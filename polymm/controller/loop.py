@@ -44,6 +44,7 @@ from polymm.controller.account import AccountRecorder
 from polymm.controller.control import ControlServer, Request
 from polymm.controller.core import Controller, Decision
 from polymm.controller.executor import ExecutionReport
+from polymm.controller.health import tick_health
 from polymm.controller.gcpolicy import settle_heap
 from polymm.controller.heartbeat import Heartbeat
 from polymm.controller.lock import control_socket_path
@@ -256,41 +257,9 @@ class Service:
         return OperatorState(not self.paused and not self.unknown_own, self.hedging_enabled, healthy, off, problem)
 
     def _health(self, decision: Decision) -> tuple[str, str]:
-        obs = decision.observed
-        unknown = [name for name in ("open_orders", "fills", "collateral") if not known(getattr(obs, name))]
-        if not known(obs.open_orders):
-            return "halted", f"open orders unknown: {obs.open_orders.reason}"
-        if self.heartbeat.conflicted:
-            return "degraded", (f"another client is heartbeating this account: the venue refused our heartbeat id "
-                                f"{self.heartbeat.recent_conflicts()} time(s) in {self.heartbeat.conflict_window_s:.0f} s "
-                                f"({self.heartbeat.last_conflict}); placing stopped")
-        if not self.heartbeat.healthy:
-            return "degraded", f"heartbeat not healthy: {self.heartbeat.last_error or 'starting'}"
-        if unknown:
-            return "degraded", "unknown: " + ", ".join(f"{n} ({getattr(obs, n).reason})" for n in unknown)
-        if obs.fills_unknown_markets:
-            cause = next((p for p in obs.problems if p.startswith("fills unknown")), "a trade row did not parse")
-            return "degraded", f"fills unknown in {len(obs.fills_unknown_markets)} market(s), held: {cause}"
-        if not known(obs.reward_markets):
-            return "degraded", f"market data unknown: {obs.reward_markets.reason}"
-        held = decision.desired.held_markets
-        if held:
-            cause = next(iter(obs.problems), "their order books are missing or stale")
-            return "degraded", f"{len(held)} market(s) held, market data unknown: {cause}"
-        if self.unknown_own:
-            return "degraded", (f"quoting stopped: {len(self.unknown_own)} live order(s) under our API key are not in "
-                                "the ledger (a ledger older than the venue, or another client on this key); "
-                                "`polymm cancel --all` clears them, or restore the newest ledger")
-        problems = self.controller.health_problems()  # unhedged too long, positions unlike the venue's
-        if problems:
-            return "degraded", "; ".join(problems)
-        if self.keep_hedges_until is not None:
-            return "ok", "stopping: quoting off, hedges kept until the positions are sold"
-        if self.paused and not self.hedging_enabled:
-            return "ok", "paused by the operator (cancel --all): no quotes, no hedges; polymm resume restarts them"
-        if self.paused:
-            return "ok", "quoting paused by the operator; hedging continues (polymm resume)"
-        return "ok", ""
+        return tick_health(decision, self.heartbeat, unknown_own=len(self.unknown_own),
+                           problems=self.controller.health_problems(), keep_hedges=self.keep_hedges_until is not None,
+                           paused=self.paused, hedging=self.hedging_enabled)
 
     def _placing_health(self, health: str, why: str, report: ExecutionReport) -> tuple[str, str]:
         """Degraded while the venue does not accept our orders (e.g. trading disabled: every post answers
