@@ -27,6 +27,11 @@ seconds sees all of it; the last life starts once the engine is back), and after
 market we hold a position or an order in resolves (`POST /_sim/market`): the venue cancels our orders there
 and our shares there cannot be sold, so they are not counted unhedged (`-1` turns either off).
 
+The venue serves the generated universe (`--universe generated`, the default here, unlike `polymm sim serve`
+whose default is the real reward universe): the seeds and figures were made on the generator, whose markets
+are quoted and filled within simulated minutes; on the real universe the default filters quote nothing, so a
+run there (`--universe real`) has no fills to judge.
+
 It prints the figures line of RELIABILITY.md and, when a check fails, the command that reruns the
 seed (the same markets, kill moments, takes and faults; the interleaving with the controller's own
 timing is not replayed exactly) with its ledger and logs kept; the exit status is 0 only when every
@@ -93,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storm-rate", type=float, default=0.4, help="storm fault rate per request (default 0.4)")
     parser.add_argument("--storm-seconds", type=float, default=3600.0,
                         help="storm length in simulated seconds (default 3600: a simulated hour, ~8 wall minutes)")
+    parser.add_argument("--universe", choices=("generated", "real"), default="generated",
+                        help="the venue's market: generated (default; the seeds' market) or real (the real reward "
+                             "universe, where the default filters quote nothing)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep ledgers and logs here")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -127,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         if args.storm:
             result = run_storm(seed, args.storm_seconds, args.storm_rate, workdir, args.markets, args.max_markets,
-                               verbose=not args.quiet)
+                               verbose=not args.quiet, universe=args.universe)
             runs.append(result)
             print(storm_line(result, args.storm_seconds, args.storm_rate, time.monotonic() - started))
             for line in detail_lines(result.audit):
@@ -138,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
                            fail_rate=args.fail_rate,
                            restart_at=args.restart_at if 0 <= args.restart_at < args.kills else None,
                            restart_down_s=args.restart_down, restart_post_only_s=args.restart_post_only,
-                           resolve_at=args.resolve_at if 0 <= args.resolve_at < args.kills else None)
+                           resolve_at=args.resolve_at if 0 <= args.resolve_at < args.kills else None,
+                           universe=args.universe)
         runs.append(result)
         print(chaos_line(result, time.monotonic() - started))
         for line in detail_lines(result.audit):
@@ -154,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
               f"--fault-rate {args.fault_rate} --restart-at {args.restart_at} --restart-down {args.restart_down:g} "
               f"--restart-post-only {args.restart_post_only:g} --resolve-at {args.resolve_at} "
               f"--stale-rate {args.stale_rate} --fail-rate {args.fail_rate} "
-              f"--strategy {args.strategy} --workdir /tmp/polymm-chaos")
+              f"--strategy {args.strategy} --universe {args.universe} --workdir /tmp/polymm-chaos")
     return 1 if failed else 0
 
 

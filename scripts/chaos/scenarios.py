@@ -70,10 +70,11 @@ def run_chaos(kills: int = 20, seed: int = 1, workdir: Path | None = None, marke
               min_life_s: float = 0.2, max_life_s: float = 4.0, fault_rate: float = 0.1,
               stale_rate: float = 0.0, fail_rate: float = 0.0, restart_at: int | None = None,
               restart_down_s: float = 20.0, restart_post_only_s: float = 40.0,
-              resolve_at: int | None = None) -> ChaosResult:
+              resolve_at: int | None = None, universe: str = "generated") -> ChaosResult:
     """`restart_at`: after that many kills, a matching-engine restart (425 for `restart_down_s` simulated
     seconds, then post-only for `restart_post_only_s`); `resolve_at`: after that many kills, a market we hold
-    a position or an order in resolves. None: neither."""
+    a position or an order in resolves. None: neither. `universe`: the venue's market, "generated" by default
+    (the seeds' market, quoted and filled within simulated minutes; "real" quotes nothing with the defaults)."""
     rng = random.Random(seed)
     result = ChaosResult(seed)
     cap = Decimal("25")
@@ -83,7 +84,7 @@ def run_chaos(kills: int = 20, seed: int = 1, workdir: Path | None = None, marke
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     say = print if verbose else (lambda *a, **k: None)
-    venue = VenueProcess(seed=seed, speed=0, markets=markets, log=workdir / "venue.log",
+    venue = VenueProcess(seed=seed, speed=0, markets=markets, log=workdir / "venue.log", universe=universe,
                          extra=("--fail-rate", str(fail_rate)) if fail_rate else ()).start()
     admin = Admin(venue.url)
     ctl = ControllerProcess(venue.url, wallet_key(f"chaos-{seed}"), workdir, max_markets,
@@ -175,9 +176,10 @@ STORM_SPEED = 8.0  # simulated seconds per wall second in the storm (heartbeats 
 
 def run_storm(seed: int = 1, simulated_s: float = 3600.0, rate: float = 0.4, workdir: Path | None = None,
               markets: int = 60, max_markets: int = 3, settle_ticks: int = 3, verbose: bool = True,
-              take_probability: float = 0.5) -> ChaosResult:
+              take_probability: float = 0.5, universe: str = "generated") -> ChaosResult:
     """A storm: faults at `rate` of the requests for `simulated_s` simulated seconds while takers fill our
-    quotes and hedges; then the faults stop and, K ticks later, the venue's truth is judged."""
+    quotes and hedges; then the faults stop and, K ticks later, the venue's truth is judged. `universe`: the
+    venue's market, "generated" by default (see `run_chaos`)."""
     rng = random.Random(seed)
     result = ChaosResult(seed)
     cap = Decimal("25")
@@ -185,7 +187,7 @@ def run_storm(seed: int = 1, simulated_s: float = 3600.0, rate: float = 0.4, wor
     workdir = Path(workdir or tempfile.mkdtemp(prefix=f"polymm-storm-{seed}-"))
     workdir.mkdir(parents=True, exist_ok=True)
     say = print if verbose else (lambda *a, **k: None)
-    venue = VenueProcess(seed=seed, speed=0, markets=markets, log=workdir / "venue.log").start()
+    venue = VenueProcess(seed=seed, speed=0, markets=markets, log=workdir / "venue.log", universe=universe).start()
     admin = Admin(venue.url)
     ctl = ControllerProcess(venue.url, wallet_key(f"storm-{seed}"), workdir, max_markets,
                             {"POLYMM_STRATEGY__MAX_EXPOSURE_PER_MARKET_USDC": str(cap),

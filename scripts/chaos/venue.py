@@ -2,6 +2,11 @@
 
 The venue runs on a free loopback port with a manual clock (speed 0, seeded); `Admin` moves that clock,
 places taker orders, sets fault plans and reads the venue's whole state, which the judgement trusts.
+
+`VenueProcess` serves the generated universe by default (`--universe generated`), not the simulator's own
+default (the real reward universe, `venue.sim.universe: real`): the harness's seeds and figures were made on
+the generator, whose markets the strategy quotes and fills within simulated minutes; on the real universe,
+with the default filters, nothing is quoted and a run has nothing to judge. `universe="real"` selects it.
 """
 
 from __future__ import annotations
@@ -85,14 +90,18 @@ class Admin:
 
 
 class VenueProcess:
-    """`polymm sim serve` as its own process, on a free loopback port."""
+    """`polymm sim serve` as its own process, on a free loopback port; `universe`: "generated" (default, the
+    market the harness's seeds were made for) or "real" (the real reward universe)."""
 
     def __init__(self, seed: int = 1, speed: float = 0, markets: int = 30, scenario: str = "calm",
-                 extra: tuple[str, ...] = (), log: Path | None = None) -> None:
+                 extra: tuple[str, ...] = (), log: Path | None = None, universe: str = "generated") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # the universe is always named (the simulator's default, and venue.sim.universe, is the real one);
+        # a `--universe` in `extra` wins
+        chosen = () if "--universe" in extra else ("--universe", universe)
         self.args = [POLYMM, "sim", "serve", "--port", str(self.port), "--seed", str(seed), "--speed", str(speed),
-                     "--markets", str(markets), "--scenario", scenario, *extra]
+                     "--markets", str(markets), "--scenario", scenario, *chosen, *extra]
         self.log = log
         self.proc: subprocess.Popen | None = None
 
