@@ -202,7 +202,7 @@ def outage(tmp_path_factory) -> Iterator[Outage]:
     record = Outage()
     key = "0x" + os.urandom(32).hex()
     procs: list[Proc] = []
-    with SimVenue(SimOptions(seed=7, speed=0, markets=30, scenario="calm")) as venue:
+    with SimVenue(SimOptions(seed=7, speed=0, markets=30, scenario="calm", universe="generated")) as venue:
         env = environment(venue, prefix, tmp, key)
         truth = Venue(venue, ClobClient(venue.url, chain_id=137, key=key).get_address())
         try:
@@ -234,8 +234,11 @@ def outage(tmp_path_factory) -> Iterator[Outage]:
             record.resumed_after_s = round(time.monotonic() - restarted, 1)
             record.writes_after = truth.quiet(1.5)
             record.quotes_after = [o for o in truth.open_orders() if o["side"] == "BUY"]
-            time.sleep(1)  # one more tick journalled with the settled state
-            record.status_after = status_json(env)
+            # one more tick journalled with the settled state: a status whose last tick is younger than the settling
+            settled = time.monotonic()
+            record.status_after = eventually(
+                lambda: (s := status_json(env))["last_tick_age_s"] < time.monotonic() - settled and s,
+                "a tick journalled after the orders settled", timeout=30)
         finally:
             record.logs = "\n".join(f"--- {p.log.name}\n{p.output()}" for p in procs)
             for p in reversed(procs):

@@ -15,7 +15,8 @@ from polymm.sim.runner import SimOptions
 
 @pytest.fixture
 def sim_options() -> SimOptions:
-    return SimOptions(seed=7, speed=0, markets=30, scenario="calm", balance_delay_s=5.0)
+    return SimOptions(seed=7, speed=0, markets=30, scenario="calm", balance_delay_s=5.0,
+                      universe="generated")
 
 
 def test_a_hedge_waiting_for_the_venues_balance_says_so_on_the_console(venue, truth, controllers):
