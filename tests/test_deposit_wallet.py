@@ -164,7 +164,8 @@ def test_check_config_remote_asks_the_relayer_whether_the_funder_is_deployed(tmp
 
 
 @pytest.mark.parametrize("sim_options", [SimOptions(seed=7, speed=0, markets=30, balance_delay_s=0.0,
-                                                    deposit_wallet_accounts=True, universe="generated")], ids=["deposit-wallet-accounts"])
+                                                    deposit_wallet_accounts=True, universe="generated")],
+                         ids=["deposit-wallet-accounts"])
 def test_a_new_deposit_wallet_account_may_not_trade_as_an_eoa_or_proxy(venue, admin, make_client, reward_market):
     key, eoa, l1 = key_and_client(venue, make_client)
     assert refusal(lambda: bid(l1, reward_market)) == "maker address not allowed, please use the deposit wallet flow"
@@ -180,7 +181,8 @@ def test_an_account_the_venue_refuses_as_configured_is_degraded_until_it_trades(
     """A new deposit-wallet account run as an EOA (`sim serve --deposit-wallet-accounts`, venue.signature_type 0):
     every order is refused "maker address not allowed, please use the deposit wallet flow"; health stays degraded
     with the venue's words and what to check, also while the refused slots cool down and nothing is sent."""
-    with h.VenueProcess(seed=3, speed=0, markets=20, extra=("--deposit-wallet-accounts", "--universe", "generated")) as served:
+    with h.VenueProcess(seed=3, speed=0, markets=20,
+                        extra=("--deposit-wallet-accounts", "--universe", "generated")) as served:
         ctl = h.ControllerProcess(served.url, h.wallet_key("eoa-on-a-deposit-wallet-account"), tmp_path / "eoa")
         try:
             ctl.start()
