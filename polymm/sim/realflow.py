@@ -27,7 +27,7 @@ from datetime import datetime
 from polymm.sim.engine import Engine
 from polymm.sim.model import MICRO, PIPS, TAKER_ADDRESS, SimMarket, SimOrder, internal_owner
 from polymm.sim.realdata import LEVELS, MAKER_POOL, MAX_ORDERS_PER_LEVEL, BookPlan, real_universe
-from polymm.sim.traders import Scenario, _logit, _sigmoid
+from polymm.sim.traders import Scenario, arbitrage, logit, sigmoid
 
 REAL_MAKERS = tuple(f"0x{'c' * 36}{i:04d}" for i in range(1, MAKER_POOL + 1))
 LOGIT_BOUND = 6.2  # the fair value stays within 0.002–0.998: the snapshot has touches at 0.001-tick extremes
@@ -91,7 +91,7 @@ class RealUniverse:
             per_day = trades_per_day(plan.volume_24h_usd)
             notional = plan.volume_24h_usd / per_day / (1 - SWEEP_SHARE + SWEEP_SHARE * SWEEP_SIZE) if per_day else 0.0
             flow = self.flows[market.condition_id] = _Flow(
-                plan=plan, logit=_logit(market.fair_value),
+                plan=plan, logit=logit(market.fair_value),
                 drift=self.rng.choice((-1, 1)) * self.scenario.drift_per_hour,
                 trade_notional=notional, next_refresh=engine.now)
             self._refresh(market, flow)
@@ -111,7 +111,7 @@ class RealUniverse:
             for _ in range(minutes):
                 logit -= flow.drift * dt + diffusion * rng.gauss(0, 1)
                 logit = max(-LOGIT_BOUND, min(LOGIT_BOUND, logit))
-                bid, ask = touch_of(_sigmoid(logit) * PIPS, flow.plan.width_pips, market.tick_pips)
+                bid, ask = touch_of(sigmoid(logit) * PIPS, flow.plan.width_pips, market.tick_pips)
                 path.append(bid + ask if len(flow.plan.sides) == 2 else -1)
             out[cid] = path[::-1]
         return out
@@ -129,7 +129,7 @@ class RealUniverse:
             if p_jump and rng.random() < p_jump:
                 flow.logit += rng.gauss(0, sc.jump_sd)
             flow.logit = max(-LOGIT_BOUND, min(LOGIT_BOUND, flow.logit))
-            market.fair_value = _sigmoid(flow.logit)
+            market.fair_value = sigmoid(flow.logit)
             self._arbitrage(market)
             if flow.trade_notional and rng.random() < trades_per_day(flow.plan.volume_24h_usd) * dt_hours / 24:
                 if rng.random() < SWEEP_SHARE:
@@ -220,20 +220,14 @@ class RealUniverse:
             walked = abs(market.last_trade_pips - best) + tick
             move = walked / PIPS * self.rng.uniform(0.5, 1.0)
             p = min(0.998, max(0.002, market.fair_value + (move if buy_yes else -move)))
-            flow.logit = _logit(p)
+            flow.logit = logit(p)
             market.fair_value = p
 
     def _arbitrage(self, market: SimMarket) -> None:
         """Take quotes the fair value has moved through by a tick or more (stale quotes are picked off)."""
-        book, tick = market.book, market.tick_pips
-        fair = market.fair_value * PIPS
-        ask, bid = book.best_ask(), book.best_bid()
-        if ask is not None and ask <= fair - tick and self.rng.random() < self.scenario.arb_probability:
-            limit = int((fair - tick) // tick * tick)
-            self.engine.execute(self._order(market, True, limit, 1_000_000, "FAK", TAKER_ADDRESS))
-        if bid is not None and bid >= fair + tick and self.rng.random() < self.scenario.arb_probability:
-            limit = int(-(-(fair + tick) // tick) * tick)
-            self.engine.execute(self._order(market, False, limit, 1_000_000, "FAK", TAKER_ADDRESS))
+        arbitrage(market, self.rng, self.scenario.arb_probability,
+                  lambda buy_yes, limit: self.engine.execute(self._order(market, buy_yes, limit, 1_000_000, "FAK",
+                                                                         TAKER_ADDRESS)))
 
     def _order(self, market: SimMarket, yes_bid: bool, yes_px: int, shares: int, order_type: str,
                address: str) -> SimOrder:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
+from typing import Callable
 
 from polymm.sim.engine import Engine
 from polymm.sim.model import MICRO, PIPS, TAKER_ADDRESS, SimMarket, SimOrder, internal_owner
@@ -117,7 +118,18 @@ def sigmoid(x: float) -> float:
     return 1 / (1 + math.exp(-x))
 
 
-_logit, _sigmoid = logit, sigmoid  # the former names, which polymm.sim.realflow still imports
+def arbitrage(market: SimMarket, rng: random.Random, probability: float, take: Callable[[bool, int], None]) -> None:
+    """The arbitrageur every source shares: with `probability`, take the best ask when the fair value is a tick or
+    more above it (`take(True, limit)`) and the best bid when it is a tick or more below (`take(False, limit)`),
+    limits on the market's tick toward the fair value — stale quotes are picked off. Both sides are read before
+    either is taken, and a draw is made only for a stale side, so a source's random stream follows the book."""
+    tick = market.tick_pips
+    fair = market.fair_value * PIPS
+    ask, bid = market.book.best_ask(), market.book.best_bid()
+    if ask is not None and ask <= fair - tick and rng.random() < probability:
+        take(True, int((fair - tick) // tick * tick))
+    if bid is not None and bid >= fair + tick and rng.random() < probability:
+        take(False, int(-(-(fair + tick) // tick) * tick))
 
 
 def band_capital(market: SimMarket, rng: random.Random) -> float:
@@ -295,15 +307,9 @@ class SimulatedTraders:
 
     def _arbitrage(self, market: SimMarket) -> None:
         """Take quotes that the fair value has moved through by a tick or more (informed flow on stale quotes)."""
-        book, tick = market.book, market.tick_pips
-        fair = market.fair_value * PIPS
-        ask, bid = book.best_ask(), book.best_bid()
-        if ask is not None and ask <= fair - tick and self.rng.random() < self.scenario.arb_probability:
-            limit = int((fair - tick) // tick * tick)
-            self.engine.execute(self._order(market, True, limit, 1_000_000, "FAK", TAKER_ADDRESS))
-        if bid is not None and bid >= fair + tick and self.rng.random() < self.scenario.arb_probability:
-            limit = int(-(-(fair + tick) // tick) * tick)
-            self.engine.execute(self._order(market, False, limit, 1_000_000, "FAK", TAKER_ADDRESS))
+        arbitrage(market, self.rng, self.scenario.arb_probability,
+                  lambda buy_yes, limit: self.engine.execute(self._order(market, buy_yes, limit, 1_000_000, "FAK",
+                                                                         TAKER_ADDRESS)))
 
     def _order(self, market: SimMarket, yes_bid: bool, yes_px: int, shares: int, order_type: str, address: str) -> SimOrder:
         """An internal order expressed on a random token of the market (complement orders exercise mint/merge)."""
