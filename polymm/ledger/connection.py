@@ -56,6 +56,25 @@ def _private_file(path: Path) -> None:
             pass  # absent, or not ours to change
 
 
+def _journal_mode_wal(conn: sqlite3.Connection) -> str:
+    """`PRAGMA journal_mode = WAL`, waiting for the lock as `busy_timeout` does for everything else. Turning a
+    file that is not WAL yet (a fresh ledger) into WAL needs it exclusively, and SQLite fails that with "database
+    is locked" at once, without calling the busy handler: a second process opening the fresh file at the same
+    moment (`polymm status`, a reader polling the ledger while the controller creates it) made the controller's
+    start call the ledger unusable. Retried until the busy timeout, then the error is the caller's."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.002
+    while True:
+        try:
+            return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            busy = (getattr(exc, "sqlite_errorcode", sqlite3.SQLITE_BUSY) & 0xFF) == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
 class LedgerConnection:
     """One SQLite connection and its transactions. Methods are serialised by a lock, so one ledger may be shared
     by threads; one writer process, any number of reader processes."""
@@ -76,7 +95,7 @@ class LedgerConnection:
             conn.isolation_level = None
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = _journal_mode_wal(conn)
             if str(mode).lower() != "wal":
                 raise LedgerError(f"{self.path}: could not switch the journal to WAL (got {mode!r})")
             conn.execute("PRAGMA synchronous = FULL")
