@@ -105,7 +105,13 @@ def test_the_real_universe_replays_the_same_trades_books_and_rewards_for_a_seed(
         server = build_server(jumpy_options(SEED, universe="real"))
         server.engine.advance(SIMULATED_S)
         runs.append(server)
-    assert len(trade_record(runs[0])) > 50
+    trades = trade_record(runs[0])
+    # The run is driven by the simulated clock alone (engine.advance), so the count is a fact of the seed, not of the
+    # machine: this seed's half hour over the real universe's thinner markets trades 40 times on 17 tokens (the
+    # generated universe's 40 markets trade far more). Not trivially empty, and with reversals among what must repeat
+    assert len(trades) > 30
+    assert len({t[2] for t in trades}) > 10
+    assert {t[6] for t in trades} >= {"CONFIRMED", "FAILED"}
     assert run_digest(runs[0]) == run_digest(runs[1])
     assert dict(runs[0].engine.rewards.earnings) == dict(runs[1].engine.rewards.earnings)
     assert runs[0].engine.rewards.earnings
