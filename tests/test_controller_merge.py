@@ -125,11 +125,34 @@ def test_a_merge_interrupted_between_submit_and_confirmation_is_not_sent_twice(v
 
 
 def test_an_eoa_account_does_not_merge_and_status_says_why(venue, truth, controllers):
-    ctl = controllers("merge-eoa")  # signature type 0: the EOA itself, no wallet the relayer acts for
+    """Signature type 0 (the EOA itself: no wallet the relayer acts for) cannot merge. The loop says why once at
+    start, `polymm status --json` always, and the status text while a YES+NO pair is held (only then does it matter:
+    a notice on every status would be noise); the pair stays held at the venue after its fills confirm."""
+    ctl = controllers("merge-eoa", max_markets=2, extra_env={  # as _setup, without the deposit wallet and relayer
+        "POLYMM_HEDGE_SELL__MODE": "maker", "POLYMM_HEDGE_SELL__MAKER_WAIT_SECONDS": "36000",
+        "POLYMM_STRATEGY__TOXIC_PAUSE_SECONDS": "0", "POLYMM_CONTROLLER__HEARTBEAT_INTERVAL_SECONDS": "0.5"})
     ctl.start()
     ctl.wait_ticks(2, timeout=60)
-    off = ctl.status()["merges"]["off"]
-    assert off.startswith("signature type 0: polymm merges through a deposit wallet (type 3, POLYMARKET_FUNDER) only")
+    why = "signature type 0: polymm merges through a deposit wallet (type 3, POLYMARKET_FUNDER) only"
+    assert ctl.status()["merges"]["off"].startswith(why)
+    assert f"merging YES+NO pairs is off: {why}" in ctl.log_tail(200_000)
+    assert "merging YES+NO pairs is off" not in ctl.run("status").stdout  # no pair held yet: nothing to say
+    market, pair, sizes = _fill_pair(venue, truth, ctl, ctl.address)
+    _advance(truth, 200)  # the trades confirm (180 s): a deposit wallet merges the pair now (the test above)
+
+    def ledger_holds_the_pair():
+        s = ctl.status()
+        sizes_held = {p["token_id"]: Decimal(p["size"].replace(",", "")) for p in s["positions"]}
+        return all(sizes_held.get(t) == sizes[t] for t in pair) and s
+
+    status = wait_until(ledger_holds_the_pair, 60, "both sides of the pair in the ledger", ctl)
+    ctl.wait_ticks(3)  # ticks with the pair held and its fills settled: none merges it
+    state = truth.state()
+    assert state["merges"] == []
+    held = state["accounts"][ctl.address]["positions"]
+    for token in market.token_ids:
+        assert Decimal(str(held.get(token, 0))) == sizes[token]
+    assert status["merges"]["off"].startswith(why)
     done = ctl.run("status")
-    assert "merging YES+NO pairs is off: signature type 0" in done.stdout
-    assert truth.state()["merges"] == []
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"merging YES+NO pairs is off: {why}" in " ".join(done.stdout.split())
