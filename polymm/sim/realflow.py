@@ -27,7 +27,7 @@ from datetime import datetime
 from polymm.sim.engine import Engine
 from polymm.sim.model import MICRO, PIPS, TAKER_ADDRESS, SimMarket, SimOrder, internal_owner
 from polymm.sim.realdata import LEVELS, MAKER_POOL, MAX_ORDERS_PER_LEVEL, BookPlan, real_universe
-from polymm.sim.traders import Scenario, arbitrage, logit, sigmoid
+from polymm.sim.traders import Scenario, arbitrage, logit, next_logit, sigmoid
 
 REAL_MAKERS = tuple(f"0x{'c' * 36}{i:04d}" for i in range(1, MAKER_POOL + 1))
 LOGIT_BOUND = 6.2  # the fair value stays within 0.002–0.998: the snapshot has touches at 0.001-tick extremes
@@ -125,10 +125,7 @@ class RealUniverse:
             if not market.accepting_orders:
                 continue
             flow = self.flows[market.condition_id]
-            flow.logit += flow.drift * dt_hours + diffusion * rng.gauss(0, 1)
-            if p_jump and rng.random() < p_jump:
-                flow.logit += rng.gauss(0, sc.jump_sd)
-            flow.logit = max(-LOGIT_BOUND, min(LOGIT_BOUND, flow.logit))
+            flow.logit = next_logit(flow.logit, flow.drift * dt_hours, diffusion, p_jump, sc.jump_sd, LOGIT_BOUND, rng)
             market.fair_value = sigmoid(flow.logit)
             self._arbitrage(market)
             if flow.trade_notional and rng.random() < trades_per_day(flow.plan.volume_24h_usd) * dt_hours / 24:

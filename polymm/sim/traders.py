@@ -118,6 +118,16 @@ def sigmoid(x: float) -> float:
     return 1 / (1 + math.exp(-x))
 
 
+def next_logit(x: float, drift: float, diffusion: float, p_jump: float, jump_sd: float, bound: float,
+               rng: random.Random) -> float:
+    """One step of a fair value's logit, the process every source shares: drift, a Gaussian step of `diffusion`,
+    with probability `p_jump` a jump of `jump_sd`, kept within ±`bound` (each source names its own bound)."""
+    x += drift + diffusion * rng.gauss(0, 1)
+    if p_jump and rng.random() < p_jump:
+        x += rng.gauss(0, jump_sd)
+    return max(-bound, min(bound, x))
+
+
 def arbitrage(market: SimMarket, rng: random.Random, probability: float, take: Callable[[bool, int], None]) -> None:
     """The arbitrageur every source shares: with `probability`, take the best ask when the fair value is a tick or
     more above it (`take(True, limit)`) and the best bid when it is a tick or more below (`take(False, limit)`),
@@ -202,10 +212,7 @@ class SimulatedTraders:
             if not market.accepting_orders:
                 continue
             flow = self.flows[market.condition_id]
-            flow.logit += flow.drift * dt_hours + diffusion * rng.gauss(0, 1)
-            if p_jump and rng.random() < p_jump:
-                flow.logit += rng.gauss(0, sc.jump_sd)
-            flow.logit = max(-LOGIT_BOUND, min(LOGIT_BOUND, flow.logit))
+            flow.logit = next_logit(flow.logit, flow.drift * dt_hours, diffusion, p_jump, sc.jump_sd, LOGIT_BOUND, rng)
             market.fair_value = sigmoid(flow.logit)
             self._arbitrage(market)
             if rng.random() < p_taker:
